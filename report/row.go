@@ -1,0 +1,35 @@
+package report
+
+import (
+	"time"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+)
+
+// NewRow starts a row with the scenario's identity and expectation; the
+// target fills in what it observed.
+func NewRow(s scenarios.Scenario) Row {
+	return Row{
+		ID:          s.ID,
+		Why:         s.Why,
+		Protocol:    string(s.Protocol),
+		Placement:   string(s.Placement),
+		Port:        s.Port,
+		Collider:    s.Collider.String(),
+		Remediation: s.Remediation.String(),
+		Labels:      s.Labels(),
+		Expected:    s.Expect.String(),
+	}
+}
+
+// Judge sets Observed, FirstByte, Verdict and Reason by matching an
+// outcome against the row's scenario expectation.
+func (r *Row) Judge(e scenarios.Expectation, o scenarios.Outcome, firstByte time.Duration) {
+	r.Observed = string(o)
+	r.FirstByte = firstByte
+	if ok, why := e.Match(o, firstByte); ok {
+		r.Verdict, r.Reason = Pass, ""
+	} else {
+		r.Verdict, r.Reason = Fail, why
+	}
+}

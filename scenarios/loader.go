@@ -1,0 +1,392 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// FieldError is one problem in a scenario file, reported as
+// "file:line: field: problem" so editors can jump to it.
+type FieldError struct {
+	File    string
+	Line    int
+	Field   string
+	Problem string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Problem)
+}
+
+// LoadFile reads and validates a user scenario file. Every problem is
+// reported, each as a *FieldError joined into the returned error.
+func LoadFile(path string) ([]Scenario, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading scenario file: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse validates scenario-file YAML. name is used in error positions and
+// in each Scenario's Source.
+//
+// The format is a top-level mapping with one key, "scenarios", holding a
+// list of scenario mappings; see scenarios/examples/ and the README.
+func Parse(name string, data []byte) ([]Scenario, error) {
+	p := &parser{file: name}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		return nil, &FieldError{File: name, Line: yamlErrorLine(err), Field: "(yaml)", Problem: err.Error()}
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, &FieldError{File: name, Line: max(doc.Line, 1), Field: "(document)", Problem: "want a mapping with a \"scenarios\" list"}
+	}
+	var list *yaml.Node
+	p.fields(doc.Content[0], "", map[string]func(*yaml.Node){
+		"scenarios": func(v *yaml.Node) { list = v },
+	})
+	switch {
+	case list == nil && len(p.errs) == 0:
+		p.fail(doc.Content[0], "scenarios", "missing: the file needs a top-level \"scenarios:\" list")
+	case list != nil && list.Kind != yaml.SequenceNode:
+		p.fail(list, "scenarios", "want a list of scenarios")
+		list = nil
+	}
+	var out []Scenario
+	seen := map[string]int{}
+	if list != nil {
+		for i, n := range list.Content {
+			s, ok := p.scenario(n, fmt.Sprintf("scenarios[%d]", i))
+			if !ok {
+				continue
+			}
+			if first, dup := seen[s.ID]; dup {
+				p.fail(n, "id", fmt.Sprintf("duplicate id %q (first defined at line %d): ids must be unique", s.ID, first))
+				continue
+			}
+			seen[s.ID] = n.Line
+			out = append(out, s)
+		}
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	if len(out) == 0 {
+		return nil, &FieldError{File: name, Line: list.Line, Field: "scenarios", Problem: "the list is empty: add at least one scenario"}
+	}
+	return out, nil
+}
+
+// CheckUnique reports ids that appear in more than one source, such as a
+// user file reusing a catalogue id.
+func CheckUnique(all []Scenario) error {
+	seen := map[string]string{}
+	var errs []error
+	for _, s := range all {
+		if prev, ok := seen[s.ID]; ok {
+			errs = append(errs, fmt.Errorf("%s: id: duplicate id %q, already defined by %s: rename one of them", s.Source, s.ID, prev))
+			continue
+		}
+		seen[s.ID] = s.Source
+	}
+	return errors.Join(errs...)
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func yamlErrorLine(err error) int {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 1
+}
+
+type parser struct {
+	file string
+	errs []error
+}
+
+func (p *parser) fail(n *yaml.Node, field, problem string) {
+	p.errs = append(p.errs, &FieldError{File: p.file, Line: n.Line, Field: field, Problem: problem})
+}
+
+// fields walks a mapping, calling the handler of each known key and
+// reporting unknown and repeated keys. prefix qualifies field names in
+// errors ("collider." for nested mappings).
+func (p *parser) fields(m *yaml.Node, prefix string, handlers map[string]func(*yaml.Node)) {
+	if m.Kind != yaml.MappingNode {
+		p.fail(m, strings.TrimSuffix(prefix, "."), "want a mapping")
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		k, v := m.Content[i], m.Content[i+1]
+		h, ok := handlers[k.Value]
+		switch {
+		case !ok:
+			p.fail(k, prefix+k.Value, fmt.Sprintf("unknown field (known: %s)", strings.Join(sortedKeys(handlers), ", ")))
+		case seen[k.Value]:
+			p.fail(k, prefix+k.Value, "given twice")
+		default:
+			seen[k.Value] = true
+			h(v)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (p *parser) scalar(n *yaml.Node, field string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		p.fail(n, field, "want a single value, not a list or mapping")
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) duration(n *yaml.Node, field string) (time.Duration, bool) {
+	v, ok := p.scalar(n, field)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(n, field, fmt.Sprintf("%q is not a duration: want a Go duration such as 1s or 500ms", v))
+		return 0, false
+	}
+	return d, true
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// scenario parses one list item. It returns ok=false when the item had
+// errors (already recorded).
+func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
+	before := len(p.errs)
+	s := Scenario{Source: fmt.Sprintf("%s:%d", p.file, n.Line)}
+	nodes := map[string]*yaml.Node{}
+	keep := func(key string, f func(*yaml.Node)) func(*yaml.Node) {
+		return func(v *yaml.Node) { nodes[key] = v; f(v) }
+	}
+	var serverPortSet, familySet bool
+	p.fields(n, "", map[string]func(*yaml.Node){
+		"id": keep("id", func(v *yaml.Node) {
+			if id, ok := p.scalar(v, "id"); ok {
+				if !idPattern.MatchString(id) || len(id) > 63 {
+					p.fail(v, "id", fmt.Sprintf("%q: want lowercase letters, digits and '-', at most 63 characters", id))
+				}
+				s.ID = id
+			}
+		}),
+		"why": keep("why", func(v *yaml.Node) {
+			if w, ok := p.scalar(v, "why"); ok {
+				s.Why = strings.TrimSpace(w)
+			}
+		}),
+		"family": keep("family", func(v *yaml.Node) {
+			if f, ok := p.scalar(v, "family"); ok {
+				s.Family, familySet = Family(f), true
+				if !slices.Contains(Families, s.Family) {
+					p.fail(v, "family", fmt.Sprintf("unknown family %q (want one of %v)", f, Families))
+				}
+			}
+		}),
+		"protocol": keep("protocol", func(v *yaml.Node) {
+			if x, ok := p.scalar(v, "protocol"); ok {
+				pr, err := ParseProtocol(x)
+				if err != nil {
+					p.fail(v, "protocol", err.Error())
+				}
+				s.Protocol = pr
+			}
+		}),
+		"placement": keep("placement", func(v *yaml.Node) {
+			if x, ok := p.scalar(v, "placement"); ok {
+				s.Placement = Placement(x)
+				if !slices.Contains(Placements, s.Placement) {
+					p.fail(v, "placement", fmt.Sprintf("unknown placement %q (want one of %v)", x, Placements))
+				}
+			}
+		}),
+		"port": keep("port", func(v *yaml.Node) {
+			if x, ok := p.scalar(v, "port"); ok {
+				port, err := strconv.Atoi(x)
+				switch {
+				case err != nil:
+					p.fail(v, "port", fmt.Sprintf("%q is not a number: want a port between 1 and 65535", x))
+				case port < 1 || port > 65535:
+					p.fail(v, "port", fmt.Sprintf("%d is out of range: want a port between 1 and 65535", port))
+				}
+				s.Port = port
+			}
+		}),
+		"serverPort": keep("serverPort", func(v *yaml.Node) {
+			serverPortSet = true
+			s.ServerPort = p.portSpec(v, "serverPort")
+		}),
+		"collider":    keep("collider", func(v *yaml.Node) { s.Collider = p.collider(v) }),
+		"remediation": keep("remediation", func(v *yaml.Node) { s.Remediation = p.remediation(v) }),
+		"mesh":        keep("mesh", func(v *yaml.Node) { s.Mesh = p.mesh(v) }),
+		"expect": keep("expect", func(v *yaml.Node) {
+			if x, ok := p.scalar(v, "expect"); ok {
+				e, err := ParseExpectation(x)
+				if err != nil {
+					p.fail(v, "expect", err.Error())
+				}
+				s.Expect = e
+			}
+		}),
+	})
+	if n.Kind != yaml.MappingNode {
+		return s, false
+	}
+	for _, req := range []struct{ key, hint string }{
+		{"id", "a stable lowercase name such as my-mysql-hang"},
+		{"why", "one line saying why you expect this outcome"},
+		{"protocol", fmt.Sprintf("one of %v", Protocols())},
+		{"placement", fmt.Sprintf("one of %v", Placements)},
+		{"port", "the port number the client dials"},
+		{"expect", `"connects", "hangs", "connects-after 1s" or "fails reset"`},
+	} {
+		if nodes[req.key] == nil {
+			p.fail(n, req.key, "missing: want "+req.hint)
+		}
+	}
+	if s.Remediation.Kind == "" {
+		s.Remediation.Kind = NoRemediation
+	}
+	// Cross-field checks, reported at the field that does not fit.
+	at := func(key string) *yaml.Node {
+		if nodes[key] != nil {
+			return nodes[key]
+		}
+		return n
+	}
+	switch s.Placement {
+	case InMesh:
+		if !serverPortSet {
+			p.fail(at("placement"), "serverPort", "missing: an in-mesh server needs its Service port declaration, e.g. {name: db}; write {} for an unnamed port")
+		}
+		if !familySet {
+			s.Family = ServerPort
+		}
+	case External:
+		if serverPortSet {
+			p.fail(at("serverPort"), "serverPort", "only in-mesh servers have a Service port: remove it or set placement: in-mesh")
+		}
+		if !familySet {
+			s.Family = Collision
+		}
+	}
+	if rule, ok := remediationRules[s.Remediation.Kind]; ok && s.Placement != "" {
+		if !slices.Contains(rule.placements, s.Placement) {
+			p.fail(at("remediation"), "remediation", fmt.Sprintf("%s does not fit placement %s (it fits %v)", s.Remediation.Kind, s.Placement, rule.placements))
+		}
+		if rule.needsCollider && !s.Collider.Present {
+			p.fail(at("remediation"), "remediation", fmt.Sprintf("%s changes the collider, but the scenario has none: add a collider or pick another remediation", s.Remediation.Kind))
+		}
+	}
+	if s.Remediation.Kind == ProtocolDetectionTimeout && s.Mesh.ProtocolDetectionTimeout != nil {
+		p.fail(at("mesh"), "mesh.protocolDetectionTimeout", "conflicts with remediation protocol-detection-timeout, which sets it: keep one")
+	}
+	return s, len(p.errs) == before
+}
+
+func (p *parser) portSpec(v *yaml.Node, field string) PortSpec {
+	var ps PortSpec
+	p.fields(v, field+".", map[string]func(*yaml.Node){
+		"portName":    func(x *yaml.Node) { ps.Name, _ = p.scalar(x, field+".portName") },
+		"appProtocol": func(x *yaml.Node) { ps.AppProtocol, _ = p.scalar(x, field+".appProtocol") },
+	})
+	if ps.Name != "" {
+		// Kubernetes' own rule for Service port names.
+		if errs := validation.IsValidPortName(ps.Name); len(errs) > 0 {
+			p.fail(v, field+".portName", fmt.Sprintf("%q is not a valid Kubernetes port name: %s", ps.Name, strings.Join(errs, "; ")))
+		}
+	}
+	return ps
+}
+
+func (p *parser) collider(v *yaml.Node) Collider {
+	if v.Kind == yaml.ScalarNode {
+		c, err := ColliderVariant(v.Value)
+		if err != nil {
+			p.fail(v, "collider", err.Error())
+		}
+		return c
+	}
+	return Collider{Present: true, Port: p.portSpec(v, "collider")}
+}
+
+func (p *parser) remediation(v *yaml.Node) Remediation {
+	var r Remediation
+	parseKind := func(x *yaml.Node, field string) {
+		k, ok := p.scalar(x, field)
+		if !ok {
+			return
+		}
+		r.Kind = RemediationKind(k)
+		if _, known := remediationRules[r.Kind]; !known {
+			p.fail(x, field, fmt.Sprintf("unknown remediation %q (want one of %v)", k, RemediationKinds()))
+		}
+	}
+	var timeoutNode *yaml.Node
+	if v.Kind == yaml.ScalarNode {
+		parseKind(v, "remediation")
+	} else {
+		p.fields(v, "remediation.", map[string]func(*yaml.Node){
+			"kind": func(x *yaml.Node) { parseKind(x, "remediation.kind") },
+			"timeout": func(x *yaml.Node) {
+				timeoutNode = x
+				r.Timeout, _ = p.duration(x, "remediation.timeout")
+			},
+		})
+	}
+	if r.Kind == ProtocolDetectionTimeout && r.Timeout == 0 {
+		r.Timeout = DefaultDetectionTimeout
+	}
+	if timeoutNode != nil && r.Kind != ProtocolDetectionTimeout {
+		p.fail(timeoutNode, "remediation.timeout", "only protocol-detection-timeout takes a timeout")
+	}
+	return r
+}
+
+func (p *parser) mesh(v *yaml.Node) MeshOptions {
+	var m MeshOptions
+	p.fields(v, "mesh.", map[string]func(*yaml.Node){
+		"protocolDetectionTimeout": func(x *yaml.Node) {
+			if d, ok := p.duration(x, "mesh.protocolDetectionTimeout"); ok {
+				m.ProtocolDetectionTimeout = &d
+			}
+		},
+		"outboundTrafficPolicy": func(x *yaml.Node) {
+			if s, ok := p.scalar(x, "mesh.outboundTrafficPolicy"); ok {
+				if s != AllowAny && s != RegistryOnly {
+					p.fail(x, "mesh.outboundTrafficPolicy", fmt.Sprintf("%q: want %s or %s", s, AllowAny, RegistryOnly))
+				}
+				m.OutboundTrafficPolicy = s
+			}
+		},
+	})
+	return m
+}
