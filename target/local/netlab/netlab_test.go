@@ -1,0 +1,152 @@
+package netlab
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if err := CheckPrivileges(); err != nil {
+		t.Skip(err)
+	}
+}
+
+func namespaces(t *testing.T) []string {
+	t.Helper()
+	entries, _ := os.ReadDir(NetnsDir)
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// A host reaches a server on a world address through its veth, and Close
+// leaves nothing behind.
+func TestHostReachesWorld(t *testing.T) {
+	needRoot(t)
+	n, err := New("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	server := netip.MustParseAddr("198.18.0.10")
+	if err := n.AddWorldAddress(server); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := n.World().Listen("tcp", "198.18.0.10:10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte("hello " + c.RemoteAddr().(*net.TCPAddr).IP.String()))
+			c.Close()
+		}
+	}()
+	h, err := n.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	if err := h.Do(func() error {
+		c, err := net.Dial("tcp", "198.18.0.10:10000")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		got, err = io.ReadAll(c)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "hello " + h.IP.String(); string(got) != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	// The host's namespace is really separate: the world address is not
+	// one of its own (checked without sending anything outside).
+	if err := h.Do(func() error {
+		addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+		for _, a := range addrs {
+			if a.IP.Equal(net.IP(server.AsSlice())) {
+				t.Errorf("world address %s is local in the host namespace", server)
+			}
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{n.World().Name, h.Name}
+	ln.Close()
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		if slices.Contains(namespaces(t), name) {
+			t.Errorf("%s left behind", name)
+		}
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestAddressOutsideRangeRefused(t *testing.T) {
+	needRoot(t)
+	n, err := New("r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.AddWorldAddress(netip.MustParseAddr("10.0.0.1")); err == nil {
+		t.Fatal("accepted an address outside 198.18.0.0/16")
+	}
+}
+
+// Sweep removes namespaces of dead runs and keeps live ones.
+func TestSweep(t *testing.T) {
+	needRoot(t)
+	stale := NamePrefix + "999999999-x-world" // no such pid
+	mine := NamePrefix + "1-x-world"          // pid 1 is always alive
+	for _, name := range []string{stale, mine} {
+		if err := onLockedThread(func() error {
+			h, err := netns.NewNamed(name)
+			if err == nil {
+				h.Close()
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer netns.DeleteNamed(mine)
+	removed, err := Sweep()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, stale) || slices.Contains(removed, mine) {
+		t.Errorf("removed %v", removed)
+	}
+	if slices.Contains(namespaces(t), stale) {
+		t.Error("stale namespace still present")
+	}
+}
+
+func TestOwnerPID(t *testing.T) {
+	for name, want := range map[string]int{"fb-123-0-world": 123, "fb-x-world": 0, "other-1-a": 0} {
+		got, ok := ownerPID(name)
+		if got != want || ok != (want != 0) {
+			t.Errorf("%s: %d %v", name, got, ok)
+		}
+	}
+}
