@@ -19,7 +19,7 @@ func TestDetectHTTP(t *testing.T) {
 		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2c", true},
 		{"PRI * HTTP/2", "", false},
 		{"\x3a\x00\x00\x00\x01\x00", "", true}, // a Mongo OP_QUERY header
-		{"EHLO client\r\n", "", true},         // SMTP from a client: not HTTP
+		{"EHLO client\r\n", "", true},          // SMTP from a client: not HTTP
 		{"get / HTTP/1.1\r\n", "", true},
 	} {
 		proto, done := detectHTTP([]byte(c.in))
