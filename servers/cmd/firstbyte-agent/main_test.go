@@ -179,3 +179,31 @@ func TestBadCommandLines(t *testing.T) {
 		})
 	}
 }
+
+// get is the collider check: ok against the HTTP backend, an error (still
+// exit 0, one JSON line) against a closed port, exit 2 on a bad URL.
+func TestGet(t *testing.T) {
+	ready := startServe(t, "http", "--listen", "127.0.0.1:0", "--name", "collider")
+	get := func(args ...string) (GetResult, int) {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"get"}, args...), &stdout, &stderr)
+		var res GetResult
+		if code == exitOK {
+			if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+				t.Fatalf("decode %q: %v", stdout.String(), err)
+			}
+		}
+		return res, code
+	}
+	res, code := get("--url", "http://"+ready.Listen+"/")
+	if code != exitOK || !res.OK || res.Status != http.StatusOK || !strings.Contains(res.Body, `"collider"`) {
+		t.Errorf("collider GET: %d %+v", code, res)
+	}
+	res, code = get("--url", "http://"+probetest.ClosedPort(t)+"/", "--timeout", "1s")
+	if code != exitOK || res.OK || res.Error == "" {
+		t.Errorf("closed port: %d %+v", code, res)
+	}
+	if _, code = get("--url", "ftp://x/"); code != exitUsage {
+		t.Errorf("bad URL exit %d, want %d", code, exitUsage)
+	}
+}

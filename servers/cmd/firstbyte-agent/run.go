@@ -18,6 +18,7 @@ const (
 const usage = `usage:
   firstbyte-agent serve <mysql|smtp|mongo|http> [--listen :PORT] [--status :PORT] [--name NAME]
   firstbyte-agent probe <mysql|smtp|mongo> --addr HOST:PORT [--budget 1s] [--exchange 5s] [--confirm-url URL]
+  firstbyte-agent get --url http://HOST:PORT/PATH [--timeout 5s]
 `
 
 // usageError is a bad command line; its message names the flag and the fix.
@@ -41,11 +42,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "probe":
 		err = runProbe(ctx, args[1:], stdout, stderr)
+	case "get":
+		err = runGet(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		err = usagef("unknown command %q: want serve or probe", args[0])
+		err = usagef("unknown command %q: want serve, probe or get", args[0])
 	}
 	var ue usageError
 	switch {
