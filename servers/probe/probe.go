@@ -39,6 +39,11 @@ type Config struct {
 	// the server really holds the message with this Message-ID (angle
 	// brackets included). An error makes the verdict protocol-error.
 	ConfirmSMTP func(ctx context.Context, messageID string) error
+	// MessageID is the SMTP Message-ID to send (angle brackets included);
+	// empty means a fresh unique one. A caller that confirms delivery
+	// itself after the probe (the local target reads the server's mailbox
+	// in-process) picks the ID up front.
+	MessageID string
 }
 
 func (c Config) withDefaults() Config {

@@ -219,3 +219,17 @@ func TestObservationJSONRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed the observation:\n in  %+v\n out %+v", in, out)
 	}
 }
+
+// A caller-chosen Message-ID is the one delivered, so the caller can
+// confirm delivery on the server itself.
+func TestSMTPCallerMessageID(t *testing.T) {
+	srv := probetest.RealServer(t, scenarios.SMTP)
+	const id = "<caller-chosen-1@firstbyte.test>"
+	obs := probe.Run(context.Background(), probe.Config{Protocol: scenarios.SMTP, Addr: srv.Addr, Budget: time.Second, MessageID: id})
+	if obs.Outcome != scenarios.Connected {
+		t.Fatalf("outcome %s: %s", obs.Outcome, obs.Detail)
+	}
+	if _, ok := srv.Mailbox.Find(id); !ok {
+		t.Fatalf("message %s not on the server; have %d messages", id, len(srv.Mailbox.Messages()))
+	}
+}

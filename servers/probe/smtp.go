@@ -47,9 +47,11 @@ func exchangeSMTP(ctx context.Context, cfg Config, dial DialFunc) (string, error
 	if err != nil {
 		return "", fmt.Errorf("smtp: DATA: %w", err)
 	}
-	messageID, err := newMessageID()
-	if err != nil {
-		return "", err
+	messageID := cfg.MessageID
+	if messageID == "" {
+		if messageID, err = newMessageID(); err != nil {
+			return "", err
+		}
 	}
 	if _, err := data.Write([]byte(composeMessage(messageID, time.Now()))); err != nil {
 		return "", fmt.Errorf("smtp: write message: %w", err)

@@ -28,6 +28,7 @@ func runProbe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	addr := fs.String("addr", "", "server address as host:port (required)")
 	budget := fs.Duration("budget", probe.DefaultBudget, "longest wait for the first server byte after the TCP connect")
 	exchange := fs.Duration("exchange", probe.DefaultExchange, "limit for the rest of the exchange after the first server byte")
+	messageID := fs.String("message-id", "", "smtp only: the Message-ID to send, e.g. <run-1@firstbyte.test>; default a fresh one")
 	confirmURL := fs.String("confirm-url", "", "smtp only: the server agent's /messages URL, to confirm delivery on the server")
 	if err := fs.Parse(args); err != nil {
 		return usagef("probe %s: %v", proto, err)
@@ -44,7 +45,10 @@ func runProbe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if *exchange <= 0 {
 		return usagef("probe %s: --exchange %s must be positive, e.g. --exchange 5s", proto, *exchange)
 	}
-	cfg := probe.Config{Protocol: scenarios.Protocol(proto), Addr: *addr, Budget: *budget, Exchange: *exchange}
+	cfg := probe.Config{Protocol: scenarios.Protocol(proto), Addr: *addr, Budget: *budget, Exchange: *exchange, MessageID: *messageID}
+	if *messageID != "" && proto != string(scenarios.SMTP) {
+		return usagef("probe %s: --message-id applies to smtp only: drop it", proto)
+	}
 	if *confirmURL != "" {
 		if proto != string(scenarios.SMTP) {
 			return usagef("probe %s: --confirm-url applies to smtp only: drop it", proto)
