@@ -10,6 +10,7 @@
 package netlab
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // NamePrefix starts every namespace netlab creates.
@@ -220,6 +222,33 @@ func (h *Host) Listen(network, addr string) (net.Listener, error) {
 		return err
 	})
 	return ln, err
+}
+
+// Dialer returns a dial function whose sockets are created inside the
+// host's namespace. With fsuid >= 0 the socket is owned by that UID (the
+// kernel takes a socket's owner from the creating thread's fsuid), which is
+// how the emulated sidecar's upstream connections carry Istio's proxy UID
+// 1337 and are exempted by Istio's own iptables rules, exactly like
+// Envoy's in a pod. fsuid -1 keeps the caller's (root).
+func (h *Host) Dialer(fsuid int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := h.Do(func() error {
+			if fsuid >= 0 {
+				// setfsuid is per thread (the thread is locked) and
+				// returns the previous value; -1 only reads it.
+				prev, _ := unix.SetfsuidRetUid(fsuid)
+				defer unix.SetfsuidRetUid(prev)
+				if got, _ := unix.SetfsuidRetUid(-1); got != fsuid {
+					return fmt.Errorf("setting fsuid %d for the dial: still %d", fsuid, got)
+				}
+			}
+			var err error
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
 }
 
 // Path is the namespace's bind mount, for ip netns exec and nsenter.

@@ -1,0 +1,300 @@
+package dataplane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Inspection is the first half of Envoy's decision for a connection: which
+// listener takes it and which listener filters must see client bytes.
+type Inspection struct {
+	Listener   string
+	Inspectors Inspectors
+	// Timeout is listener_filters_timeout; zero waits forever.
+	Timeout time.Duration
+	// ContinueOnTimeout is continue_on_listener_filters_timeout: after the
+	// timeout the connection goes on to filter-chain matching instead of
+	// being closed.
+	ContinueOnTimeout bool
+}
+
+// ActionKind is what the matched filter chain's network filter does.
+type ActionKind string
+
+const (
+	// TCPProxy relays bytes to Upstream (tcp_proxy).
+	TCPProxy ActionKind = "tcp_proxy"
+	// HTTP terminates HTTP and routes each request (HTTP connection
+	// manager).
+	HTTP ActionKind = "http_connection_manager"
+	// Close accepts and closes without a byte (tcp_proxy to
+	// BlackHoleCluster, or no matching filter chain).
+	Close ActionKind = "close"
+)
+
+// Action is the second half: the chain's network filter and where it goes.
+type Action struct {
+	Kind        ActionKind
+	FilterChain string
+	Cluster     string
+	// Upstream is the endpoint a TCPProxy dials.
+	Upstream netip.AddrPort
+	// Route picks the upstream endpoint for one HTTP request (HTTP only).
+	Route func(r *http.Request) (cluster string, upstream netip.AddrPort, err error)
+}
+
+// Decider is Envoy's decision for one connection, made from the listeners
+// Istio generated (the predict evaluator, adapted by the local target).
+type Decider interface {
+	Inspect(dst netip.AddrPort) (Inspection, error)
+	Route(dst netip.AddrPort, d Detection, timedOut bool) (Action, error)
+}
+
+// ConnRecord says what the emulator did with one connection; the local
+// target keeps them as evidence.
+type ConnRecord struct {
+	Destination netip.AddrPort
+	Listener    string
+	Waited      time.Duration
+	TimedOut    bool
+	ClientBytes int
+	Detection   Detection
+	Action      ActionKind
+	FilterChain string
+	Cluster     string
+	Upstream    string
+	Err         string
+}
+
+func (r ConnRecord) String() string {
+	s := fmt.Sprintf("%s → listener %s", r.Destination, r.Listener)
+	if r.Waited > 0 || r.TimedOut {
+		s += fmt.Sprintf(", inspectors held it %s (timed out: %v, client bytes: %d)", r.Waited.Round(time.Millisecond), r.TimedOut, r.ClientBytes)
+	}
+	if r.Action != "" {
+		s += fmt.Sprintf(", chain %s → %s %s", r.FilterChain, r.Action, r.Cluster)
+	}
+	if r.Upstream != "" {
+		s += " → " + r.Upstream
+	}
+	if r.Err != "" {
+		s += ": " + r.Err
+	}
+	return s
+}
+
+// Proxy is the emulated sidecar's outbound side (port 15001).
+type Proxy struct {
+	Decider Decider
+	// Dial opens upstream connections; they must not be captured again
+	// (the local target dials as the proxy UID that Istio's rules exempt).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Record receives one record per connection once it is decided.
+	Record func(ConnRecord)
+	Logger *slog.Logger
+
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// Serve accepts redirected connections until ln is closed or Close is
+// called.
+func (p *Proxy) Serve(ln net.Listener) error {
+	p.init()
+	go func() {
+		<-p.stop
+		ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-p.stop:
+				return nil
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("emulated sidecar accept: %w", err)
+		}
+		p.track(c, true)
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			defer p.track(c, false)
+			p.handle(c)
+		}()
+	}
+}
+
+func (p *Proxy) init() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stop == nil {
+		p.stop = make(chan struct{})
+		p.conns = map[net.Conn]struct{}{}
+	}
+}
+
+func (p *Proxy) track(c net.Conn, add bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if add {
+		p.conns[c] = struct{}{}
+	} else {
+		delete(p.conns, c)
+	}
+}
+
+// Close stops accepting, closes every open connection and waits for the
+// handlers to finish.
+func (p *Proxy) Close() {
+	p.init()
+	p.mu.Lock()
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+func (p *Proxy) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (p *Proxy) handle(c net.Conn) {
+	rec := ConnRecord{}
+	defer func() {
+		if p.Record != nil {
+			p.Record(rec)
+		}
+		p.logger().Debug("connection", "record", rec.String())
+	}()
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		rec.Err = "not a TCP connection"
+		c.Close()
+		return
+	}
+	dst, err := OriginalDestination(tc)
+	if err != nil {
+		rec.Err = err.Error()
+		c.Close()
+		return
+	}
+	rec.Destination = dst
+	insp, err := p.Decider.Inspect(dst)
+	if err != nil {
+		rec.Err = err.Error()
+		Reset(c)
+		return
+	}
+	rec.Listener = insp.Listener
+	var sniffed Sniffed
+	if insp.Inspectors.Active() {
+		sniffed = Inspect(c, insp.Timeout, insp.Inspectors.Decided, p.stop)
+		rec.Waited, rec.TimedOut, rec.ClientBytes = sniffed.Waited, sniffed.TimedOut, len(sniffed.Bytes)
+		switch {
+		case sniffed.Closed:
+			rec.Err = "client closed while the inspectors waited for its first bytes"
+			c.Close()
+			return
+		case sniffed.TimedOut && !insp.ContinueOnTimeout:
+			rec.Err = "listener filter timeout without continue_on_listener_filters_timeout: closed"
+			c.Close()
+			return
+		}
+		select {
+		case <-p.stop:
+			c.Close()
+			return
+		default:
+		}
+	}
+	rec.Detection = insp.Inspectors.Detect(sniffed.Bytes)
+	act, err := p.Decider.Route(dst, rec.Detection, sniffed.TimedOut)
+	if err != nil {
+		rec.Err = err.Error()
+		c.Close()
+		return
+	}
+	rec.Action, rec.FilterChain, rec.Cluster = act.Kind, act.FilterChain, act.Cluster
+	down := WithPrefix(c, sniffed.Bytes)
+	switch act.Kind {
+	case TCPProxy:
+		rec.Upstream = act.Upstream.String()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		up, err := p.Dial(ctx, "tcp", act.Upstream.String())
+		cancel()
+		if err != nil {
+			// Envoy's tcp_proxy closes the downstream when the upstream
+			// connect fails.
+			rec.Err = "upstream connect: " + err.Error()
+			c.Close()
+			return
+		}
+		Relay(down, up)
+	case HTTP:
+		p.serveHTTP(down, act, &rec)
+	default:
+		c.Close()
+	}
+}
+
+// serveHTTP acts as the HTTP connection manager on one downstream
+// connection: each request is routed by the action and proxied.
+func (p *Proxy) serveHTTP(down net.Conn, act Action, rec *ConnRecord) {
+	defer down.Close()
+	br := bufio.NewReader(down)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				rec.Err = "reading HTTP request: " + err.Error()
+			}
+			return
+		}
+		cluster, upstream, err := act.Route(req)
+		rec.Cluster, rec.Upstream = cluster, upstream.String()
+		if err != nil {
+			rec.Err = err.Error()
+			resp := &http.Response{StatusCode: http.StatusNotFound, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: req}
+			resp.Write(down)
+			return
+		}
+		req.URL.Scheme, req.URL.Host, req.RequestURI = "http", upstream.String(), ""
+		resp, err := (&http.Transport{DialContext: p.Dial, DisableKeepAlives: true}).RoundTrip(req)
+		if err != nil {
+			rec.Err = "upstream: " + err.Error()
+			resp := &http.Response{StatusCode: http.StatusServiceUnavailable, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: req}
+			resp.Write(down)
+			return
+		}
+		dump, _ := httputil.DumpResponse(resp, true)
+		resp.Body.Close()
+		if _, err := down.Write(dump); err != nil || req.Close {
+			return
+		}
+	}
+}
