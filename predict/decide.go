@@ -1,0 +1,263 @@
+package predict
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// Envoy decides a redirected connection in two halves, with the client's
+// first bytes (or the listener filter timeout) in between. Evaluate
+// composes them; an emulated data plane (the local target) calls them
+// around real socket reads.
+
+// ListenerDecision is the first half, before any client byte: the listener
+// that takes the connection and what its listener filters wait for.
+type ListenerDecision struct {
+	// Listener is the listener's name; empty when nothing accepts the
+	// connection (no listener for it and no virtualOutbound).
+	Listener string
+	// Waiting lists the active listener filters that need client bytes
+	// before a chain can be chosen (http_inspector, tls_inspector).
+	Waiting []string
+	// Timeout is listener_filters_timeout (Envoy's 15s when unset); zero
+	// waits forever.
+	Timeout time.Duration
+	// ContinueOnTimeout is continue_on_listener_filters_timeout: after the
+	// timeout the chain is chosen with nothing detected; without it Envoy
+	// closes the socket.
+	ContinueOnTimeout bool
+	Trace             []Step
+}
+
+// ChooseListener picks the listener for a connection to dst as Envoy's
+// virtualOutbound hand-off does: the listener for dst exactly, else
+// 0.0.0.0 on dst's port, else virtualOutbound itself (Istio's simulation
+// decides), and reads its listener filters for dst's port.
+func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, error) {
+	var d ListenerDecision
+	res, err := c.simulate(dst, NoClientBytes)
+	if err != nil {
+		return d, err
+	}
+	if errors.Is(res.Error, simulation.ErrNoListener) {
+		d.Trace = append(d.Trace, Step{Stage: "listener", Decision: fmt.Sprintf("no listener for %s and no virtualOutbound: nothing accepts the redirected connection", dst)})
+		return d, nil
+	}
+	l := c.listener(res.ListenerMatched)
+	if l == nil {
+		return d, fmt.Errorf("choosing a listener for %s: the simulation matched listener %q, which the configuration does not hold", dst, res.ListenerMatched)
+	}
+	d.Listener = l.GetName()
+	d.Trace = append(d.Trace, Step{Stage: "listener", Decision: listenerReason(c, l, dst)})
+	in, err := inspect(l, int(dst.Port()))
+	if err != nil {
+		return d, err
+	}
+	for _, n := range in.notes {
+		d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: n})
+	}
+	d.Waiting, d.Timeout, d.ContinueOnTimeout = in.waiting, in.timeout, in.continueOnTimeout
+	return d, nil
+}
+
+// timeoutText describes the listener filter timeout for traces.
+func (d ListenerDecision) timeoutText() string {
+	if d.Timeout == 0 {
+		return "listener_filters_timeout 0s (no timeout: wait forever)"
+	}
+	return fmt.Sprintf("listener_filters_timeout %s, continue_on_listener_filters_timeout %v", d.Timeout, d.ContinueOnTimeout)
+}
+
+// ChainDecision is the second half: the filter chain for what the
+// inspectors detected, and its network filter.
+type ChainDecision struct {
+	// FilterChain is the chain's name, or its position when unnamed.
+	FilterChain string
+	// NetworkFilter is wellknown.TCPProxy or wellknown.HTTPConnectionManager;
+	// empty when no chain matches, and Envoy closes the connection.
+	NetworkFilter string
+	// Cluster is tcp_proxy's cluster, or the cluster an HTTP request is
+	// routed to.
+	Cluster string
+	// RouteError is set when an HTTP request finds no route (Envoy answers
+	// with an HTTP error).
+	RouteError error
+	// RouteConfig names the HTTP connection manager's route configuration.
+	RouteConfig string
+	Trace       []Step
+}
+
+// ChooseChain picks the filter chain of dst's listener for what the
+// listener filters detected: detected is NoClientBytes after a timeout
+// (nothing detected: transport raw_buffer, no application protocol),
+// OpaqueBytes for bytes that are neither HTTP nor TLS, HTTPRequest for
+// HTTP/1.1.
+func (c *EnvoyConfig) ChooseChain(dst netip.AddrPort, detected ClientBytes) (ChainDecision, error) {
+	var d ChainDecision
+	res, err := c.simulate(dst, detected)
+	if err != nil {
+		return d, err
+	}
+	l := c.listener(res.ListenerMatched)
+	switch {
+	case l == nil:
+		return d, fmt.Errorf("choosing a filter chain for %s: no listener takes it", dst)
+	case errors.Is(res.Error, simulation.ErrNoFilterChain):
+		d.Trace = append(d.Trace, Step{Stage: "filter chain", Decision: fmt.Sprintf("no filter chain of %s matches and it has no default chain", l.GetName())})
+		return d, nil
+	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
+		return d, fmt.Errorf("choosing a filter chain for %s: listener %s has several equally good filter chains for this connection: Envoy would reject this configuration", dst, l.GetName())
+	}
+	fc := c.chain(l.GetName(), res.FilterChainMatched)
+	if fc == nil {
+		return d, fmt.Errorf("choosing a filter chain for %s: the simulation matched chain %q of %s, which is not there", dst, res.FilterChainMatched, l.GetName())
+	}
+	_, names := c.simulation()
+	d.FilterChain = chainLabel(res.FilterChainMatched, names, l)
+	d.Trace = append(d.Trace, Step{Stage: "filter chain", Decision: chainReason(l, res.FilterChainMatched, fc, d.FilterChain)})
+	for _, f := range fc.GetFilters() {
+		switch networkFilterName(f) {
+		case wellknown.HTTPConnectionManager:
+			d.NetworkFilter, d.RouteConfig = wellknown.HTTPConnectionManager, res.RouteConfigMatched
+			if detected == HTTPRequest {
+				if res.Error != nil {
+					d.RouteError = res.Error
+				}
+				d.Cluster = res.ClusterMatched
+				d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("HTTP connection manager, route config %s, virtual host %s, route %s → cluster %s", res.RouteConfigMatched, res.VirtualHostMatched, res.RouteMatched, res.ClusterMatched)})
+			}
+			return d, nil
+		case wellknown.TCPProxy:
+			d.NetworkFilter = wellknown.TCPProxy
+			return d, d.tcpProxy(f, l)
+		}
+	}
+	return d, fmt.Errorf("choosing a filter chain for %s: chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", dst, d.FilterChain, l.GetName())
+}
+
+func (d *ChainDecision) tcpProxy(f *listener.Filter, l *listener.Listener) error {
+	tp := &tcpproxy.TcpProxy{}
+	if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+		return fmt.Errorf("decoding tcp_proxy on %s / %s: %w", l.GetName(), d.FilterChain, err)
+	}
+	d.Cluster = tp.GetCluster()
+	if w := tp.GetWeightedClusters(); w != nil && d.Cluster == "" {
+		var all []string
+		for _, c := range w.GetClusters() {
+			all = append(all, fmt.Sprintf("%s (weight %d)", c.GetName(), c.GetWeight()))
+		}
+		if len(all) == 0 {
+			return fmt.Errorf("tcp_proxy on %s / %s has empty weighted_clusters", l.GetName(), d.FilterChain)
+		}
+		d.Cluster = w.GetClusters()[0].GetName()
+		d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("tcp_proxy with weighted clusters %s: following the first", strings.Join(all, ", "))})
+		return nil
+	}
+	d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("tcp_proxy → cluster %s: it dials the upstream as soon as the chain is chosen, so the server's greeting flows back", d.Cluster)})
+	return nil
+}
+
+// Upstream is where tcp_proxy to a cluster dials for a connection to dst:
+// dst itself for an ORIGINAL_DST cluster (PassthroughCluster), else the
+// cluster's first usable endpoint. An error means Envoy has no upstream
+// and closes the connection.
+func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.AddrPort, error) {
+	cl := c.cluster(clusterName)
+	if cl == nil {
+		return netip.AddrPort{}, fmt.Errorf("cluster %s is not in the configuration", clusterName)
+	}
+	if cl.GetType() == cluster.Cluster_ORIGINAL_DST && cl.GetClusterType() == nil {
+		return dst, nil
+	}
+	a := cl.GetLoadAssignment()
+	if cl.GetType() == cluster.Cluster_EDS {
+		a = c.loadAssignment(cl)
+	}
+	for _, e := range usableLbEndpoints(a) {
+		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+		ip, err := netip.ParseAddr(sa.GetAddress())
+		if err != nil {
+			continue // a DNS name: not dialled by address
+		}
+		return netip.AddrPortFrom(ip, uint16(sa.GetPortValue())), nil
+	}
+	return netip.AddrPort{}, fmt.Errorf("cluster %s has no usable endpoint with an IP address", clusterName)
+}
+
+// simulate runs Istio's simulation for a connection to dst carrying what
+// the inspectors detected.
+func (c *EnvoyConfig) simulate(dst netip.AddrPort, detected ClientBytes) (res simulation.Result, err error) {
+	call := simulation.Call{
+		Address:  dst.Addr().String(),
+		Port:     int(dst.Port()),
+		Protocol: simulation.TCP,
+		TLS:      simulation.Plaintext,
+		CallMode: simulation.CallModeOutbound,
+	}
+	if detected == HTTPRequest {
+		call.Protocol, call.HostHeader = simulation.HTTP, dst.String()
+	}
+	sim, _ := c.simulation()
+	defer func() {
+		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config
+			err = fmt.Errorf("Istio's traffic simulation failed on %s, malformed configuration? %v", dst, r)
+		}
+	}()
+	return sim.Run(call), nil
+}
+
+func listenerReason(cfg *EnvoyConfig, l *listener.Listener, dst netip.AddrPort) string {
+	var virtual *listener.Listener
+	for _, x := range cfg.Listeners {
+		if x.GetUseOriginalDst().GetValue() {
+			virtual = x
+		}
+	}
+	handOff := "iptables redirected the connection to the sidecar"
+	if virtual != nil {
+		handOff = fmt.Sprintf("%s (use_original_dst) accepts the redirected connection and hands it to the listener for the original destination %s", virtual.GetName(), dst)
+	}
+	a := l.GetAddress().GetSocketAddress()
+	switch {
+	case a.GetAddress() == dst.Addr().String() && a.GetPortValue() == uint32(dst.Port()):
+		return fmt.Sprintf("%s: %s matches %s exactly", handOff, l.GetName(), dst)
+	case a.GetPortValue() == uint32(dst.Port()):
+		return fmt.Sprintf("%s: no listener for %s itself, so the wildcard listener %s (%s:%d) takes every address on port %d", handOff, dst, l.GetName(), a.GetAddress(), a.GetPortValue(), dst.Port())
+	default:
+		return fmt.Sprintf("%s: no listener for %s or 0.0.0.0:%d, so %s keeps the connection and matches its own filter chains", handOff, dst, dst.Port(), l.GetName())
+	}
+}
+
+func chainReason(l *listener.Listener, simName string, fc *listener.FilterChain, label string) string {
+	if d := l.GetDefaultFilterChain(); d != nil && uniqueChainName(l, -1, d) == simName {
+		return fmt.Sprintf("no chain's filter_chain_match fits, so the default chain: %s", label)
+	}
+	m := "{} (matches anything)"
+	if fcm := fc.GetFilterChainMatch(); fcm != nil {
+		if j, err := (protojson.MarshalOptions{}).Marshal(fcm); err == nil && string(j) != "{}" {
+			m = string(j)
+		}
+	}
+	return fmt.Sprintf("%s, filter_chain_match %s", label, m)
+}
+
+func networkFilterName(f *listener.Filter) string {
+	url := f.GetTypedConfig().GetTypeUrl()
+	switch {
+	case f.GetName() == wellknown.HTTPConnectionManager || strings.Contains(url, ".http_connection_manager."):
+		return wellknown.HTTPConnectionManager
+	case f.GetName() == wellknown.TCPProxy || strings.Contains(url, ".tcp_proxy."):
+		return wellknown.TCPProxy
+	}
+	return f.GetName()
+}

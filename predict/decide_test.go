@@ -1,0 +1,52 @@
+package predict
+
+import (
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// The two halves an emulated data plane calls around its socket reads.
+func TestDecisionHalves(t *testing.T) {
+	cfg := handBuilt(wildcardHTTP(t, 10000, durationpb.New(2*time.Second), true), ipTCP(t), virtualOutbound(t, "PassthroughCluster"))
+	other := netipPort("198.51.100.9:10000")
+
+	ld, err := cfg.ChooseListener(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ld.Listener != "0.0.0.0_10000" || len(ld.Waiting) != 1 || ld.Waiting[0] != wellknown.HTTPInspector || ld.Timeout != 2*time.Second || !ld.ContinueOnTimeout {
+		t.Errorf("listener half: %+v", ld)
+	}
+	for detected, want := range map[ClientBytes]ChainDecision{
+		NoClientBytes: {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
+		OpaqueBytes:   {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
+		HTTPRequest:   {FilterChain: "http", NetworkFilter: wellknown.HTTPConnectionManager, Cluster: "outbound|10000||collider.web"},
+	} {
+		cd, err := cfg.ChooseChain(other, detected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cd.FilterChain != want.FilterChain || cd.NetworkFilter != want.NetworkFilter || cd.Cluster != want.Cluster {
+			t.Errorf("chain half for %s: got %s / %s → %s, want %s / %s → %s", detected, cd.FilterChain, cd.NetworkFilter, cd.Cluster, want.FilterChain, want.NetworkFilter, want.Cluster)
+		}
+	}
+
+	for cluster, want := range map[string]string{
+		"PassthroughCluster":          other.String(),
+		"outbound|10000||db.external": "198.51.100.7:10000",
+	} {
+		got, err := cfg.Upstream(cluster, other)
+		if err != nil || got.String() != want {
+			t.Errorf("upstream of %s: %s %v, want %s", cluster, got, err, want)
+		}
+	}
+	if _, err := cfg.Upstream("BlackHoleCluster", other); err == nil {
+		t.Error("BlackHoleCluster has an upstream")
+	}
+	if _, err := cfg.Upstream("no-such-cluster", other); err == nil {
+		t.Error("a missing cluster has an upstream")
+	}
+}

@@ -1,0 +1,166 @@
+package predict
+
+import (
+	"strings"
+	"time"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// Walk follows a connection from the client pod's application: the pod's
+// iptables rules first, then, when they redirect it, the sidecar's Envoy
+// configuration. appUID is the application's user (anything but the
+// proxy's; containers run as root unless their image says otherwise).
+func Walk(pod CapturePod, cfg *EnvoyConfig, conn Connection, appUID uint32) (Prediction, error) {
+	return walk(pod, conn, appUID, func() (*EnvoyConfig, error) { return cfg, nil })
+}
+
+// walk asks for the sidecar's configuration only when iptables redirects
+// the connection: an uncaptured connection needs no generator run.
+func walk(pod CapturePod, conn Connection, appUID uint32, sidecar func() (*EnvoyConfig, error)) (Prediction, error) {
+	c, err := CaptureOutbound(pod, conn.Destination, appUID)
+	if err != nil {
+		return Prediction{}, err
+	}
+	if !c.Redirected {
+		p := Prediction{Outcome: scenarios.Connected, Trace: c.Trace}
+		p.add("outcome", "the client talks to the server directly: connected")
+		return p, nil
+	}
+	cfg, err := sidecar()
+	if err != nil {
+		return Prediction{}, err
+	}
+	p, err := Evaluate(cfg, conn)
+	p.Trace = append(c.Trace, p.Trace...)
+	return p, err
+}
+
+// Evaluate walks a connection the sidecar accepted (iptables redirected
+// it to virtualOutbound) through the Envoy configuration as Envoy does:
+// listener hand-off, listener filters and their timeout, filter-chain
+// match, network filter, cluster. Istio's pilot/pkg/simulation chooses the
+// listener and chain (ChooseListener, ChooseChain); Evaluate adds what the
+// simulation does not model: who speaks first, what Envoy does while
+// inspectors wait for bytes that never come, what an HTTP connection
+// manager does with a silent client, and what the cluster does.
+func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
+	var p Prediction
+	if cfg.Source != "" {
+		p.add("config", "%s", cfg.Source)
+	}
+	for _, n := range cfg.Notes {
+		p.add("config", "%s", n)
+	}
+	p.add("connection", "%s", conn)
+	dst := conn.Destination
+
+	ld, err := cfg.ChooseListener(dst)
+	p.Trace = append(p.Trace, ld.Trace...)
+	if err != nil {
+		return p, err
+	}
+	if ld.Listener == "" {
+		p.Outcome = scenarios.Refused
+		p.add("outcome", "the connection to the redirect port is refused")
+		return p, nil
+	}
+	p.Listener = ld.Listener
+
+	// Does anything wait for client bytes, and what comes of the wait?
+	waiters := strings.Join(ld.Waiting, " and ") + " waits"
+	if len(ld.Waiting) > 1 {
+		waiters = strings.TrimSuffix(waiters, "s")
+	}
+	var after time.Duration
+	switch {
+	case len(ld.Waiting) == 0:
+		p.add("listener filters", "nothing waits for client bytes: the filter chain is chosen at once")
+	case conn.ClientSends == NoClientBytes && ld.Timeout == 0:
+		p.Outcome = scenarios.Hung
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.timeoutText())
+		p.add("outcome", "deadlock: the sidecar never chooses a filter chain, so it never dials the server: hung")
+		return p, nil
+	case conn.ClientSends == NoClientBytes && !ld.ContinueOnTimeout:
+		p.Outcome = scenarios.Reset
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
+		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false): reset", ld.Timeout)
+		return p, nil
+	case conn.ClientSends == NoClientBytes:
+		after = ld.Timeout
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
+		p.add("listener filters", "after %s the inspectors give up and the filter chain is chosen with nothing detected: transport raw_buffer, no application protocol", ld.Timeout)
+	default:
+		p.add("listener filters", "the client's first bytes arrive at once and %s decide: %s", strings.Join(ld.Waiting, " and "), detection(conn.ClientSends))
+	}
+
+	cd, err := cfg.ChooseChain(dst, conn.ClientSends)
+	p.Trace = append(p.Trace, cd.Trace...)
+	if err != nil {
+		return p, err
+	}
+	p.FilterChain = cd.FilterChain
+	switch cd.NetworkFilter {
+	case "":
+		p.Outcome = scenarios.Reset
+		p.add("outcome", "Envoy closes the connection: reset")
+		return p, nil
+	case wellknown.HTTPConnectionManager:
+		return p, httpConnectionManager(&p, cfg, conn, cd, after)
+	default:
+		p.Cluster = cd.Cluster
+		finishAtCluster(&p, cfg, cd.Cluster, after)
+		return p, nil
+	}
+}
+
+func detection(b ClientBytes) string {
+	switch b {
+	case HTTPRequest:
+		return "HTTP/1.1 detected (application protocol http/1.1), transport raw_buffer"
+	default:
+		return "neither HTTP nor TLS, so no application protocol and transport raw_buffer"
+	}
+}
+
+// httpConnectionManager: HCM decides nothing until a request arrives.
+func httpConnectionManager(p *Prediction, cfg *EnvoyConfig, conn Connection, cd ChainDecision, after time.Duration) error {
+	switch conn.ClientSends {
+	case NoClientBytes:
+		p.Outcome = scenarios.Hung
+		p.add("network filter", "HTTP connection manager (route config %s): it routes requests, so it waits for the client's HTTP request before dialling any upstream", cd.RouteConfig)
+		p.add("outcome", "the client waits for the greeting, the sidecar for a request: hung")
+	case OpaqueBytes:
+		p.Outcome = scenarios.ProtocolError
+		p.add("network filter", "HTTP connection manager (route config %s): its HTTP codec cannot parse the client's bytes, answers 400 Bad Request and closes", cd.RouteConfig)
+		p.add("outcome", "the client reads bytes that are not its protocol: protocol-error")
+	default:
+		if cd.RouteError != nil {
+			p.Outcome = scenarios.ProtocolError
+			p.add("network filter", "HTTP connection manager, route config %s: %v: Envoy answers with an HTTP error", cd.RouteConfig, cd.RouteError)
+			p.add("outcome", "protocol-error")
+			return nil
+		}
+		p.Cluster = cd.Cluster
+		finishAtCluster(p, cfg, cd.Cluster, after)
+	}
+	return nil
+}
+
+func finishAtCluster(p *Prediction, cfg *EnvoyConfig, name string, after time.Duration) {
+	outcome, why := clusterOutcome(cfg, name)
+	p.add("cluster", "%s", why)
+	p.Outcome = outcome
+	switch {
+	case outcome == scenarios.Connected && after > 0:
+		p.After = after
+		p.add("outcome", "connected, %s late: the first server byte waits for the listener filter timeout", after)
+	case outcome == scenarios.Connected:
+		p.add("outcome", "connected")
+	case after > 0:
+		p.add("outcome", "%s, after %s", outcome, after)
+	default:
+		p.add("outcome", "%s", outcome)
+	}
+}

@@ -1,0 +1,90 @@
+package predict
+
+import (
+	"regexp"
+	"testing"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pkg/wellknown"
+)
+
+func TestIstioVersion(t *testing.T) {
+	b, err := Istio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^1\.\d+`).MatchString(b.Line) || b.Module == "" {
+		t.Errorf("Istio build %+v: want a 1.x line and a module version", b)
+	}
+	if b.ProxyVersion() != b.Line+".0" {
+		t.Errorf("proxy version %s for line %s", b.ProxyVersion(), b.Line)
+	}
+}
+
+// Scenarios that give Istio the same objects share one generation; a
+// different collider does not.
+func TestGeneratorInputKey(t *testing.T) {
+	key := func(id string) string {
+		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
+		if !ok {
+			t.Fatalf("no scenario %s", id)
+		}
+		b, err := shared.Render(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := inputFor(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in.key
+	}
+	if key("mysql-10000-http") != key("smtp-10000-http") {
+		t.Error("mysql and smtp behind the same collider should share a generation")
+	}
+	if key("mysql-mesh-10000-db") != key("smtp-mesh-10000-db") {
+		t.Error("in-mesh mysql and smtp servers on the same Service port should share a generation")
+	}
+	if key("mysql-10000-http") == key("mysql-10000-tcp") {
+		t.Error("an http and a tcp collider must not share a generation")
+	}
+}
+
+// The listener evidence behind DESIGN.md §1, straight from Istio's
+// generator: what the evaluator's verdicts rest on.
+func TestGeneratedListenerEvidence(t *testing.T) {
+	sidecar := func(id string) *EnvoyConfig {
+		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
+		b, err := shared.Render(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := shared.Sidecar(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	hang := sidecar("mysql-10000-http").listener("0.0.0.0_10000")
+	if hang == nil {
+		t.Fatal("an http collider on 10000 made no 0.0.0.0_10000 listener")
+	}
+	in, err := inspect(hang, 10000)
+	if err != nil || len(in.waiting) != 1 || in.waiting[0] != wellknown.HTTPInspector || in.timeout != 0 {
+		t.Errorf("0.0.0.0_10000: inspectors %v timeout %s (%v), want http_inspector with 0s", in.waiting, in.timeout, err)
+	}
+	if sidecar("mysql-10000-tcp").listener("0.0.0.0_10000") != nil {
+		t.Error("a tcp collider made a wildcard listener for its port")
+	}
+	se := sidecar("mysql-10000-http-serviceentry-tcp").listener("198.51.100.7_10000")
+	if se == nil || len(se.GetListenerFilters()) != 0 {
+		t.Errorf("TCP ServiceEntry with addresses: want 198.51.100.7_10000 without listener filters, got %v", se)
+	}
+	if sidecar("mysql-10000-http-serviceentry-tcp-without-addresses").listener("198.51.100.7_10000") != nil {
+		t.Error("a ServiceEntry without addresses made an IP listener")
+	}
+	late := sidecar("mysql-10000-http-protocol-detection-timeout").listener("0.0.0.0_10000")
+	if late.GetListenerFiltersTimeout().AsDuration().String() != "1s" || !late.GetContinueOnListenerFiltersTimeout() {
+		t.Errorf("protocolDetectionTimeout 1s: listener timeout %v continue %v", late.GetListenerFiltersTimeout(), late.GetContinueOnListenerFiltersTimeout())
+	}
+}

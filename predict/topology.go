@@ -1,0 +1,45 @@
+package predict
+
+import (
+	"net/netip"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+)
+
+// Addresses predict renders every scenario with. Nothing is dialled, so
+// they only need to be fixed (for caching and stable explain traces) and
+// unmistakable: the external server sits in TEST-NET-2 (RFC 5737), the
+// Services and pods in kind's default ranges.
+var (
+	// ExternalServerIP is the external server as the client dials it; it
+	// is also the server pod's IP when the server is in the mesh.
+	ExternalServerIP = netip.MustParseAddr("198.51.100.7")
+	// ServerClusterIP and ColliderClusterIP are the pinned Service VIPs.
+	ServerClusterIP   = netip.MustParseAddr("10.96.0.20")
+	ColliderClusterIP = netip.MustParseAddr("10.96.0.30")
+	// ClientPodIP is the pod whose sidecar is under test.
+	ClientPodIP = netip.MustParseAddr("10.244.0.10")
+	// ColliderPodIP is the collider's backend pod.
+	ColliderPodIP = netip.MustParseAddr("10.244.0.30")
+)
+
+// Topology is the fixtures topology predict renders scenarios for: the
+// suite's standard names with the fixed addresses above.
+func Topology() fixtures.Topology {
+	t := fixtures.DefaultTopology()
+	t.RunID = "predict"
+	t.ServerIP = ExternalServerIP.String()
+	t.ServerClusterIP = ServerClusterIP.String()
+	t.ColliderClusterIP = ColliderClusterIP.String()
+	return t
+}
+
+// podIPs assigns the pod IP of each Deployment predict stands a pod up
+// for, by Deployment name; others get addresses from a spare range.
+var podIPs = map[string]netip.Addr{
+	"server":   ExternalServerIP,
+	"collider": ColliderPodIP,
+	"client":   ClientPodIP,
+}
+
+var sparePodIPs = netip.MustParsePrefix("10.244.9.0/24")
