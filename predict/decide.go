@@ -194,19 +194,38 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 	return netip.AddrPort{}, fmt.Errorf("cluster %s has no usable endpoint with an IP address", clusterName)
 }
 
+// RouteHTTP routes one HTTP/1.1 request on a connection to dst, by its
+// Host header and path, through the HTTP connection manager of the chain
+// the request lands on, and returns the cluster. The local target's
+// emulator calls it for each request it proxies.
+func (c *EnvoyConfig) RouteHTTP(dst netip.AddrPort, host, path string) (string, error) {
+	res, err := c.simulateCall(dst, simulation.Call{Protocol: simulation.HTTP, HostHeader: host, Path: path})
+	if err != nil {
+		return "", err
+	}
+	if res.Error != nil {
+		return "", fmt.Errorf("routing HTTP %s%s on %s: %w", host, path, dst, res.Error)
+	}
+	if res.ClusterMatched == "" {
+		return "", fmt.Errorf("routing HTTP %s%s on %s: the route has no cluster (listener %s, route %s)", host, path, dst, res.ListenerMatched, res.RouteMatched)
+	}
+	return res.ClusterMatched, nil
+}
+
 // simulate runs Istio's simulation for a connection to dst carrying what
 // the inspectors detected.
 func (c *EnvoyConfig) simulate(dst netip.AddrPort, detected ClientBytes) (res simulation.Result, err error) {
-	call := simulation.Call{
-		Address:  dst.Addr().String(),
-		Port:     int(dst.Port()),
-		Protocol: simulation.TCP,
-		TLS:      simulation.Plaintext,
-		CallMode: simulation.CallModeOutbound,
-	}
+	call := simulation.Call{Protocol: simulation.TCP}
 	if detected == HTTPRequest {
 		call.Protocol, call.HostHeader = simulation.HTTP, dst.String()
 	}
+	return c.simulateCall(dst, call)
+}
+
+// simulateCall completes an outbound plaintext call to dst and runs it.
+func (c *EnvoyConfig) simulateCall(dst netip.AddrPort, call simulation.Call) (res simulation.Result, err error) {
+	call.Address, call.Port = dst.Addr().String(), int(dst.Port())
+	call.TLS, call.CallMode = simulation.Plaintext, simulation.CallModeOutbound
 	sim, _ := c.simulation()
 	defer func() {
 		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/scenarios"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -48,5 +50,42 @@ func TestDecisionHalves(t *testing.T) {
 	}
 	if _, err := cfg.Upstream("no-such-cluster", other); err == nil {
 		t.Error("a missing cluster has an upstream")
+	}
+}
+
+// RouteHTTP routes a request by its Host header through Istio's generated
+// routes, and the collider's endpoint comes from the topology's pod IP.
+func TestRouteHTTPOnGeneratedConfig(t *testing.T) {
+	s, ok := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http")
+	if !ok {
+		t.Fatal("no mysql-10000-http")
+	}
+	top := Topology()
+	top.ColliderPodIP = "10.244.7.7"
+	p := NewPredictorFor(top)
+	b, err := p.Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := p.Sidecar(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netipPort(ColliderClusterIP.String() + ":10000")
+	cluster, err := cfg.RouteHTTP(dst, "collider.fb-collider.svc.cluster.local:10000", "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "outbound|10000||collider.fb-collider.svc.cluster.local"; cluster != want {
+		t.Fatalf("cluster %q, want %q", cluster, want)
+	}
+	up, err := cfg.Upstream(cluster, dst)
+	if err != nil || up.String() != "10.244.7.7:10000" {
+		t.Fatalf("upstream %s, %v: want the topology's collider pod IP", up, err)
+	}
+	// Under ALLOW_ANY Istio's allow_any virtual host (domains "*") sends
+	// unknown hosts to PassthroughCluster.
+	if c, err := cfg.RouteHTTP(dst, "nobody.example:10000", "/"); err != nil || c != "PassthroughCluster" {
+		t.Errorf("unknown host routed to %q, %v: want PassthroughCluster", c, err)
 	}
 }

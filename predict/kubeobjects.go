@@ -49,7 +49,8 @@ type clientPod struct {
 // EndpointSlice), because Istio builds endpoints from those, not from
 // Deployments.
 func inputFor(b *fixtures.Bundle) (generatorInput, error) {
-	in := generatorInput{client: clientPod{Namespace: b.Topology.ClientNamespace, IP: ClientPodIP}}
+	ips := podIPs(b.Topology)
+	in := generatorInput{client: clientPod{Namespace: b.Topology.ClientNamespace, IP: ips["client"]}}
 	var services []*corev1.Service
 	var deployments []*appsv1.Deployment
 	for _, o := range b.Final {
@@ -80,7 +81,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	if in.client.Labels == nil {
 		return in, fmt.Errorf("rendering %s: no client Deployment in namespace %s: the fixtures must render the pod whose sidecar is under test", b.Scenario.ID, b.Topology.ClientNamespace)
 	}
-	in.kube = append(in.kube, runningPods(services, deployments)...)
+	in.kube = append(in.kube, runningPods(ips, services, deployments)...)
 
 	m, err := mesh.ApplyMeshConfigDefaults(string(b.MeshConfig))
 	if err != nil {
@@ -102,7 +103,7 @@ func stripScenarioLabel(obj runtime.Object) {
 // runningPods stands up what the cluster would run for Deployments that
 // a Service selects: one ready pod each, and one EndpointSlice per
 // Service, as Kubernetes' EndpointSlice controller would write it.
-func runningPods(services []*corev1.Service, deployments []*appsv1.Deployment) []runtime.Object {
+func runningPods(podIPs map[string]netip.Addr, services []*corev1.Service, deployments []*appsv1.Deployment) []runtime.Object {
 	var out []runtime.Object
 	pods := map[string]*corev1.Pod{}
 	spare := sparePodIPs.Addr().Next()

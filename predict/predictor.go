@@ -37,8 +37,12 @@ type generation struct {
 
 // NewPredictor returns a Predictor with an empty cache, rendering
 // scenarios for Topology().
-func NewPredictor() *Predictor {
-	return &Predictor{topology: Topology(), cache: map[string]*generation{}}
+func NewPredictor() *Predictor { return NewPredictorFor(Topology()) }
+
+// NewPredictorFor returns a Predictor that renders scenarios for another
+// topology, such as the local target's addresses.
+func NewPredictorFor(t fixtures.Topology) *Predictor {
+	return &Predictor{topology: t, cache: map[string]*generation{}}
 }
 
 // Render renders a scenario for predict's topology.
@@ -98,7 +102,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	if err != nil {
 		return Prediction{}, err
 	}
-	pod := CapturePod{Annotations: b.ClientAnnotations, IP: ClientPodIP}
+	pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)["client"]}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
 	pr, err := walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.Sidecar(b) })
 	if err != nil {

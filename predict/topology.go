@@ -31,15 +31,27 @@ func Topology() fixtures.Topology {
 	t.ServerIP = ExternalServerIP.String()
 	t.ServerClusterIP = ServerClusterIP.String()
 	t.ColliderClusterIP = ColliderClusterIP.String()
+	t.ClientPodIP = ClientPodIP.String()
+	t.ColliderPodIP = ColliderPodIP.String()
 	return t
 }
 
 // podIPs assigns the pod IP of each Deployment predict stands a pod up
-// for, by Deployment name; others get addresses from a spare range.
-var podIPs = map[string]netip.Addr{
-	"server":   ExternalServerIP,
-	"collider": ColliderPodIP,
-	"client":   ClientPodIP,
+// for, by Deployment name, from the bundle's topology (predict's own
+// addresses where the topology leaves one unset); others get addresses
+// from a spare range.
+func podIPs(t fixtures.Topology) map[string]netip.Addr {
+	pick := func(s string, def netip.Addr) netip.Addr {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a
+		}
+		return def
+	}
+	return map[string]netip.Addr{
+		"server":   pick(t.ServerIP, ExternalServerIP),
+		"collider": pick(t.ColliderPodIP, ColliderPodIP),
+		"client":   pick(t.ClientPodIP, ClientPodIP),
+	}
 }
 
 var sparePodIPs = netip.MustParsePrefix("10.244.9.0/24")
