@@ -185,12 +185,15 @@ func (p *Proxy) logger() *slog.Logger {
 
 func (p *Proxy) handle(c net.Conn) {
 	rec := ConnRecord{}
-	defer func() {
+	// The record goes out once the decision is complete: before a relay
+	// starts (it may last long), at the end otherwise.
+	emit := sync.OnceFunc(func() {
 		if p.Record != nil {
 			p.Record(rec)
 		}
 		p.logger().Debug("connection", "record", rec.String())
-	}()
+	})
+	defer emit()
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		rec.Err = "not a TCP connection"
@@ -254,6 +257,7 @@ func (p *Proxy) handle(c net.Conn) {
 			c.Close()
 			return
 		}
+		emit()
 		Relay(down, up)
 	case HTTP:
 		p.serveHTTP(down, act, &rec)

@@ -1,0 +1,88 @@
+package local
+
+import (
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/target/local/dataplane"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// decider adapts the predict evaluator's two halves (listener, then filter
+// chain) to the emulated data plane: the emulator does the socket work
+// between them, the evaluator — Istio's simulation over Istio's generated
+// listeners — makes every decision.
+type decider struct {
+	cfg *predict.EnvoyConfig
+}
+
+func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+	ld, err := d.cfg.ChooseListener(dst)
+	if err != nil {
+		return dataplane.Inspection{}, err
+	}
+	if ld.Listener == "" {
+		return dataplane.Inspection{}, fmt.Errorf("no listener accepts %s", dst)
+	}
+	return dataplane.Inspection{
+		Listener: ld.Listener,
+		Inspectors: dataplane.Inspectors{
+			HTTP: slices.Contains(ld.Waiting, wellknown.HTTPInspector),
+			TLS:  slices.Contains(ld.Waiting, wellknown.TLSInspector),
+		},
+		Timeout:           ld.Timeout,
+		ContinueOnTimeout: ld.ContinueOnTimeout,
+	}, nil
+}
+
+// clientBytes maps what the emulator's inspectors saw to the evaluator's
+// vocabulary.
+func clientBytes(det dataplane.Detection, timedOut bool) predict.ClientBytes {
+	switch {
+	case timedOut:
+		return predict.NoClientBytes
+	case strings.HasPrefix(det.AppProtocol, "http/1"):
+		return predict.HTTPRequest
+	default:
+		return predict.OpaqueBytes
+	}
+}
+
+func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
+	if det.TLS || det.AppProtocol == "h2c" {
+		return dataplane.Action{}, fmt.Errorf("client sent %+v: the local target emulates plaintext HTTP/1.1 and opaque TCP only", det)
+	}
+	cd, err := d.cfg.ChooseChain(dst, clientBytes(det, timedOut))
+	if err != nil {
+		return dataplane.Action{}, err
+	}
+	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
+	switch cd.NetworkFilter {
+	case wellknown.TCPProxy:
+		up, err := d.cfg.Upstream(cd.Cluster, dst)
+		if err != nil {
+			// No upstream (BlackHoleCluster, no endpoints): Envoy
+			// accepts and closes.
+			act.Kind = dataplane.Close
+			return act, nil
+		}
+		act.Kind, act.Upstream = dataplane.TCPProxy, up
+	case wellknown.HTTPConnectionManager:
+		act.Kind = dataplane.HTTP
+		act.Route = func(r *http.Request) (string, netip.AddrPort, error) {
+			cluster, err := d.cfg.RouteHTTP(dst, r.Host, r.URL.Path)
+			if err != nil {
+				return cluster, netip.AddrPort{}, err
+			}
+			up, err := d.cfg.Upstream(cluster, dst)
+			return cluster, up, err
+		}
+	default:
+		act.Kind = dataplane.Close
+	}
+	return act, nil
+}

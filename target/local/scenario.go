@@ -1,0 +1,392 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/servers/httpbackend"
+	"github.com/firstbyte/firstbyte/servers/mongoserver"
+	"github.com/firstbyte/firstbyte/servers/mysqlserver"
+	"github.com/firstbyte/firstbyte/servers/probe"
+	"github.com/firstbyte/firstbyte/servers/smtpserver"
+	"github.com/firstbyte/firstbyte/target/local/dataplane"
+	"github.com/firstbyte/firstbyte/target/local/netlab"
+)
+
+// Envoy's outbound capture port and the proxy UID Istio's iptables rules
+// exempt (the injector's defaults; the emulator's upstream sockets carry
+// this UID, see netlab.Host.Dialer).
+const (
+	outboundPort = 15001
+	proxyUID     = 1337
+)
+
+// scenarioRun is one deployed scenario: its namespaces, servers and
+// emulated sidecar.
+type scenarioRun struct {
+	net     *netlab.Network
+	client  *netlab.Host
+	control *netlab.Host
+	ctx     context.Context
+	cancel  context.CancelFunc
+	servers sync.WaitGroup
+	mailbox *smtpserver.Mailbox
+	proxy   *dataplane.Proxy
+	// listening are the world addresses with a server, so a remediation
+	// that moves the collider only adds what is missing.
+	listening map[netip.AddrPort]bool
+
+	mu      sync.Mutex
+	decider decider
+	rules   string
+	records []dataplane.ConnRecord
+}
+
+// Decider indirection: the emulator keeps one Proxy for the scenario and
+// the run swaps the configuration under it, as istiod pushes to Envoy.
+func (r *scenarioRun) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+	r.mu.Lock()
+	d := r.decider
+	r.mu.Unlock()
+	return d.Inspect(dst)
+}
+
+func (r *scenarioRun) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
+	r.mu.Lock()
+	d := r.decider
+	r.mu.Unlock()
+	return d.Route(dst, det, timedOut)
+}
+
+func (r *scenarioRun) record(rec dataplane.ConnRecord) {
+	r.mu.Lock()
+	r.records = append(r.records, rec)
+	r.mu.Unlock()
+}
+
+func (r *scenarioRun) close() error {
+	if r.proxy != nil {
+		r.proxy.Close()
+	}
+	r.cancel()
+	r.servers.Wait()
+	return r.net.Close()
+}
+
+// baseBundle is the bundle as it stands before the remediation.
+func baseBundle(b *fixtures.Bundle) *fixtures.Bundle {
+	base := *b
+	base.Final, base.MeshConfig, base.Mesh, base.ClientAnnotations = b.Base, b.BaseMeshConfig, b.BaseMesh, b.BaseAnnotations
+	return &base
+}
+
+// Deploy builds the scenario's namespaces, starts its servers in the
+// world, programs Istio's iptables rules for the client pod and starts the
+// emulated sidecar with the listeners Istio generates for the Base state.
+func (l *Local) Deploy(ctx context.Context, b *fixtures.Bundle) error {
+	l.mu.Lock()
+	if _, dup := l.runs[b.Scenario.ID]; dup {
+		l.mu.Unlock()
+		return fmt.Errorf("scenario %s is already deployed", b.Scenario.ID)
+	}
+	l.mu.Unlock()
+	n, err := netlab.New(strconv.FormatInt(l.seq.Add(1), 10))
+	if err != nil {
+		return err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	r := &scenarioRun{net: n, ctx: rctx, cancel: cancel, mailbox: smtpserver.NewMailbox(), listening: map[netip.AddrPort]bool{}}
+	if err := l.deploy(r, b); err != nil {
+		return errors.Join(fmt.Errorf("deploying %s on the local target: %w", b.Scenario.ID, err), r.close())
+	}
+	l.mu.Lock()
+	l.runs[b.Scenario.ID] = r
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
+	for _, ip := range []netip.Addr{ServerIP, ServerClusterIP, ColliderClusterIP, ColliderPodIP} {
+		if err := r.net.AddWorldAddress(ip); err != nil {
+			return err
+		}
+	}
+	var err error
+	if r.client, err = r.net.AddHost("client"); err != nil {
+		return err
+	}
+	if r.control, err = r.net.AddHost("control"); err != nil {
+		return err
+	}
+	if err := r.startServers(b); err != nil {
+		return err
+	}
+	base := baseBundle(b)
+	if err := l.configure(r, base); err != nil {
+		return err
+	}
+	ln, err := r.client.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", outboundPort))
+	if err != nil {
+		return fmt.Errorf("emulated sidecar listener: %w", err)
+	}
+	r.proxy = &dataplane.Proxy{Decider: r, Dial: r.client.Dialer(proxyUID), Record: r.record}
+	go r.proxy.Serve(ln)
+	return nil
+}
+
+// configure points the emulated sidecar at the listeners Istio generates
+// for the bundle and programs the iptables rules istio-iptables builds for
+// its client annotations. Both take effect before it returns: the local
+// equivalent of waiting until the sidecar's config shows the change.
+func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
+	cfg, err := l.predictor.Sidecar(b)
+	if err != nil {
+		return err
+	}
+	rules, err := predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP})
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	same := rules == r.rules
+	r.mu.Unlock()
+	if !same {
+		cmd := exec.Command("ip", "netns", "exec", r.client.Name, "iptables-restore")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("programming istio-iptables' rules in %s: %v: %s", r.client.Name, err, out)
+		}
+	}
+	if err := r.startServers(b); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.decider, r.rules = decider{cfg: cfg}, rules
+	r.mu.Unlock()
+	return nil
+}
+
+// startServers starts the protocol server on its pod IP (and, in the mesh,
+// on its ClusterIP: there is no kube-proxy, so the world serves the VIP
+// directly) and the collider's HTTP backend, for every address the bundle
+// uses that has no server yet.
+func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
+	s := b.Scenario
+	addrs := []netip.AddrPort{netip.AddrPortFrom(ServerIP, uint16(s.Port))}
+	if s.Placement == scenarios.InMesh {
+		addrs = append(addrs, netip.AddrPortFrom(ServerClusterIP, uint16(s.Port)))
+	}
+	for _, a := range addrs {
+		if err := r.serve(a, func(ln net.Listener) error { return serveProtocol(r.ctx, s.Protocol, r.mailbox, ln) }); err != nil {
+			return err
+		}
+	}
+	if b.ColliderAddr == "" {
+		return nil
+	}
+	_, p, _ := net.SplitHostPort(b.ColliderAddr)
+	port, _ := strconv.Atoi(p)
+	backend := httpbackend.Backend{Name: "collider", Port: port}
+	for _, ip := range []netip.Addr{ColliderClusterIP, ColliderPodIP} {
+		if err := r.serve(netip.AddrPortFrom(ip, uint16(port)), func(ln net.Listener) error { return backend.Serve(r.ctx, ln) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *scenarioRun) serve(a netip.AddrPort, serve func(net.Listener) error) error {
+	if r.listening[a] {
+		return nil
+	}
+	ln, err := r.net.World().Listen("tcp", a.String())
+	if err != nil {
+		return fmt.Errorf("server on %s: %w", a, err)
+	}
+	r.listening[a] = true
+	r.servers.Add(1)
+	go func() {
+		defer r.servers.Done()
+		serve(ln)
+	}()
+	return nil
+}
+
+func serveProtocol(ctx context.Context, p scenarios.Protocol, mb *smtpserver.Mailbox, ln net.Listener) error {
+	switch p {
+	case scenarios.MySQL:
+		s, err := mysqlserver.New()
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		return s.Serve(ctx, ln)
+	case scenarios.SMTP:
+		return smtpserver.New(mb).Serve(ctx, ln)
+	case scenarios.Mongo:
+		return mongoserver.New().Serve(ctx, ln)
+	}
+	ln.Close()
+	return fmt.Errorf("no server for protocol %s", p)
+}
+
+// Remediate switches the emulated sidecar and the iptables rules to the
+// Final state.
+func (l *Local) Remediate(ctx context.Context, b *fixtures.Bundle) error {
+	r, err := l.run(b)
+	if err != nil {
+		return err
+	}
+	return l.configure(r, b)
+}
+
+// Revert switches back to the Base state.
+func (l *Local) Revert(ctx context.Context, b *fixtures.Bundle) error {
+	r, err := l.run(b)
+	if err != nil {
+		return err
+	}
+	return l.configure(r, baseBundle(b))
+}
+
+// Probe runs the real client inside the client namespace: its connection
+// is captured by the iptables rules and handled by the emulated sidecar.
+func (l *Local) Probe(ctx context.Context, b *fixtures.Bundle, budget time.Duration) (probe.Observation, error) {
+	r, err := l.run(b)
+	if err != nil {
+		return probe.Observation{}, err
+	}
+	return r.probe(ctx, b, r.client, budget)
+}
+
+// Control probes the same server from a host without a sidecar.
+func (l *Local) Control(ctx context.Context, b *fixtures.Bundle, budget time.Duration) (probe.Observation, error) {
+	r, err := l.run(b)
+	if err != nil {
+		return probe.Observation{}, err
+	}
+	return r.probe(ctx, b, r.control, budget)
+}
+
+func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, from *netlab.Host, budget time.Duration) (probe.Observation, error) {
+	dst, err := predict.Destination(b)
+	if err != nil {
+		return probe.Observation{}, err
+	}
+	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: dst.String(), Budget: budget, Dial: from.Dialer(-1)}
+	if b.Scenario.Protocol == scenarios.SMTP {
+		// Delivery is confirmed on the server itself, in process.
+		id := make([]byte, 8)
+		rand.Read(id)
+		cfg.MessageID = "<" + hex.EncodeToString(id) + "@local.firstbyte.test>"
+		cfg.ConfirmSMTP = func(_ context.Context, messageID string) error {
+			if _, ok := r.mailbox.Find(messageID); !ok {
+				return fmt.Errorf("message %s is not in the server's mailbox", messageID)
+			}
+			return nil
+		}
+	}
+	return probe.Run(ctx, cfg), nil
+}
+
+// ColliderHTTP sends one GET to the collider's Service from the client,
+// through the emulated sidecar, with the Service's name as Host.
+func (l *Local) ColliderHTTP(ctx context.Context, b *fixtures.Bundle) error {
+	if b.ColliderAddr == "" {
+		return nil
+	}
+	r, err := l.run(b)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(b.ColliderAddr)
+	url := "http://" + net.JoinHostPort(ColliderClusterIP.String(), port) + "/firstbyte-collider-check"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = b.ColliderAddr
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: r.client.Dialer(-1), DisableKeepAlives: true}}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("collider HTTP check %s (Host %s): %w", url, req.Host, err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"collider"`)) {
+		return fmt.Errorf("collider HTTP check %s (Host %s): %s %s", url, req.Host, resp.Status, body)
+	}
+	return nil
+}
+
+// Evidence writes what explains the scenario's result: the emulated
+// sidecar's configuration as an Envoy config_dump, the explain trace, the
+// iptables rules in force, the emulator's connection log and the rendered
+// manifests.
+func (l *Local) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) error {
+	r, err := l.run(b)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	cfg, rules := r.decider.cfg, r.rules
+	var conns strings.Builder
+	for _, rec := range r.records {
+		conns.WriteString(rec.String() + "\n")
+	}
+	r.mu.Unlock()
+	files := map[string][]byte{
+		"iptables-rules.txt":  []byte(rules),
+		"emulator-conns.txt":  []byte(conns.String()),
+		"manifests-base.yaml": fixtures.Manifest(b.Base),
+		"manifests.yaml":      fixtures.Manifest(b.Final),
+	}
+	if dump, err := cfg.ConfigDump(); err == nil {
+		files["config_dump.json"] = dump
+	}
+	if pr, err := l.predictor.PredictBundle(b); err == nil {
+		files["explain.txt"] = []byte(pr.String())
+	}
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "exec", r.client.Name, "iptables-save").CombinedOutput(); err == nil {
+		files["iptables-save.txt"] = out
+	}
+	var errs []error
+	for name, data := range files {
+		errs = append(errs, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	}
+	return errors.Join(errs...)
+}
+
+// Release tears one scenario down as soon as the suite is done with it, so
+// a long table does not hold every namespace until the end.
+func (l *Local) Release(ctx context.Context, b *fixtures.Bundle) error {
+	l.mu.Lock()
+	r, ok := l.runs[b.Scenario.ID]
+	delete(l.runs, b.Scenario.ID)
+	l.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return r.close()
+}
