@@ -247,6 +247,22 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		"collider":    keep("collider", func(v *yaml.Node) { s.Collider = p.collider(v) }),
 		"remediation": keep("remediation", func(v *yaml.Node) { s.Remediation = p.remediation(v) }),
 		"mesh":        keep("mesh", func(v *yaml.Node) { s.Mesh = p.mesh(v) }),
+		"serverSidecar": keep("serverSidecar", func(v *yaml.Node) {
+			s.Security.ServerSidecar, _ = p.boolean(v, "serverSidecar")
+		}),
+		"clientSidecar": keep("clientSidecar", func(v *yaml.Node) {
+			b, ok := p.boolean(v, "clientSidecar")
+			s.Security.NoClientSidecar = ok && !b
+		}),
+		"peerAuthentication": keep("peerAuthentication", func(v *yaml.Node) {
+			s.Security.PeerAuthentication = p.oneOf(v, "peerAuthentication", MTLSDisable, MTLSPermissive, MTLSStrict)
+		}),
+		"destinationRuleTLS": keep("destinationRuleTLS", func(v *yaml.Node) {
+			s.Security.DestinationRuleTLS = p.oneOf(v, "destinationRuleTLS", MTLSDisable, TLSIstioMutual)
+		}),
+		"authorizationPolicy": keep("authorizationPolicy", func(v *yaml.Node) {
+			s.Security.AuthorizationPolicy = p.oneOf(v, "authorizationPolicy", AllowClient, DenyClient)
+		}),
 		"expect": keep("expect", func(v *yaml.Node) {
 			if x, ok := p.scalar(v, "expect"); ok {
 				e, err := ParseExpectation(x)
@@ -289,6 +305,9 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		}
 		if !familySet {
 			s.Family = ServerPort
+			if !s.Security.IsZero() {
+				s.Family = Inbound
+			}
 		}
 	case External:
 		if serverPortSet {
@@ -306,6 +325,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 			p.fail(at("remediation"), "remediation", fmt.Sprintf("%s changes the collider, but the scenario has none: add a collider or pick another remediation", s.Remediation.Kind))
 		}
 	}
+	p.checkSecurity(s, at)
 	if s.Remediation.Kind == ProtocolDetectionTimeout && s.Mesh.ProtocolDetectionTimeout != nil {
 		p.fail(at("mesh"), "mesh.protocolDetectionTimeout", "conflicts with remediation protocol-detection-timeout, which sets it: keep one")
 	}
@@ -389,4 +409,67 @@ func (p *parser) mesh(v *yaml.Node) MeshOptions {
 		},
 	})
 	return m
+}
+
+func (p *parser) boolean(v *yaml.Node, field string) (bool, bool) {
+	x, ok := p.scalar(v, field)
+	if !ok {
+		return false, false
+	}
+	switch x {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	p.fail(v, field, fmt.Sprintf("%q: want true or false", x))
+	return false, false
+}
+
+func (p *parser) oneOf(v *yaml.Node, field string, valid ...string) string {
+	x, ok := p.scalar(v, field)
+	if ok && !slices.Contains(valid, x) {
+		p.fail(v, field, fmt.Sprintf("%q: want one of %v", x, valid))
+	}
+	return x
+}
+
+// checkSecurity reports inbound settings that do not fit the scenario.
+func (p *parser) checkSecurity(s Scenario, at func(string) *yaml.Node) {
+	sec := s.Security
+	if sec.IsZero() {
+		return
+	}
+	set := []struct {
+		key string
+		on  bool
+	}{
+		{"serverSidecar", sec.ServerSidecar}, {"clientSidecar", sec.NoClientSidecar},
+		{"peerAuthentication", sec.PeerAuthentication != ""}, {"destinationRuleTLS", sec.DestinationRuleTLS != ""},
+		{"authorizationPolicy", sec.AuthorizationPolicy != ""},
+	}
+	if s.Placement == External {
+		for _, f := range set {
+			if f.on {
+				p.fail(at(f.key), f.key, "inbound settings need the server in the mesh: set placement: in-mesh with a serverPort")
+			}
+		}
+		return
+	}
+	if s.Placement != InMesh {
+		return
+	}
+	if !sec.ServerSidecar {
+		for _, f := range set[2:] {
+			if f.on && f.key != "destinationRuleTLS" {
+				p.fail(at(f.key), f.key, "is enforced by the server's sidecar: add serverSidecar: true")
+			}
+		}
+	}
+	if sec.NoClientSidecar && sec.DestinationRuleTLS != "" {
+		p.fail(at("destinationRuleTLS"), "destinationRuleTLS", "is applied by the client's sidecar, and clientSidecar is false: remove one of them")
+	}
+	if sec.NoClientSidecar && s.Remediation.Kind != NoRemediation {
+		p.fail(at("remediation"), "remediation", "remediations act on the client's sidecar, and clientSidecar is false: remove one of them")
+	}
 }

@@ -40,10 +40,74 @@ const (
 	Collision Family = "collision"
 	// ServerPort: the server's own Service port is one Istio sniffs.
 	ServerPort Family = "server-port"
+	// Inbound: the server has its own sidecar; PeerAuthentication,
+	// DestinationRule TLS and AuthorizationPolicy decide what its inbound
+	// listener waits for.
+	Inbound Family = "inbound"
 )
 
 // Families lists the valid families.
-var Families = []Family{Collision, ServerPort}
+var Families = []Family{Collision, ServerPort, Inbound}
+
+// PeerAuthentication mTLS modes and DestinationRule TLS modes.
+const (
+	MTLSDisable    = "DISABLE"
+	MTLSPermissive = "PERMISSIVE"
+	MTLSStrict     = "STRICT"
+	TLSIstioMutual = "ISTIO_MUTUAL"
+)
+
+// AuthorizationPolicy variants on the server-first port.
+const (
+	// AllowClient: an ALLOW policy for the client's identity only.
+	AllowClient = "allow-client"
+	// DenyClient: a DENY policy for the client's identity.
+	DenyClient = "deny-client"
+)
+
+// Security is the mesh security around an in-mesh server (inbound family).
+// The zero value is the outbound families' setting: no server sidecar, a
+// client sidecar, no policies.
+type Security struct {
+	// ServerSidecar puts a sidecar on the server pod.
+	ServerSidecar bool `json:"serverSidecar,omitempty"`
+	// NoClientSidecar runs the client pod without a sidecar.
+	NoClientSidecar bool `json:"noClientSidecar,omitempty"`
+	// PeerAuthentication is the server workload's mTLS mode: DISABLE,
+	// PERMISSIVE or STRICT; empty means none (the mesh default,
+	// PERMISSIVE).
+	PeerAuthentication string `json:"peerAuthentication,omitempty"`
+	// DestinationRuleTLS is the client-side TLS mode for the server's
+	// host: DISABLE or ISTIO_MUTUAL; empty means no DestinationRule (auto
+	// mTLS).
+	DestinationRuleTLS string `json:"destinationRuleTLS,omitempty"`
+	// AuthorizationPolicy is allow-client or deny-client; empty means
+	// none.
+	AuthorizationPolicy string `json:"authorizationPolicy,omitempty"`
+}
+
+// IsZero reports whether no inbound setting is made.
+func (s Security) IsZero() bool { return s == Security{} }
+
+func (s Security) String() string {
+	var parts []string
+	if s.ServerSidecar {
+		parts = append(parts, "server sidecar")
+	}
+	if s.NoClientSidecar {
+		parts = append(parts, "client without sidecar")
+	}
+	if s.PeerAuthentication != "" {
+		parts = append(parts, "PeerAuthentication "+s.PeerAuthentication)
+	}
+	if s.DestinationRuleTLS != "" {
+		parts = append(parts, "DestinationRule "+s.DestinationRuleTLS)
+	}
+	if s.AuthorizationPolicy != "" {
+		parts = append(parts, "AuthorizationPolicy "+s.AuthorizationPolicy)
+	}
+	return strings.Join(parts, ", ")
+}
 
 // PortSpec is how a Kubernetes Service port declares its protocol: the
 // port name (Istio reads its prefix) and the optional appProtocol field.
@@ -307,6 +371,7 @@ type Scenario struct {
 	Collider    Collider    `json:"collider"`
 	Remediation Remediation `json:"remediation"`
 	Mesh        MeshOptions `json:"mesh,omitzero"`
+	Security    Security    `json:"security,omitzero"`
 	Expect      Expectation `json:"expect"`
 	// Source is "catalogue" or the scenario file and line it came from.
 	Source string `json:"source"`
@@ -336,6 +401,15 @@ func (s Scenario) Labels() []string {
 		"family:" + string(s.Family),
 		"remediation:" + string(s.Remediation.Kind),
 		"expect:" + strings.Fields(s.Expect.String())[0],
+	}
+	if m := s.Security.PeerAuthentication; m != "" {
+		l = append(l, "mtls:"+strings.ToLower(m))
+	}
+	if a := s.Security.AuthorizationPolicy; a != "" {
+		l = append(l, "authz:"+a)
+	}
+	if s.Security.NoClientSidecar {
+		l = append(l, "client:no-sidecar")
 	}
 	if !s.Protocol.ServerFirst() || s.Remediation.Negative() {
 		l = append(l, "control")
