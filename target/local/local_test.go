@@ -13,7 +13,10 @@ import (
 	"github.com/firstbyte/firstbyte/target/local/netlab"
 )
 
-var _ target.Target = (*Local)(nil)
+var (
+	_ target.Target  = (*Local)(nil)
+	_ target.Skipper = (*Local)(nil)
+)
 
 // One scenario of each kind of outcome and mechanism, driven through the
 // Target contract as the suite drives it; the whole catalogue runs in the
