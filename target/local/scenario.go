@@ -390,3 +390,34 @@ func (l *Local) Release(ctx context.Context, b *fixtures.Bundle) error {
 	}
 	return r.close()
 }
+
+// Describe says what the emulated sidecar did with the connections to the
+// scenario's server, in Envoy's terms.
+func (l *Local) Describe(b *fixtures.Bundle) string {
+	r, err := l.run(b)
+	if err != nil {
+		return ""
+	}
+	dst, err := predict.Destination(b)
+	if err != nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, rec := range r.records {
+		if rec.Destination == dst {
+			out = append(out, rec.String())
+		}
+	}
+	if len(out) > 0 {
+		return strings.Join(out, "; ")
+	}
+	// No record: either not captured, or the emulator has not finished
+	// with it yet; say only what Istio's rules decide.
+	c, err := predict.CaptureOutbound(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
+	if err == nil && !c.Redirected {
+		return "not captured: istio-iptables' rules let it bypass the sidecar"
+	}
+	return ""
+}
