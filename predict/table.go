@@ -19,7 +19,7 @@ import (
 func Table(results []Result, build IstioBuild, took time.Duration) *report.Report {
 	r := &report.Report{
 		Target:   "predict",
-		Istio:    fmt.Sprintf("%s (%s %s)", build.Line, istioModule, build.Module),
+		Istio:    build.Version(),
 		Started:  time.Now().Add(-took),
 		Duration: took,
 	}

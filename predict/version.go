@@ -29,8 +29,12 @@ type IstioBuild struct {
 	Module string `json:"module"`
 }
 
-func (b IstioBuild) String() string {
-	return fmt.Sprintf("Istio %s (%s %s)", b.Line, istioModule, b.Module)
+func (b IstioBuild) String() string { return "Istio " + b.Version() }
+
+// Version is the build without the word Istio, as report headers want it:
+// "1.31 (istio.io/istio v0.0.0-…)".
+func (b IstioBuild) Version() string {
+	return fmt.Sprintf("%s (%s %s)", b.Line, istioModule, b.Module)
 }
 
 // ProxyVersion is the version the simulated sidecar reports to istiod. A

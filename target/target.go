@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
 )
 
@@ -53,6 +54,28 @@ type Target interface {
 	// Evidence saves what explains a failure into dir: the sidecar's
 	// config_dump, listener stats, pod logs, rendered manifests.
 	Evidence(ctx context.Context, b *fixtures.Bundle, dir string) error
+}
+
+// ScenarioTopologist is implemented by targets that learn part of the
+// topology only by starting the scenario's server (kind, cluster: the
+// external server's address is its pod IP). The suite renders with
+// ScenarioTopology instead of Topology when a target has it.
+type ScenarioTopologist interface {
+	ScenarioTopology(ctx context.Context, s scenarios.Scenario) (fixtures.Topology, error)
+}
+
+// Releaser is implemented by targets that can tear one scenario down as
+// soon as the suite is done with it (local: its namespaces), so a long
+// table does not hold everything until the end.
+type Releaser interface {
+	Release(ctx context.Context, b *fixtures.Bundle) error
+}
+
+// Describer is implemented by targets that can say, in Envoy's terms, what
+// the sidecar did with the probe's connection (listener, inspectors,
+// chain, cluster); the report shows it as the deciding decision.
+type Describer interface {
+	Describe(b *fixtures.Bundle) string
 }
 
 // Skipper is implemented by targets that cannot run every scenario; a

@@ -59,7 +59,7 @@ func (*Local) IstioVersion() string {
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}
-	return b.String() + " (emulated data plane)"
+	return b.Version() + ", emulated data plane"
 }
 
 // Setup checks root and the tools, and sweeps what killed runs left.

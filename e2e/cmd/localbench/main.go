@@ -1,10 +1,10 @@
 // Command localbench times the local target: the whole catalogue through
-// runner.Run (the suite's own per-scenario flow), scenarios in parallel,
+// e2e.Runner (the suite's own per-scenario flow), scenarios in parallel,
 // repeated -runs times. It prints the wall time and per-phase timings of
 // each run and, over all runs, the scenarios whose verdict was not a pass
 // every time (flaky or failing). It exits 1 if any run had a failure.
 //
-//	sudo go run ./runner/cmd/localbench -runs 20
+//	sudo go run ./e2e/cmd/localbench -runs 20
 package main
 
 import (
@@ -15,12 +15,13 @@ import (
 	"os/signal"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/firstbyte/firstbyte/e2e"
 	"github.com/firstbyte/firstbyte/report"
-	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/target/local"
 )
@@ -28,8 +29,8 @@ import (
 func main() {
 	runs := flag.Int("runs", 1, "how many times to run the whole catalogue")
 	parallel := flag.Int("parallel", 24, "scenarios in flight at once")
-	budget := flag.Duration("budget", runner.DefaultBudget, "first-byte budget a hang is asserted with")
-	evidence := flag.String("evidence", "", "folder for failed scenarios' evidence (<folder>/run-N/<id>/); empty saves none")
+	budget := flag.Duration("budget", time.Second, "first-byte budget a hang is asserted with")
+	artifacts := flag.String("artifacts", os.TempDir()+"/firstbyte-localbench", "failed scenarios' evidence goes to <artifacts>/run-N/local/evidence/<id>/")
 	flag.Parse()
 	if *runs < 1 || *parallel < 1 || *budget <= 0 {
 		fmt.Fprintln(os.Stderr, "localbench: -runs, -parallel and -budget must be positive")
@@ -50,28 +51,29 @@ func main() {
 	verdicts := map[string]map[report.Verdict]int{}
 	failedRuns := 0
 	for i := 1; i <= *runs && ctx.Err() == nil; i++ {
-		opts := runner.Options{Budget: *budget}
-		if *evidence != "" {
-			opts.Evidence = fmt.Sprintf("%s/run-%d", *evidence, i)
+		rn := &e2e.Runner{Target: tg, Options: e2e.Options{Target: "local", Budget: *budget, Artifacts: fmt.Sprintf("%s/run-%d", *artifacts, i)}}
+		var mu sync.Mutex
+		phases := map[string]time.Duration{}
+		rn.Timed = func(_, phase string, d time.Duration) {
+			mu.Lock()
+			phases[phase] += d
+			mu.Unlock()
 		}
-		results, wall := runOnce(ctx, tg, all, *parallel, opts)
-		var sum runner.Phases
+		rows, wall := runOnce(ctx, rn, all, *parallel)
 		var slowest time.Duration
 		pass, fail, skip := 0, 0, 0
-		for _, r := range results {
-			sum.Add(r.Phases)
-			slowest = max(slowest, r.Row.Duration)
-			if verdicts[r.Row.ID] == nil {
-				verdicts[r.Row.ID] = map[report.Verdict]int{}
+		for _, row := range rows {
+			slowest = max(slowest, row.Duration)
+			if verdicts[row.ID] == nil {
+				verdicts[row.ID] = map[report.Verdict]int{}
 			}
-			verdicts[r.Row.ID][r.Row.Verdict]++
-			switch r.Row.Verdict {
+			verdicts[row.ID][row.Verdict]++
+			switch row.Verdict {
 			case report.Pass:
 				pass++
 			case report.Fail:
 				fail++
-				fmt.Printf("  FAIL %s: %s (connect %s, first byte %s; %s)\n", r.Row.ID, r.Row.Reason,
-					r.Observation.Timings.Connect, r.Observation.Timings.FirstByte, r.Row.Decision)
+				fmt.Printf("  FAIL %s: %s (first byte %s; %s; evidence %s)\n", row.ID, row.Reason, row.FirstByte, row.Decision, row.Evidence)
 			case report.Skip:
 				skip++
 			}
@@ -79,9 +81,12 @@ func main() {
 		if fail > 0 {
 			failedRuns++
 		}
-		fmt.Printf("run %2d: wall %6.2fs | %d passed, %d failed, %d skipped | slowest scenario %s | summed phases: render %s deploy %s remediate %s probe %s control %s collider %s revert %s release %s\n",
-			i, wall.Seconds(), pass, fail, skip, slowest.Round(time.Millisecond),
-			r(sum.Render), r(sum.Deploy), r(sum.Remediate), r(sum.Probe), r(sum.Control), r(sum.Collider), r(sum.Revert), r(sum.Release))
+		var summed []string
+		for _, p := range e2e.PhaseNames() {
+			summed = append(summed, p+" "+r(phases[p]))
+		}
+		fmt.Printf("run %2d: wall %6.2fs | %d passed, %d failed, %d skipped | slowest scenario %s | summed phases: %s\n",
+			i, wall.Seconds(), pass, fail, skip, slowest.Round(time.Millisecond), strings.Join(summed, ", "))
 	}
 	var flaky []string
 	for id, v := range verdicts {
@@ -101,9 +106,9 @@ func main() {
 
 func r(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
 
-func runOnce(ctx context.Context, tg *local.Local, all []scenarios.Scenario, parallel int, opts runner.Options) ([]runner.Result, time.Duration) {
+func runOnce(ctx context.Context, rn *e2e.Runner, all []scenarios.Scenario, parallel int) ([]report.Row, time.Duration) {
 	start := time.Now()
-	results := make([]runner.Result, len(all))
+	results := make([]report.Row, len(all))
 	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, s := range all {
@@ -112,7 +117,7 @@ func runOnce(ctx context.Context, tg *local.Local, all []scenarios.Scenario, par
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = runner.Run(ctx, tg, s, opts)
+			results[i] = rn.Run(ctx, s)
 		}()
 	}
 	wg.Wait()

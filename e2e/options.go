@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/servers/probe"
+)
+
+// Options configure a suite run. Flags override the environment.
+type Options struct {
+	// Target is kind, cluster (or local, once registered).
+	Target string
+	// Scenarios is a scenario file run instead of the catalogue
+	// (WithCatalogue runs both).
+	Scenarios     string
+	WithCatalogue bool
+	// Artifacts is the reports root: reports go to <Artifacts>/<target>.
+	Artifacts string
+	// DryRun prints the plan and touches nothing.
+	DryRun bool
+	// Budget is the base first-byte budget (Expectation.Budget widens it
+	// for late connects).
+	Budget time.Duration
+	// RepoRoot is the repository root (found from the working directory).
+	RepoRoot string
+}
+
+// OptionsFromEnv reads FIRSTBYTE_TARGET, SCENARIOS, ARTIFACTS, DRY_RUN and
+// FIRSTBYTE_BUDGET.
+func OptionsFromEnv(getenv func(string) string) (Options, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return Options{}, err
+	}
+	o := Options{
+		Target:    getenv("FIRSTBYTE_TARGET"),
+		Scenarios: getenv("SCENARIOS"),
+		Artifacts: getenv("ARTIFACTS"),
+		DryRun:    getenv("DRY_RUN") == "1" || getenv("DRY_RUN") == "true",
+		Budget:    probe.DefaultBudget,
+		RepoRoot:  root,
+	}
+	if v := getenv("FIRSTBYTE_BUDGET"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return o, fmt.Errorf("FIRSTBYTE_BUDGET=%q: want a positive Go duration such as 1s", v)
+		}
+		o.Budget = d
+	}
+	if o.Artifacts == "" {
+		o.Artifacts = filepath.Join(root, "artifacts")
+	}
+	return o, nil
+}
+
+// RegisterFlags binds the options to flags of the test binary.
+func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.Target, "target", o.Target, "where to run: kind, cluster (env FIRSTBYTE_TARGET); unset skips the suite")
+	fs.StringVar(&o.Scenarios, "scenarios", o.Scenarios, "a scenario file to run instead of the catalogue (env SCENARIOS; relative paths are from the repository root)")
+	fs.BoolVar(&o.WithCatalogue, "with-catalogue", o.WithCatalogue, "with -scenarios: run the catalogue as well")
+	fs.StringVar(&o.Artifacts, "artifacts", o.Artifacts, "reports root: reports go to <artifacts>/<target> (env ARTIFACTS)")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan and touch nothing (env DRY_RUN=1)")
+	fs.DurationVar(&o.Budget, "budget", o.Budget, "base first-byte budget of a probe (env FIRSTBYTE_BUDGET)")
+}
+
+// ReportDir is where the run's reports go.
+func (o Options) ReportDir() string { return filepath.Join(o.Artifacts, o.Target) }
+
+// EvidenceDir is a failed scenario's evidence folder.
+func (o Options) EvidenceDir(id string) string { return filepath.Join(o.ReportDir(), "evidence", id) }
+
+// Selected returns the scenarios to run: the catalogue, the scenario file,
+// or both.
+func (o Options) Selected() ([]scenarios.Scenario, string, error) {
+	if o.Scenarios == "" {
+		return scenarios.Catalogue(), scenarios.CatalogueFile, nil
+	}
+	path := o.Scenarios
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(o.RepoRoot, path)
+	}
+	user, err := scenarios.LoadFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("-scenarios=%s:\n%w", o.Scenarios, err)
+	}
+	if !o.WithCatalogue {
+		return user, o.Scenarios, nil
+	}
+	all := append(scenarios.Catalogue(), user...)
+	if err := scenarios.CheckUnique(all); err != nil {
+		return nil, "", err
+	}
+	return all, scenarios.CatalogueFile + " + " + o.Scenarios, nil
+}
+
+// RepoRoot finds the repository root: the nearest directory up from the
+// working directory that holds go.mod.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory: run the suite from the repository")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,53 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/firstbyte/firstbyte/target"
+	"github.com/firstbyte/firstbyte/target/kube"
+	"github.com/firstbyte/firstbyte/target/local"
+)
+
+// Factory builds a target for a run.
+type Factory func(o Options) (target.Target, error)
+
+// Targets are the targets the suite can run, by FIRSTBYTE_TARGET value.
+// Adding one (local) is one line here.
+var Targets = map[string]Factory{
+	kube.Kind:    kubeTarget(kube.Kind),
+	kube.Cluster: kubeTarget(kube.Cluster),
+	"local":      func(Options) (target.Target, error) { return local.New(), nil },
+}
+
+func kubeTarget(name string) Factory {
+	return func(o Options) (target.Target, error) {
+		cfg, err := kube.ConfigFromEnv(name, o.RepoRoot, os.LookupEnv)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Explain = explainConfigDump
+		return kube.New(cfg)
+	}
+}
+
+// NewTarget builds the named target, naming the known ones on a typo.
+func NewTarget(o Options) (target.Target, error) {
+	f, ok := Targets[o.Target]
+	if !ok {
+		return nil, fmt.Errorf("unknown target %q: want one of %s (FIRSTBYTE_TARGET or -target)", o.Target, strings.Join(TargetNames(), ", "))
+	}
+	return f(o)
+}
+
+// TargetNames lists the registered targets.
+func TargetNames() []string {
+	var names []string
+	for n := range Targets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

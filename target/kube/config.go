@@ -1,0 +1,173 @@
+package kube
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/target/kube/kindcluster"
+	"github.com/firstbyte/firstbyte/target/kube/pins"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Target names.
+const (
+	Kind    = "kind"
+	Cluster = "cluster"
+)
+
+// Agent is the agent binary's path in the image (servers/Dockerfile).
+const Agent = "/firstbyte-agent"
+
+// DefaultKindCluster is the kind cluster name when KIND_CLUSTER is unset.
+const DefaultKindCluster = "firstbyte"
+
+// Explainer explains a live sidecar's config_dump for the evidence folder
+// (the predict evaluator; nil leaves explain.txt out). clientIP is the
+// client pod's IP; dst the address the probe dialled, as an IP:port.
+type Explainer func(dump []byte, b *fixtures.Bundle, clientIP, dst string) (string, error)
+
+// Config configures a kube Target.
+type Config struct {
+	// Target is Kind or Cluster.
+	Target string
+	// RunID labels everything the run creates (fixtures.LabelRun).
+	RunID string
+	// RepoRoot is the repository: hack/ and servers/Dockerfile live there.
+	RepoRoot string
+	Pins     *pins.Pins
+
+	// IstioVersion is the Istio the kind target installs.
+	IstioVersion string
+	// Istioctl is the istioctl binary for IstioVersion (default
+	// hack/bin/istioctl-<version>, which hack/istioctl.sh downloads).
+	Istioctl string
+	// IstioValues is the install values template.
+	IstioValues string
+
+	// KindCluster names the kind cluster to create or reuse.
+	KindCluster string
+	// KeepCluster leaves a cluster this run created in place.
+	KeepCluster bool
+	// KindConfig is the kind config file; NodeImage the node image.
+	KindConfig string
+	NodeImage  string
+	// DockerProbe checks the Docker engine (kindcluster.DockerInfo when nil).
+	DockerProbe kindcluster.Probe
+
+	// Image is the agent image; ImageFromEnv says FIRSTBYTE_IMAGE set it
+	// (the cluster target needs a pushed image).
+	Image        string
+	ImageFromEnv bool
+	// Kubeconfig is the cluster target's kubeconfig file ("" = KUBECONFIG,
+	// then ~/.kube/config).
+	Kubeconfig string
+
+	// Timeouts of the waits.
+	RolloutTimeout, SyncTimeout time.Duration
+	// Exchange bounds a probe's exchange after the first byte.
+	Exchange time.Duration
+
+	// Out receives progress lines.
+	Out io.Writer
+	// Explain, when set, adds explain.txt to evidence.
+	Explain Explainer
+}
+
+// NewRunID returns a fresh run label value.
+func NewRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return "fb-" + hex.EncodeToString(b)
+}
+
+// ConfigFromEnv builds a Config for target from the pins file in repoRoot
+// and the environment: ISTIO_VERSION, ISTIOCTL, KIND_CLUSTER, KEEP_CLUSTER,
+// KIND_NODE_IMAGE, FIRSTBYTE_IMAGE, FIRSTBYTE_RUN_ID, KUBECONFIG.
+func ConfigFromEnv(target, repoRoot string, lookupEnv func(string) (string, bool)) (Config, error) {
+	if target != Kind && target != Cluster {
+		return Config{}, fmt.Errorf("target %q: the kube target runs kind or cluster", target)
+	}
+	env := func(k string) string { v, _ := lookupEnv(k); return v }
+	p, err := pins.Load(filepath.Join(repoRoot, pins.File), lookupEnv)
+	if err != nil {
+		return Config{}, err
+	}
+	c := Config{
+		Target:         target,
+		RunID:          env("FIRSTBYTE_RUN_ID"),
+		RepoRoot:       repoRoot,
+		Pins:           p,
+		IstioVersion:   p.IstioVersion(),
+		Istioctl:       env("ISTIOCTL"),
+		IstioValues:    filepath.Join(repoRoot, "hack", "istio", "values.yaml.tmpl"),
+		KindCluster:    env("KIND_CLUSTER"),
+		KeepCluster:    env("KEEP_CLUSTER") == "1" || strings.EqualFold(env("KEEP_CLUSTER"), "true"),
+		KindConfig:     filepath.Join(repoRoot, "hack", "kind-config.yaml"),
+		NodeImage:      p.NodeImage(p.IstioVersion(), lookupEnv),
+		Image:          p.AgentImage(),
+		ImageFromEnv:   env("FIRSTBYTE_IMAGE") != "",
+		Kubeconfig:     "",
+		RolloutTimeout: 5 * time.Minute,
+		SyncTimeout:    2 * time.Minute,
+		Exchange:       5 * time.Second,
+		Out:            os.Stdout,
+	}
+	if c.RunID == "" {
+		c.RunID = NewRunID()
+	}
+	if c.KindCluster == "" {
+		c.KindCluster = DefaultKindCluster
+	}
+	if c.Istioctl == "" {
+		c.Istioctl = filepath.Join(repoRoot, "hack", "bin", "istioctl-"+c.IstioVersion)
+	}
+	return c, nil
+}
+
+func (c Config) out() io.Writer {
+	if c.Out == nil {
+		return io.Discard
+	}
+	return c.Out
+}
+
+// topology is the fixtures topology the target renders for: the suite's
+// standard names on kind (its own cluster), and names suffixed with the run
+// ID on a shared cluster, so two runs never share a namespace.
+func (c Config) topology() fixtures.Topology {
+	t := fixtures.DefaultTopology()
+	t.RunID = c.RunID
+	t.Image = c.Image
+	if c.Target == Cluster {
+		suffix := strings.TrimPrefix(c.RunID, "fb-")
+		t.ClientNamespace += "-" + suffix
+		t.ServerNamespace += "-" + suffix
+		t.ColliderNamespace += "-" + suffix
+	}
+	return t
+}
+
+func (c Config) namespaces() []string {
+	t := c.topology()
+	return []string{t.ClientNamespace, t.ServerNamespace, t.ColliderNamespace}
+}
+
+// clientPodAnnotations are the pod annotations the kube target checks on
+// the running client pod after a rollout.
+var clientPodAnnotations = []string{fixtures.AnnotationExcludeOutboundIPRanges, fixtures.AnnotationExcludeOutboundPorts}
+
+func annotationsMatch(pod *corev1.Pod, want map[string]string) error {
+	for _, k := range clientPodAnnotations {
+		if got := pod.Annotations[k]; got != want[k] {
+			return fmt.Errorf("client pod %s/%s has %s=%q, want %q (the Deployment's rollout has not replaced it yet)", pod.Namespace, pod.Name, k, got, want[k])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/target/kube/configdump"
+	"github.com/firstbyte/firstbyte/target/kube/sidecarsync"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// placeholderServerIP renders a scenario before its server runs: only the
+// namespaces and the server, which do not depend on the address, are used.
+const placeholderServerIP = "<server-pod-IP>"
+
+// ScenarioTopology returns the topology to render a scenario with: the
+// target's topology plus the external server's address, its pod IP. It
+// starts the scenario's server (namespaces and the server Deployment, as
+// rendered) and waits for it, because a pod IP exists only once the pod
+// does. The later Deploy applies the same objects unchanged.
+func (t *Target) ScenarioTopology(ctx context.Context, s scenarios.Scenario) (fixtures.Topology, error) {
+	topo := t.cfg.topology()
+	pre := topo
+	pre.ServerIP = placeholderServerIP
+	b, err := fixtures.Render(s, pre)
+	if err != nil {
+		return topo, err
+	}
+	var first []fixtures.Object
+	for _, o := range b.Base {
+		if o.Template == "namespaces" || (o.Template == "server" && o.Kind == "Deployment") {
+			first = append(first, o)
+		}
+	}
+	if err := t.applier.Apply(ctx, first); err != nil {
+		return topo, err
+	}
+	key := deploymentKey(topo.ServerNamespace, serverDeployment)
+	if err := t.waitRollout(ctx, key); err != nil {
+		return topo, err
+	}
+	pod, err := t.applier.RunningPod(ctx, key)
+	if err != nil {
+		return topo, err
+	}
+	if pod.Status.PodIP == "" {
+		return topo, fmt.Errorf("server pod %s/%s is ready but has no IP", pod.Namespace, pod.Name)
+	}
+	topo.ServerIP = pod.Status.PodIP
+	return topo, nil
+}
+
+func (t *Target) waitRollout(ctx context.Context, key types.NamespacedName) error {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.RolloutTimeout)
+	defer cancel()
+	return t.applier.WaitRollout(ctx, key)
+}
+
+// Deploy implements target.Target: apply the Base objects and the control
+// pod, prune what an earlier scenario left, set the scenario's mesh
+// options, wait for every rollout, then wait until the client sidecar
+// shows the base state.
+func (t *Target) Deploy(ctx context.Context, b *fixtures.Bundle) error {
+	if err := t.applier.Apply(ctx, b.Base); err != nil {
+		return err
+	}
+	control := controlObject(b.Topology)
+	if err := t.applier.ApplyObject(ctx, control); err != nil {
+		return fmt.Errorf("applying the control pod %s: %w", controlKey(b.Topology), err)
+	}
+	keep := map[string]bool{controlKey(b.Topology): true}
+	for _, o := range b.Base {
+		keep[o.Key()] = true
+	}
+	pruned, err := t.applier.Prune(ctx, t.namespacesOf(b), keep)
+	if err != nil {
+		return err
+	}
+	if len(pruned) > 0 {
+		t.progress("%s: pruned %v", b.Scenario.ID, pruned)
+	}
+	if _, err := t.mesh.Apply(ctx, b.BaseMeshConfig); err != nil {
+		return err
+	}
+	deployments := append(deploymentsIn(b.Base), deploymentKey(control.Namespace, control.Name))
+	for _, d := range deployments {
+		if err := t.waitRollout(ctx, d); err != nil {
+			return err
+		}
+	}
+	return t.syncSidecars(ctx, b, fixtures.Base)
+}
+
+func (t *Target) namespacesOf(b *fixtures.Bundle) []string {
+	return []string{b.Topology.ClientNamespace, b.Topology.ServerNamespace, b.Topology.ColliderNamespace}
+}
+
+func deploymentsIn(objs []fixtures.Object) []types.NamespacedName {
+	var out []types.NamespacedName
+	for _, o := range objs {
+		if o.Kind == "Deployment" {
+			out = append(out, deploymentKey(o.Namespace, o.Name))
+		}
+	}
+	return out
+}
+
+// Remediate implements target.Target: apply the remediation's objects,
+// delete what it removes, merge its meshConfig, wait for rollouts (pod
+// annotations roll the client), then wait until the client sidecar shows
+// the remediated state.
+func (t *Target) Remediate(ctx context.Context, b *fixtures.Bundle) error {
+	rem := b.Remediation()
+	if err := t.applier.Apply(ctx, rem); err != nil {
+		return err
+	}
+	if err := t.applier.Delete(ctx, b.Removed()); err != nil {
+		return err
+	}
+	if _, err := t.mesh.Apply(ctx, b.MeshConfig); err != nil {
+		return err
+	}
+	for _, d := range deploymentsIn(rem) {
+		if err := t.waitRollout(ctx, d); err != nil {
+			return err
+		}
+	}
+	return t.syncSidecars(ctx, b, fixtures.Remediated)
+}
+
+// Revert implements target.Target: put back the Base version of every
+// object the remediation changed, delete what it added, restore the base
+// meshConfig, and wait until the client sidecar shows the base state again.
+func (t *Target) Revert(ctx context.Context, b *fixtures.Bundle) error {
+	base := map[string]fixtures.Object{}
+	for _, o := range b.Base {
+		base[o.Key()] = o
+	}
+	var restore, added []fixtures.Object
+	for _, o := range b.Remediation() {
+		if bo, ok := base[o.Key()]; ok {
+			restore = append(restore, bo)
+		} else {
+			added = append(added, o)
+		}
+	}
+	restore = append(restore, b.Removed()...)
+	if err := t.applier.Delete(ctx, added); err != nil {
+		return err
+	}
+	if err := t.applier.Apply(ctx, restore); err != nil {
+		return err
+	}
+	if _, err := t.mesh.Apply(ctx, b.BaseMeshConfig); err != nil {
+		return err
+	}
+	for _, d := range deploymentsIn(restore) {
+		if err := t.waitRollout(ctx, d); err != nil {
+			return err
+		}
+	}
+	return t.syncSidecars(ctx, b, fixtures.Base)
+}
+
+// syncSidecars waits until the running client pod carries the state's
+// annotations and its sidecar's config_dump shows the state's listeners,
+// clusters, TLS, detection timeout and outbound policy; and, when the
+// server has its own sidecar, until that one shows the state's inbound
+// mTLS mode and authorization.
+func (t *Target) syncSidecars(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase) error {
+	clientKey := deploymentKey(b.Topology.ClientNamespace, clientDeployment)
+	pod, err := t.applier.RunningPod(ctx, clientKey)
+	if err != nil {
+		return err
+	}
+	want := b.BaseAnnotations
+	if phase == fixtures.Remediated {
+		want = b.ClientAnnotations
+	}
+	if err := annotationsMatch(pod, want); err != nil {
+		return err
+	}
+	st, err := t.state(ctx, b, phase)
+	if err != nil {
+		return err
+	}
+	if !b.Scenario.Security.NoClientSidecar {
+		if err := t.waitSidecar(ctx, b, phase, "client", clientKey, sidecarsync.Expect(st)); err != nil {
+			return err
+		}
+	}
+	if conds := sidecarsync.ExpectServer(st); conds != nil {
+		return t.waitSidecar(ctx, b, phase, "server", deploymentKey(b.Topology.ServerNamespace, serverDeployment), conds)
+	}
+	return nil
+}
+
+func (t *Target) waitSidecar(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase, who string, key types.NamespacedName, conds []sidecarsync.Condition) error {
+	ctx, cancel := context.WithTimeout(ctx, t.cfg.SyncTimeout)
+	defer cancel()
+	start := time.Now()
+	err := sidecarsync.Wait(ctx, func(ctx context.Context) (*configdump.Dump, error) {
+		_, d, err := t.configDump(ctx, key)
+		return d, err
+	}, conds, 500*time.Millisecond, 10*time.Second, func(s string) { t.progress("%s: %s", b.Scenario.ID, s) })
+	if err != nil {
+		return fmt.Errorf("%s (%s state, %s sidecar): %w", b.Scenario.ID, phase, who, err)
+	}
+	t.progress("%s: %s sidecar shows the %s state (%d checks, %s)", b.Scenario.ID, who, phase, len(conds), time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// state derives what the sidecars should show for a state, with the
+// ClusterIPs the cluster assigned and the ports other Services declare
+// HTTP.
+func (t *Target) state(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase) (sidecarsync.State, error) {
+	ips := map[string]string{}
+	for _, o := range append(slices.Clone(b.Base), b.Final...) {
+		if o.Kind != "Service" {
+			continue
+		}
+		svc := &corev1.Service{}
+		err := t.client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, svc)
+		if client.IgnoreNotFound(err) != nil {
+			return sidecarsync.State{}, fmt.Errorf("reading Service %s/%s: %w", o.Namespace, o.Name, err)
+		}
+		if err == nil {
+			ips[o.Namespace+"/"+o.Name] = svc.Spec.ClusterIP
+		}
+	}
+	st, err := sidecarsync.ForBundle(b, phase, ips)
+	if err != nil {
+		return st, err
+	}
+	st.ForeignHTTPPorts, err = t.foreignHTTPPorts(ctx)
+	return st, err
+}
+
+// foreignHTTPPorts lists the ports Services outside the run declare HTTP.
+func (t *Target) foreignHTTPPorts(ctx context.Context) ([]int, error) {
+	list := &corev1.ServiceList{}
+	if err := t.client.List(ctx, list); err != nil {
+		return nil, fmt.Errorf("listing Services: %w", err)
+	}
+	var ports []int
+	for _, svc := range list.Items {
+		if svc.Labels[fixtures.LabelRun] == t.cfg.RunID {
+			continue
+		}
+		for _, p := range svc.Spec.Ports {
+			ap := ""
+			if p.AppProtocol != nil {
+				ap = *p.AppProtocol
+			}
+			if (sidecarsync.Port{Number: int(p.Port), Name: p.Name, AppProtocol: ap}).Declared() == "http" && !slices.Contains(ports, int(p.Port)) {
+				ports = append(ports, int(p.Port))
+			}
+		}
+	}
+	return ports, nil
+}
+
+// configDump reads the sidecar config of a Deployment's running pod
+// through pilot-agent (no port-forward needed).
+func (t *Target) configDump(ctx context.Context, key types.NamespacedName) ([]byte, *configdump.Dump, error) {
+	pod, err := t.applier.RunningPod(ctx, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, _, err := t.exec.Exec(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, proxyContainer, ConfigDumpCommand())
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := configdump.Parse(out, pod.Namespace+"/"+pod.Name)
+	return out, d, err
+}
+
+// ConfigDumpCommand reads the sidecar's Envoy admin config_dump.
+func ConfigDumpCommand() []string {
+	return []string{"pilot-agent", "request", "GET", "config_dump"}
+}
+
+// StatsCommand reads the sidecar's Envoy stats that mention the port.
+func StatsCommand(port int) []string {
+	return []string{"pilot-agent", "request", "GET", "stats?filter=" + strconv.Itoa(port)}
+}
