@@ -117,6 +117,9 @@ type Result struct {
 	Prediction Prediction
 	Err        error
 	Took       time.Duration
+	// Skipped names what predict lacks for this scenario; the table
+	// counts it as skipped, never as a pass.
+	Skipped string
 }
 
 // PredictAll predicts scenarios in parallel, keeping their order.
@@ -133,6 +136,10 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
+			if req := Requirement(s); req != "" {
+				out[i] = Result{Scenario: s, Skipped: req}
+				return
+			}
 			start := time.Now()
 			pr, err := p.Predict(s)
 			out[i] = Result{Scenario: s, Prediction: pr, Err: err, Took: time.Since(start)}
@@ -140,4 +147,15 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 	}
 	wg.Wait()
 	return out
+}
+
+// Requirement names what predict does not model for a scenario, or "".
+// Predict walks the client's outbound side; a server with its own sidecar
+// or a client without one needs the inbound walk (the server sidecar's
+// virtualInbound, Istio mTLS, the RBAC filter), which is not built yet.
+func Requirement(s scenarios.Scenario) string {
+	if sec := s.Security; sec.ServerSidecar || sec.NoClientSidecar {
+		return "needs predict's inbound walk (the server sidecar's virtualInbound, mTLS, RBAC), not built yet: see the open inbound issue"
+	}
+	return ""
 }
