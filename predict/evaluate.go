@@ -79,6 +79,7 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 		p.add("listener filters", "nothing waits for client bytes: the filter chain is chosen at once")
 	case conn.ClientSends == NoClientBytes && ld.Timeout == 0:
 		p.Outcome = scenarios.Hung
+		p.HeldBy = strings.Join(ld.Waiting, " and ") + " (listener_filters_timeout 0s)"
 		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.timeoutText())
 		p.add("outcome", "deadlock: the sidecar never chooses a filter chain, so it never dials the server: hung")
 		return p, nil
@@ -129,6 +130,7 @@ func httpConnectionManager(p *Prediction, cfg *EnvoyConfig, conn Connection, cd 
 	switch conn.ClientSends {
 	case NoClientBytes:
 		p.Outcome = scenarios.Hung
+		p.HeldBy = "the HTTP connection manager, waiting for a request"
 		p.add("network filter", "HTTP connection manager (route config %s): it routes requests, so it waits for the client's HTTP request before dialling any upstream", cd.RouteConfig)
 		p.add("outcome", "the client waits for the greeting, the sidecar for a request: hung")
 	case OpaqueBytes:

@@ -271,7 +271,7 @@ func TestPredictionString(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := p.String()
-	for _, want := range []string{"listener filters", "envoy.filters.listener.http_inspector", "listener_filters_timeout 0s", "=> hung (0.0.0.0_10000)"} {
+	for _, want := range []string{"listener filters", "envoy.filters.listener.http_inspector", "listener_filters_timeout 0s", "=> hung (0.0.0.0_10000: held by envoy.filters.listener.http_inspector (listener_filters_timeout 0s))"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("trace lacks %q:\n%s", want, s)
 		}

@@ -26,7 +26,10 @@ type Prediction struct {
 	Listener    string        `json:"listener,omitempty"`
 	FilterChain string        `json:"filterChain,omitempty"`
 	Cluster     string        `json:"cluster,omitempty"`
-	Trace       []Step        `json:"trace"`
+	// HeldBy names what holds a hung connection, such as
+	// "envoy.filters.listener.http_inspector (timeout 0s)".
+	HeldBy string `json:"heldBy,omitempty"`
+	Trace  []Step `json:"trace"`
 }
 
 func (p *Prediction) add(stage, format string, args ...any) {
@@ -46,6 +49,9 @@ func (p Prediction) Decision() string {
 	}
 	if p.Cluster != "" {
 		b.WriteString(" → " + p.Cluster)
+	}
+	if p.HeldBy != "" {
+		b.WriteString(": held by " + p.HeldBy)
 	}
 	return b.String()
 }
