@@ -22,16 +22,7 @@ const (
 // The checked-in dump is the generator's output for the sample scenario in
 // the admin API's shape; -update-testdata rewrites it after an Istio bump.
 func TestConfigDumpSampleIsCurrent(t *testing.T) {
-	s, _ := scenarios.Lookup(scenarios.Catalogue(), sampleScenario)
-	b, err := shared.Render(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := shared.Sidecar(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dump, err := cfg.ConfigDump()
+	dump, err := sidecarFor(t, shared, sampleScenario).ConfigDump()
 	if err != nil {
 		t.Fatal(err)
 	}

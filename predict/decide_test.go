@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/firstbyte/firstbyte/scenarios"
-
 	"google.golang.org/protobuf/types/known/durationpb"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -56,21 +54,9 @@ func TestDecisionHalves(t *testing.T) {
 // RouteHTTP routes a request by its Host header through Istio's generated
 // routes, and the collider's endpoint comes from the topology's pod IP.
 func TestRouteHTTPOnGeneratedConfig(t *testing.T) {
-	s, ok := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http")
-	if !ok {
-		t.Fatal("no mysql-10000-http")
-	}
 	top := Topology()
 	top.ColliderPodIP = "10.244.7.7"
-	p := NewPredictorFor(top)
-	b, err := p.Render(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := p.Sidecar(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := sidecarFor(t, NewPredictorFor(top), "mysql-10000-http")
 	dst := netipPort(ColliderClusterIP.String() + ":10000")
 	cluster, err := cfg.RouteHTTP(dst, "collider.fb-collider.svc.cluster.local:10000", "/")
 	if err != nil {

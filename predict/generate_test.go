@@ -53,18 +53,7 @@ func TestGeneratorInputKey(t *testing.T) {
 // The listener evidence behind DESIGN.md §1, straight from Istio's
 // generator: what the evaluator's verdicts rest on.
 func TestGeneratedListenerEvidence(t *testing.T) {
-	sidecar := func(id string) *EnvoyConfig {
-		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
-		b, err := shared.Render(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := shared.Sidecar(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cfg
-	}
+	sidecar := func(id string) *EnvoyConfig { return sidecarFor(t, shared, id) }
 	hang := sidecar("mysql-10000-http").listener("0.0.0.0_10000")
 	if hang == nil {
 		t.Fatal("an http collider on 10000 made no 0.0.0.0_10000 listener")
@@ -87,4 +76,23 @@ func TestGeneratedListenerEvidence(t *testing.T) {
 	if late.GetListenerFiltersTimeout().AsDuration().String() != "1s" || !late.GetContinueOnListenerFiltersTimeout() {
 		t.Errorf("protocolDetectionTimeout 1s: listener timeout %v continue %v", late.GetListenerFiltersTimeout(), late.GetContinueOnListenerFiltersTimeout())
 	}
+}
+
+// sidecarFor renders a catalogue scenario with p and returns the client
+// sidecar configuration Istio's generator builds for it.
+func sidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
+	t.Helper()
+	s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
+	if !ok {
+		t.Fatalf("no catalogue scenario %s", id)
+	}
+	b, err := p.Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := p.Sidecar(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
