@@ -251,13 +251,9 @@ type Capture struct {
 // CaptureOutbound decides whether the pod's iptables rules redirect a TCP
 // connection from the app (running as uid/gid appUID) to dst.
 func CaptureOutbound(p CapturePod, dst netip.AddrPort, appUID uint32) (Capture, error) {
-	args, text, err := iptablesRules(p)
+	args, rules, err := podRules(p)
 	if err != nil {
 		return Capture{}, err
-	}
-	rules, err := ParseRestore(text)
-	if err != nil {
-		return Capture{}, fmt.Errorf("reading istio-iptables' rules: %w", err)
 	}
 	pkt := Packet{Src: p.IP, Dst: dst, Protocol: "tcp", UID: appUID, GID: appUID, OutInterface: "eth0"}
 	if dst.Addr().IsLoopback() || dst.Addr() == p.IP {
@@ -302,4 +298,45 @@ func shellWords(args []string) string {
 		out[i] = a
 	}
 	return strings.Join(out, " ")
+}
+
+// CaptureInbound decides whether a pod's iptables rules redirect a TCP
+// connection arriving from src for dst (the pod's own IP and port) to
+// its sidecar's inbound port (15006, virtualInbound). The pod's
+// annotations (traffic.sidecar.istio.io/excludeInboundPorts, say) shape
+// the rules as Istio's injector renders them.
+func CaptureInbound(p CapturePod, src netip.Addr, dst netip.AddrPort) (Capture, error) {
+	args, rules, err := podRules(p)
+	if err != nil {
+		return Capture{}, err
+	}
+	v, err := rules.Prerouting(Packet{Src: src, Dst: dst, Protocol: "tcp", InInterface: "eth0"})
+	if err != nil {
+		return Capture{}, err
+	}
+	c := Capture{Redirected: v.Redirect, ToPort: v.ToPort}
+	c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("pod %s: Istio's sidecar injector gives istio-init: istio-iptables %s; the connection's first packet walks nat PREROUTING:", p.IP, shellWords(args))})
+	for _, hit := range v.Path {
+		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: hit})
+	}
+	if v.Redirect {
+		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s → REDIRECT to the sidecar's inbound port %d", src, dst, v.ToPort)})
+	} else {
+		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s is not captured: it reaches the server application directly", src, dst)})
+	}
+	return c, nil
+}
+
+// podRules is the pod's istio-iptables arguments and the rules they make,
+// parsed for walking.
+func podRules(p CapturePod) ([]string, *Rules, error) {
+	args, text, err := iptablesRules(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rules, err := ParseRestore(text)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading istio-iptables' rules: %w", err)
+	}
+	return args, rules, nil
 }

@@ -20,6 +20,11 @@ const (
 	OpaqueBytes ClientBytes = "opaque"
 	// HTTPRequest: an HTTP/1.1 request, which http_inspector recognises.
 	HTTPRequest ClientBytes = "http/1.1"
+	// TLSClientHello: a TLS ClientHello, which a client sidecar sends the
+	// moment its tcp_proxy connects an upstream whose transport socket is
+	// TLS (Istio mTLS), whatever the application does. tls_inspector reads
+	// it at once; http_inspector sees at once that it is not HTTP.
+	TLSClientHello ClientBytes = "tls"
 )
 
 // Connection is an outbound connection from the client's application.

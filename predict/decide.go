@@ -8,6 +8,7 @@ import (
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -176,8 +177,15 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 	if cl == nil {
 		return netip.AddrPort{}, fmt.Errorf("cluster %s is not in the configuration", clusterName)
 	}
+	to, _, err := c.upstreamEndpoint(cl, dst)
+	return to, err
+}
+
+// upstreamEndpoint is Upstream with the endpoint it picked (nil for an
+// ORIGINAL_DST cluster), whose metadata chooses the transport socket.
+func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) (netip.AddrPort, *endpoint.LbEndpoint, error) {
 	if cl.GetType() == cluster.Cluster_ORIGINAL_DST && cl.GetClusterType() == nil {
-		return dst, nil
+		return dst, nil, nil
 	}
 	a := cl.GetLoadAssignment()
 	if cl.GetType() == cluster.Cluster_EDS {
@@ -189,9 +197,9 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 		if err != nil {
 			continue // a DNS name: not dialled by address
 		}
-		return netip.AddrPortFrom(ip, uint16(sa.GetPortValue())), nil
+		return netip.AddrPortFrom(ip, uint16(sa.GetPortValue())), e, nil
 	}
-	return netip.AddrPort{}, fmt.Errorf("cluster %s has no usable endpoint with an IP address", clusterName)
+	return netip.AddrPort{}, nil, fmt.Errorf("cluster %s has no usable endpoint with an IP address", cl.GetName())
 }
 
 // RouteHTTP routes one HTTP/1.1 request on a connection to dst, by its
@@ -226,10 +234,15 @@ func (c *EnvoyConfig) simulate(dst netip.AddrPort, detected ClientBytes) (res si
 func (c *EnvoyConfig) simulateCall(dst netip.AddrPort, call simulation.Call) (res simulation.Result, err error) {
 	call.Address, call.Port = dst.Addr().String(), int(dst.Port())
 	call.TLS, call.CallMode = simulation.Plaintext, simulation.CallModeOutbound
+	return c.runSimulation(call)
+}
+
+// runSimulation runs Istio's traffic simulation for a complete call.
+func (c *EnvoyConfig) runSimulation(call simulation.Call) (res simulation.Result, err error) {
 	sim, _ := c.simulation()
 	defer func() {
 		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config
-			err = fmt.Errorf("Istio's traffic simulation failed on %s, malformed configuration? %v", dst, r)
+			err = fmt.Errorf("Istio's traffic simulation failed on %s:%d, malformed configuration? %v", call.Address, call.Port, r)
 		}
 	}()
 	return sim.Run(call), nil

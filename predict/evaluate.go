@@ -47,12 +47,7 @@ func walk(pod CapturePod, conn Connection, appUID uint32, sidecar func() (*Envoy
 // manager does with a silent client, and what the cluster does.
 func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 	var p Prediction
-	if cfg.Source != "" {
-		p.add("config", "%s", cfg.Source)
-	}
-	for _, n := range cfg.Notes {
-		p.add("config", "%s", n)
-	}
+	p.addConfig(cfg)
 	p.add("connection", "%s", conn)
 	dst := conn.Destination
 

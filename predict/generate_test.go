@@ -82,6 +82,17 @@ func TestGeneratedListenerEvidence(t *testing.T) {
 // sidecar configuration Istio's generator builds for it.
 func sidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
 	t.Helper()
+	return podSidecarFor(t, p, id, clientPod)
+}
+
+// serverSidecarFor is sidecarFor for the server pod's sidecar.
+func serverSidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
+	t.Helper()
+	return podSidecarFor(t, p, id, serverPod)
+}
+
+func podSidecarFor(t *testing.T, p *Predictor, id, pod string) *EnvoyConfig {
+	t.Helper()
 	s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 	if !ok {
 		t.Fatalf("no catalogue scenario %s", id)
@@ -90,7 +101,7 @@ func sidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := p.Sidecar(b)
+	cfg, err := p.SidecarOf(b, pod)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,10 @@ import (
 	"istio.io/istio/operator/pkg/render"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/kube/inject"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // sidecarInjector is Istio's sidecar injector as an installation
@@ -23,6 +25,10 @@ type sidecarInjector struct {
 	config inject.Config
 	values inject.ValuesConfig
 	mesh   *meshconfig.MeshConfig
+	// webhooks are the istio-sidecar-injector MutatingWebhookConfiguration's
+	// webhooks: their namespace and object selectors decide which pods the
+	// API server sends to the injector at all.
+	webhooks []admissionregistrationv1.MutatingWebhook
 }
 
 // installFlags render istiod alone, as Istio's own injection tests do
@@ -40,6 +46,14 @@ var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
 	var haveConfig, haveMesh bool
 	for _, set := range sets {
 		for _, o := range set.Manifests {
+			if o.GetKind() == "MutatingWebhookConfiguration" && o.GetName() == "istio-sidecar-injector" {
+				var wh admissionregistrationv1.MutatingWebhookConfiguration
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &wh); err != nil {
+					return nil, fmt.Errorf("reading the rendered istio-sidecar-injector MutatingWebhookConfiguration: %w", err)
+				}
+				si.webhooks = wh.Webhooks
+				continue
+			}
 			if o.GetKind() != "ConfigMap" {
 				continue
 			}
@@ -64,8 +78,8 @@ var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
 			}
 		}
 	}
-	if !haveConfig || !haveMesh {
-		return nil, fmt.Errorf("rendering Istio's charts (%v): no istio-sidecar-injector or istio ConfigMap in the output", installFlags)
+	if !haveConfig || !haveMesh || len(si.webhooks) == 0 {
+		return nil, fmt.Errorf("rendering Istio's charts (%v): no istio-sidecar-injector ConfigMap and MutatingWebhookConfiguration or istio ConfigMap in the output", installFlags)
 	}
 	return si, nil
 })

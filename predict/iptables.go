@@ -35,15 +35,18 @@ type match struct {
 	value  string
 }
 
-// Packet is the first packet of an outbound connection as the nat OUTPUT
-// chain sees it.
+// Packet is the first packet of a connection as the nat OUTPUT chain
+// (outbound) or PREROUTING chain (inbound) sees it.
 type Packet struct {
 	Src      netip.Addr
 	Dst      netip.AddrPort
 	Protocol string // tcp or udp
 	UID, GID uint32
-	// OutInterface is the routed interface: lo for local addresses.
+	// OutInterface is the routed interface of an outbound packet: lo for
+	// local addresses.
 	OutInterface string
+	// InInterface is the interface an inbound packet arrives on.
+	InInterface string
 }
 
 // Verdict is where the nat table sends the packet.
@@ -187,18 +190,24 @@ var builtinChains = map[string]bool{"PREROUTING": true, "INPUT": true, "OUTPUT":
 
 // Output walks the nat table's OUTPUT chain for the packet, as the kernel
 // does for a locally generated connection's first packet.
-func (r *Rules) Output(p Packet) (Verdict, error) {
+func (r *Rules) Output(p Packet) (Verdict, error) { return r.builtin("OUTPUT", p) }
+
+// Prerouting walks the nat table's PREROUTING chain for the packet, as
+// the kernel does for an arriving connection's first packet.
+func (r *Rules) Prerouting(p Packet) (Verdict, error) { return r.builtin("PREROUTING", p) }
+
+func (r *Rules) builtin(chain string, p Packet) (Verdict, error) {
 	var v Verdict
 	if _, ok := r.tables["nat"]; !ok {
 		v.Path = append(v.Path, "no nat table: nothing redirects")
 		return v, nil
 	}
-	done, err := r.walk("OUTPUT", p, &v, 0)
+	done, err := r.walk(chain, p, &v, 0)
 	if err != nil {
 		return v, err
 	}
 	if !done {
-		v.Path = append(v.Path, "nat OUTPUT ends without a decision: policy ACCEPT, not redirected")
+		v.Path = append(v.Path, fmt.Sprintf("nat %s ends without a decision: policy ACCEPT, not redirected", chain))
 	}
 	return v, nil
 }
@@ -281,6 +290,8 @@ func (m match) matches(p Packet) (bool, error) {
 		return prefixContains(m.value, p.Dst.Addr())
 	case "-o":
 		return m.value == p.OutInterface, nil
+	case "-i":
+		return m.value == p.InInterface, nil
 	case "--dport", "--dports":
 		return portIn(m.value, p.Dst.Port())
 	case "--uid-owner":
@@ -288,7 +299,7 @@ func (m match) matches(p Packet) (bool, error) {
 	case "--gid-owner":
 		return idIs(m.value, p.GID)
 	}
-	return false, fmt.Errorf("matcher %s is not modelled for the nat OUTPUT walk: extend predict/iptables.go", m.option)
+	return false, fmt.Errorf("matcher %s is not modelled for the nat table walk: extend predict/iptables.go", m.option)
 }
 
 func prefixContains(v string, a netip.Addr) (bool, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"sort"
 	"strings"
@@ -24,49 +25,69 @@ import (
 
 // generatorInput is what Istio's config generator reads for one scenario:
 // the Kubernetes objects its kube registry watches, the Istio configs its
-// config store holds, the mesh config, and the client pod.
+// config store holds, the mesh config, and the pods whose sidecars predict
+// simulates.
 type generatorInput struct {
-	kube   []runtime.Object
-	istio  []string // one YAML document per Istio config
-	mesh   *meshconfig.MeshConfig
-	client clientPod
+	kube  []runtime.Object
+	istio []string // one YAML document per Istio config
+	mesh  *meshconfig.MeshConfig
+	// sidecars are the pods that run a sidecar and whose configuration
+	// predict generates, by Deployment name: "client" (unless the client
+	// runs without one) and "server" (when the server has one).
+	sidecars map[string]sidecarPod
+	// injection is what Istio's injection made of the client and server
+	// pods, by Deployment name, for traces. It derives from kube, so the
+	// key leaves it out.
+	injection map[string]Injection
 	// key identifies the input: scenarios whose objects differ only in
 	// their scenario label (mysql and smtp on the same port, say) share
 	// one generation.
 	key string
 }
 
-// clientPod is the pod whose sidecar predict simulates.
-type clientPod struct {
+// sidecarPod is a pod whose sidecar predict simulates, as istiod sees the
+// proxy: namespace, labels after injection, IP.
+type sidecarPod struct {
+	Name      string            `json:"name"`
 	Namespace string            `json:"namespace"`
 	Labels    map[string]string `json:"labels"`
 	IP        netip.Addr        `json:"ip"`
+	// ServiceAccount names the pod's identity: Istio issues its sidecar
+	// the certificate spiffe://<trust domain>/ns/<namespace>/sa/<account>.
+	ServiceAccount string `json:"serviceAccount"`
+	// Annotations are the pod template's, which shape its iptables rules.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
+
+// Deployment names of the pods predict simulates sidecars for.
+const (
+	clientPod = "client"
+	serverPod = "server"
+)
 
 // inputFor turns a bundle's Final objects into generator input. Kinds the
 // generator reads are passed on; Deployments become what a cluster would
-// run from them (a ready pod and, for each Service selecting it, an
-// EndpointSlice), because Istio builds endpoints from those, not from
-// Deployments.
+// run from them (a ready pod, labelled as Istio's injection leaves it, and,
+// for each Service selecting it, an EndpointSlice), because Istio builds
+// endpoints from those, not from Deployments.
 func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	ips := podIPs(b.Topology)
-	in := generatorInput{client: clientPod{Namespace: b.Topology.ClientNamespace, IP: ips["client"]}}
+	in := generatorInput{sidecars: map[string]sidecarPod{}, injection: map[string]Injection{}}
 	var services []*corev1.Service
 	var deployments []*appsv1.Deployment
+	nsLabels := map[string]map[string]string{}
 	for _, o := range b.Final {
 		obj := o.Decoded.DeepCopyObject()
 		stripScenarioLabel(obj)
 		switch v := obj.(type) {
 		case *corev1.Namespace:
+			nsLabels[v.Name] = v.Labels
 			in.kube = append(in.kube, v)
 		case *corev1.Service:
 			services = append(services, v)
 			in.kube = append(in.kube, v)
 		case *appsv1.Deployment:
 			deployments = append(deployments, v)
-			if v.Namespace == b.Topology.ClientNamespace && v.Name == "client" {
-				in.client.Labels = v.Spec.Template.Labels
-			}
 		default:
 			if !strings.HasSuffix(obj.GetObjectKind().GroupVersionKind().Group, "istio.io") {
 				return in, fmt.Errorf("feeding %s to Istio's generator: predict does not know kind %s: teach predict/kubeobjects.go where it goes", o.Key(), o.Kind)
@@ -78,10 +99,30 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			in.istio = append(in.istio, string(doc))
 		}
 	}
-	if in.client.Labels == nil {
-		return in, fmt.Errorf("rendering %s: no client Deployment in namespace %s: the fixtures must render the pod whose sidecar is under test", b.Scenario.ID, b.Topology.ClientNamespace)
+	pods, err := admitPods(ips, nsLabels, deployments)
+	if err != nil {
+		return in, fmt.Errorf("rendering %s: %w", b.Scenario.ID, err)
 	}
-	in.kube = append(in.kube, runningPods(ips, services, deployments)...)
+	for name, ns := range map[string]string{clientPod: b.Topology.ClientNamespace, serverPod: b.Topology.ServerNamespace} {
+		p, ok := pods[ns+"/"+name]
+		if !ok {
+			if name == clientPod {
+				return in, fmt.Errorf("rendering %s: no client Deployment in namespace %s: the fixtures must render the pod whose sidecar is under test", b.Scenario.ID, ns)
+			}
+			continue
+		}
+		in.injection[name] = p.injection
+		if p.injection.Injected {
+			in.sidecars[name] = sidecarPod{
+				Name: name, Namespace: ns, Labels: p.pod.Labels, IP: ips[name],
+				ServiceAccount: p.pod.Spec.ServiceAccountName, Annotations: p.annotations,
+			}
+		}
+	}
+	if err := checkSidecars(b, in.injection); err != nil {
+		return in, err
+	}
+	in.kube = append(in.kube, runningPods(pods, services, deployments)...)
 
 	m, err := mesh.ApplyMeshConfigDefaults(string(b.MeshConfig))
 	if err != nil {
@@ -92,6 +133,19 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	return in, err
 }
 
+// checkSidecars compares Istio's injection decision with the scenario's
+// Security: a disagreement is a fixtures bug, not a prediction.
+func checkSidecars(b *fixtures.Bundle, inj map[string]Injection) error {
+	sec := b.Scenario.Security
+	if got, want := inj[clientPod].Injected, !sec.NoClientSidecar; got != want {
+		return fmt.Errorf("rendering %s: the scenario wants a client sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (client or namespaces)", b.Scenario.ID, want, got, inj[clientPod].Why)
+	}
+	if s, ok := inj[serverPod]; ok && s.Injected != sec.ServerSidecar {
+		return fmt.Errorf("rendering %s: the scenario wants a server sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (server or namespaces)", b.Scenario.ID, sec.ServerSidecar, s.Injected, s.Why)
+	}
+	return nil
+}
+
 func stripScenarioLabel(obj runtime.Object) {
 	if m, ok := obj.(metav1.Object); ok {
 		l := m.GetLabels()
@@ -100,33 +154,38 @@ func stripScenarioLabel(obj runtime.Object) {
 	}
 }
 
-// runningPods stands up what the cluster would run for Deployments that
-// a Service selects: one ready pod each, and one EndpointSlice per
-// Service, as Kubernetes' EndpointSlice controller would write it.
-func runningPods(podIPs map[string]netip.Addr, services []*corev1.Service, deployments []*appsv1.Deployment) []runtime.Object {
-	var out []runtime.Object
-	pods := map[string]*corev1.Pod{}
+// admittedPod is a Deployment's pod as admission leaves it.
+type admittedPod struct {
+	pod       *corev1.Pod
+	injection Injection
+	// annotations are the pod template's (the registry's pod has none).
+	annotations map[string]string
+}
+
+// admitPods stands up one pod per Deployment, as the API server admits it:
+// its IP, readiness, container ports and service account, and the labels
+// Istio's sidecar injection gives it. Images and arguments say nothing to
+// Istio and would only split the cache (mysql and smtp servers differ
+// there). Pods are keyed namespace/Deployment name.
+func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]string, deployments []*appsv1.Deployment) (map[string]admittedPod, error) {
+	out := map[string]admittedPod{}
 	spare := sparePodIPs.Addr().Next()
-	podFor := func(d *appsv1.Deployment) *corev1.Pod {
-		key := d.Namespace + "/" + d.Name
-		if p, ok := pods[key]; ok {
-			return p
-		}
+	for _, d := range deployments {
 		ip, ok := podIPs[d.Name]
 		if !ok {
 			ip, spare = spare, spare.Next()
 		}
-		// The pod as the registry reads it: labels, IP, readiness and
-		// container ports. Images and arguments say nothing to Istio and
-		// would only split the cache (mysql and smtp servers differ there).
 		var containers []corev1.Container
 		for _, c := range d.Spec.Template.Spec.Containers {
 			containers = append(containers, corev1.Container{Name: c.Name, Ports: c.Ports})
 		}
 		p := &corev1.Pod{
-			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
-			ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-0", Namespace: d.Namespace, Labels: d.Spec.Template.Labels},
-			Spec:       corev1.PodSpec{Containers: containers, ServiceAccountName: serviceAccount(d)},
+			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+			ObjectMeta: metav1.ObjectMeta{
+				Name: d.Name + "-0", Namespace: d.Namespace,
+				Labels: maps.Clone(d.Spec.Template.Labels), Annotations: maps.Clone(d.Spec.Template.Annotations),
+			},
+			Spec: corev1.PodSpec{Containers: containers, ServiceAccountName: serviceAccount(d)},
 			Status: corev1.PodStatus{
 				Phase:      corev1.PodRunning,
 				PodIP:      ip.String(),
@@ -134,10 +193,25 @@ func runningPods(podIPs map[string]netip.Addr, services []*corev1.Service, deplo
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 			},
 		}
-		pods[key] = p
-		out = append(out, p)
-		return p
+		inj, err := InjectPod(nsLabels[d.Namespace], p)
+		if err != nil {
+			return nil, err
+		}
+		p.Labels = maps.Clone(inj.Labels)
+		// The registry needs only what it reads; annotations would split
+		// the cache for nothing.
+		p.Annotations = nil
+		out[d.Namespace+"/"+d.Name] = admittedPod{pod: p, injection: inj, annotations: d.Spec.Template.Annotations}
 	}
+	return out, nil
+}
+
+// runningPods is what the cluster would run for Deployments that a
+// Service selects: their admitted pods, and one EndpointSlice per Service,
+// as Kubernetes' EndpointSlice controller would write it.
+func runningPods(pods map[string]admittedPod, services []*corev1.Service, deployments []*appsv1.Deployment) []runtime.Object {
+	var out []runtime.Object
+	emitted := map[string]bool{}
 	for _, svc := range services {
 		if len(svc.Spec.Selector) == 0 {
 			continue
@@ -148,7 +222,12 @@ func runningPods(podIPs map[string]netip.Addr, services []*corev1.Service, deplo
 			if d.Namespace != svc.Namespace || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 				continue
 			}
-			p := podFor(d)
+			key := d.Namespace + "/" + d.Name
+			p := pods[key].pod
+			if !emitted[key] {
+				emitted[key] = true
+				out = append(out, p)
+			}
 			ready := true
 			eps = append(eps, discoveryv1.Endpoint{
 				Addresses:  []string{p.Status.PodIP},
@@ -212,7 +291,7 @@ func (in generatorInput) hash() (string, error) {
 		return "", fmt.Errorf("hashing meshConfig: %w", err)
 	}
 	h.Write(m)
-	c, _ := json.Marshal(in.client)
+	c, _ := json.Marshal(in.sidecars)
 	h.Write(c)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -29,7 +29,57 @@ type Prediction struct {
 	// HeldBy names what holds a hung connection, such as
 	// "envoy.filters.listener.http_inspector (timeout 0s)".
 	HeldBy string `json:"heldBy,omitempty"`
-	Trace  []Step `json:"trace"`
+	// Direct says why no client sidecar handled the connection ("not
+	// captured", "no client sidecar"); empty when one did or when only
+	// the server side was evaluated.
+	Direct string `json:"direct,omitempty"`
+	// Inbound is the server sidecar's deciding path, when the server runs
+	// a sidecar.
+	Inbound *InboundPath `json:"inbound,omitempty"`
+	// DeniedBy names the RBAC filter and policy that closed the
+	// connection, when one did.
+	DeniedBy string `json:"deniedBy,omitempty"`
+	// ServerBytesBeforeDeny says, for a connection an authorization policy
+	// denies, whether the server's first bytes reached the client before
+	// the close; nil when nothing denied it.
+	ServerBytesBeforeDeny *bool  `json:"serverBytesBeforeDeny,omitempty"`
+	Trace                 []Step `json:"trace"`
+}
+
+// InboundPath is where the server sidecar takes a connection.
+type InboundPath struct {
+	// Arrived is how the connection reached it: "plaintext" or "mtls".
+	Arrived     string `json:"arrived"`
+	Listener    string `json:"listener,omitempty"`
+	FilterChain string `json:"filterChain,omitempty"`
+	Cluster     string `json:"cluster,omitempty"`
+}
+
+// ServerBytesBeforeDenyColumn is the predict table's column for
+// Prediction.ServerBytesBeforeDeny.
+const ServerBytesBeforeDenyColumn = "server bytes before deny"
+
+// ServerBytesBeforeDenyText is the property as the table shows it: yes,
+// no, or "-" when nothing denied the connection.
+func (p Prediction) ServerBytesBeforeDenyText() string {
+	switch {
+	case p.ServerBytesBeforeDeny == nil:
+		return "-"
+	case *p.ServerBytesBeforeDeny:
+		return "yes"
+	default:
+		return "no"
+	}
+}
+
+// addConfig names where a sidecar configuration came from, and its notes.
+func (p *Prediction) addConfig(cfg *EnvoyConfig) {
+	if cfg.Source != "" {
+		p.add("config", "%s", cfg.Source)
+	}
+	for _, n := range cfg.Notes {
+		p.add("config", "%s", n)
+	}
 }
 
 func (p *Prediction) add(stage, format string, args ...any) {
@@ -37,21 +87,42 @@ func (p *Prediction) add(stage, format string, args ...any) {
 }
 
 // Decision is the deciding path in one line, for tables:
-// "listener / chain → cluster", or why no sidecar was involved.
+// "listener / chain → cluster", or why no sidecar was involved, then, when
+// the server runs a sidecar, "⇒ mtls virtualInbound / chain → cluster",
+// then what holds or denied the connection.
 func (p Prediction) Decision() string {
-	if p.Listener == "" {
-		return "not captured → direct"
-	}
 	var b strings.Builder
-	b.WriteString(p.Listener)
-	if p.FilterChain != "" {
-		b.WriteString(" / " + p.FilterChain)
+	switch {
+	case p.Listener != "":
+		b.WriteString(p.Listener)
+		if p.FilterChain != "" {
+			b.WriteString(" / " + p.FilterChain)
+		}
+		if p.Cluster != "" {
+			b.WriteString(" → " + p.Cluster)
+		}
+	case p.Direct != "":
+		b.WriteString(p.Direct + " → direct")
+	case p.Inbound == nil:
+		b.WriteString("not captured → direct")
 	}
-	if p.Cluster != "" {
-		b.WriteString(" → " + p.Cluster)
+	if in := p.Inbound; in != nil {
+		if b.Len() > 0 {
+			b.WriteString(" ⇒ ")
+		}
+		b.WriteString(in.Arrived + " " + in.Listener)
+		if in.FilterChain != "" {
+			b.WriteString(" / " + in.FilterChain)
+		}
+		if in.Cluster != "" {
+			b.WriteString(" → " + in.Cluster)
+		}
 	}
 	if p.HeldBy != "" {
 		b.WriteString(": held by " + p.HeldBy)
+	}
+	if p.DeniedBy != "" {
+		b.WriteString(": denied by " + p.DeniedBy)
 	}
 	return b.String()
 }

@@ -31,7 +31,8 @@ type Predictor struct {
 
 type generation struct {
 	once sync.Once
-	cfg  *EnvoyConfig
+	// cfgs are the sidecars' configurations by Deployment name.
+	cfgs map[string]*EnvoyConfig
 	err  error
 }
 
@@ -53,9 +54,29 @@ func (p *Predictor) Render(s scenarios.Scenario) (*fixtures.Bundle, error) {
 // Sidecar returns the client sidecar's configuration for a bundle, from
 // the cache or Istio's generator.
 func (p *Predictor) Sidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+	return p.SidecarOf(b, clientPod)
+}
+
+// ServerSidecar returns the server sidecar's configuration for a bundle
+// whose server runs one.
+func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+	return p.SidecarOf(b, serverPod)
+}
+
+// SidecarOf returns the configuration of the named pod's sidecar ("client"
+// or "server"). One generator run builds every sidecar of the bundle.
+func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*EnvoyConfig, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return nil, err
+	}
+	return p.sidecarOf(b, in, pod)
+}
+
+// sidecarOf is SidecarOf for input already derived from the bundle.
+func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string) (*EnvoyConfig, error) {
+	if _, ok := in.sidecars[pod]; !ok {
+		return nil, noSidecar(b, in, pod)
 	}
 	p.mu.Lock()
 	g, ok := p.cache[in.key]
@@ -66,9 +87,9 @@ func (p *Predictor) Sidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
 	p.mu.Unlock()
 	g.once.Do(func() {
 		p.Generations.Add(1)
-		g.cfg, g.err = generate(in, b.Scenario.ID)
+		g.cfgs, g.err = generate(in, b.Scenario.ID)
 	})
-	return g.cfg, g.err
+	return g.cfgs[pod], g.err
 }
 
 // Destination is where the scenario's client connects: the external
@@ -96,15 +117,28 @@ func (p *Predictor) Predict(s scenarios.Scenario) (Prediction, error) {
 	return p.PredictBundle(b)
 }
 
-// PredictBundle predicts a rendered scenario.
+// PredictBundle predicts a rendered scenario. With a client sidecar and
+// no server sidecar, the client side decides (capture, then the client
+// sidecar's outbound walk); otherwise both sides are walked.
 func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	dst, err := Destination(b)
 	if err != nil {
 		return Prediction{}, err
 	}
-	pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)["client"]}
+	in, err := inputFor(b)
+	if err != nil {
+		return Prediction{}, err
+	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
-	pr, err := walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.Sidecar(b) })
+	var pr Prediction
+	_, clientSidecar := in.sidecars[clientPod]
+	_, serverSidecar := in.sidecars[serverPod]
+	if clientSidecar && !serverSidecar {
+		pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)[clientPod]}
+		pr, err = walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, clientPod) })
+	} else {
+		pr, err = WalkSides(p.sides(b, in), conn, AppUID)
+	}
 	if err != nil {
 		return pr, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
 	}
@@ -136,10 +170,6 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if req := Requirement(s); req != "" {
-				out[i] = Result{Scenario: s, Skipped: req}
-				return
-			}
 			start := time.Now()
 			pr, err := p.Predict(s)
 			out[i] = Result{Scenario: s, Prediction: pr, Err: err, Took: time.Since(start)}
@@ -147,15 +177,4 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 	}
 	wg.Wait()
 	return out
-}
-
-// Requirement names what predict does not model for a scenario, or "".
-// Predict walks the client's outbound side; a server with its own sidecar
-// or a client without one needs the inbound walk (the server sidecar's
-// virtualInbound, Istio mTLS, the RBAC filter), which is not built yet.
-func Requirement(s scenarios.Scenario) string {
-	if sec := s.Security; sec.ServerSidecar || sec.NoClientSidecar {
-		return "needs predict's inbound walk (the server sidecar's virtualInbound, mTLS, RBAC), not built yet: see the open inbound issue"
-	}
-	return ""
 }

@@ -14,14 +14,17 @@ import (
 
 // Table turns predictions into the suite's shared report (report.Report),
 // so predict's table reads like every other target's: the observed column
-// holds the prediction and the decision column the deciding listener /
-// chain → cluster.
+// holds the prediction, the decision column the deciding listener / chain
+// → cluster (both sidecars' when the server has one), and an extra column
+// whether the server's first bytes reached a client an authorization
+// policy denied.
 func Table(results []Result, build IstioBuild, took time.Duration) *report.Report {
 	r := &report.Report{
-		Target:   "predict",
-		Istio:    build.Version(),
-		Started:  time.Now().Add(-took),
-		Duration: took,
+		Target:       "predict",
+		Istio:        build.Version(),
+		Started:      time.Now().Add(-took),
+		Duration:     took,
+		ExtraColumns: []string{ServerBytesBeforeDenyColumn},
 	}
 	for _, res := range results {
 		row := report.NewRow(res.Scenario)
@@ -33,6 +36,7 @@ func Table(results []Result, build IstioBuild, took time.Duration) *report.Repor
 		} else {
 			row.Judge(res.Scenario.Expect, res.Prediction.Outcome, res.Prediction.After)
 			row.Decision = res.Prediction.Decision()
+			row.Extra = map[string]string{ServerBytesBeforeDenyColumn: res.Prediction.ServerBytesBeforeDenyText()}
 		}
 		r.Rows = append(r.Rows, row)
 	}

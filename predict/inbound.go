@@ -1,0 +1,101 @@
+package predict
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pilot/pkg/simulation"
+)
+
+// The inbound walk: a connection iptables redirected to a server pod's
+// sidecar (nat PREROUTING → 15006) goes to virtualInbound, whose listener
+// filters may wait for client bytes before a filter chain is chosen by
+// destination port, transport (raw_buffer or tls) and ALPN. Istio's
+// simulation (inbound call mode) picks the listener and chain; predict
+// adds who speaks first, what the inspectors do meanwhile, what a chain
+// does with bytes in the wrong transport, the RBAC filter, and when it
+// decides.
+
+// ChooseInboundListener picks the listener for a connection to dst that
+// iptables redirected to the sidecar's inbound port, as Istio's
+// simulation does in inbound call mode (virtualInbound), and reads its
+// listener filters for dst's port.
+func (c *EnvoyConfig) ChooseInboundListener(dst netip.AddrPort) (ListenerDecision, error) {
+	var d ListenerDecision
+	res, err := c.runSimulation(simulation.Call{Address: dst.Addr().String(), Port: int(dst.Port()), Protocol: simulation.TCP, CallMode: simulation.CallModeInbound})
+	if err != nil {
+		return d, err
+	}
+	if errors.Is(res.Error, simulation.ErrNoListener) {
+		d.Trace = append(d.Trace, Step{Stage: "inbound listener", Decision: "the server sidecar has no virtualInbound listener: nothing accepts the redirected connection"})
+		return d, nil
+	}
+	l := c.listener(res.ListenerMatched)
+	if l == nil {
+		return d, fmt.Errorf("choosing the inbound listener for %s: the simulation matched %q, which the configuration does not hold", dst, res.ListenerMatched)
+	}
+	d.Listener = l.GetName()
+	a := l.GetAddress().GetSocketAddress()
+	d.Trace = append(d.Trace, Step{Stage: "inbound listener", Decision: fmt.Sprintf("%s (%s:%d, where iptables redirects inbound TCP) takes the connection; its original_dst listener filter restores the original destination %s, which its filter chains match on", l.GetName(), a.GetAddress(), a.GetPortValue(), dst)})
+	in, err := inspect(l, int(dst.Port()))
+	if err != nil {
+		return d, err
+	}
+	for _, n := range in.notes {
+		d.Trace = append(d.Trace, Step{Stage: "inbound listener filters", Decision: l.GetName() + ": " + n})
+	}
+	d.Waiting, d.Timeout, d.ContinueOnTimeout = in.waiting, in.timeout, in.continueOnTimeout
+	return d, nil
+}
+
+// simulateInbound runs Istio's simulation for an arrival in inbound call
+// mode, carrying what the inspectors detected.
+func (c *EnvoyConfig) simulateInbound(a Arrival, detected ClientBytes) (simulation.Result, error) {
+	call := simulation.Call{
+		Address: a.Destination.Addr().String(), Port: int(a.Destination.Port()),
+		Protocol: simulation.TCP, TLS: a.TLS, Sni: a.SNI, CallMode: simulation.CallModeInbound,
+	}
+	if call.TLS == "" {
+		call.TLS = simulation.Plaintext
+	}
+	if a.tls() && len(a.ALPN) > 0 {
+		// The simulation matches one ALPN; Envoy matches a chain when any
+		// offered protocol is in its list, and Istio lists all of its own
+		// on every mTLS chain, so the first stands for the rest.
+		call.Alpn = a.ALPN[0]
+	}
+	if !a.tls() && detected == HTTPRequest {
+		call.Protocol, call.HostHeader = simulation.HTTP, a.Destination.String()
+	}
+	return c.runSimulation(call)
+}
+
+// EvaluateInbound walks a connection the server pod's iptables
+// redirected to its sidecar: virtualInbound, its listener filters and
+// their timeout, the filter chain, the transport the chain expects, the
+// network filters (RBAC, then tcp_proxy or the HTTP connection manager)
+// and the inbound cluster.
+func EvaluateInbound(cfg *EnvoyConfig, a Arrival) (Prediction, error) {
+	var p Prediction
+	p.addConfig(cfg)
+	p.add("arrival", "%s", a)
+
+	ld, err := cfg.ChooseInboundListener(a.Destination)
+	p.Trace = append(p.Trace, ld.Trace...)
+	if err != nil {
+		return p, err
+	}
+	if ld.Listener == "" {
+		p.Outcome = scenarios.Refused
+		p.add("outcome", "the connection to the server sidecar's inbound port is refused")
+		return p, nil
+	}
+	p.Inbound = &InboundPath{Arrived: a.arrived(), Listener: ld.Listener}
+	detected, after, done := inboundInspectors(&p, ld, a)
+	if done {
+		return p, nil
+	}
+	return p, inboundChain(&p, cfg, a, detected, after)
+}

@@ -1,0 +1,105 @@
+package predict
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// The listener evidence behind the inbound family, straight from Istio's
+// generator: what the inbound verdicts rest on.
+func TestGeneratedInboundEvidence(t *testing.T) {
+	waiting := func(id string) []string {
+		in, err := inspect(serverSidecarFor(t, shared, id).listener("virtualInbound"), 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.timeout != 0 || !in.continueOnTimeout {
+			t.Errorf("%s: virtualInbound timeout %s continue %v, want 0s (meshConfig.protocolDetectionTimeout) and true", id, in.timeout, in.continueOnTimeout)
+		}
+		return in.waiting
+	}
+	for id, want := range map[string]string{
+		"mysql-inbound-tcp-pa-permissive-dr-disable":         wellknown.TLSInspector,
+		"mysql-inbound-tcp-pa-strict-dr-disable":             wellknown.TLSInspector,
+		"mysql-inbound-tcp-pa-disable-dr-disable":            "",
+		"mysql-inbound-unnamed-pa-disable-no-client-sidecar": wellknown.HTTPInspector,
+	} {
+		if got := strings.Join(waiting(id), ","); got != want {
+			t.Errorf("%s: inspectors active on port 10000: %q, want %q", id, got, want)
+		}
+	}
+
+	// Auto mTLS keys on the endpoint's tlsMode, which the server pod gets
+	// from Istio's injector; a DestinationRule with TLS DISABLE drops it.
+	leg := func(id string) Leg {
+		cfg := sidecarFor(t, shared, id)
+		l, err := cfg.UpstreamLeg("outbound|10000||server.fb-server.svc.cluster.local", netipPort("198.51.100.7:10000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if l := leg("mysql-inbound-tcp-pa-permissive"); l.TLS != "mtls" || !strings.Contains(l.Socket, "tlsMode-istio") {
+		t.Errorf("auto mTLS to a server with a sidecar: %s (%s)", l.TLS, l.Socket)
+	}
+	if l := leg("mysql-inbound-tcp-pa-permissive-dr-disable"); l.TLS != "plaintext" {
+		t.Errorf("DestinationRule DISABLE: %s (%s)", l.TLS, l.Socket)
+	}
+	if l := leg("mysql-inbound-tcp-pa-disable-dr-mtls"); l.TLS != "mtls" || !strings.Contains(l.Socket, "cluster's transport_socket") {
+		t.Errorf("DestinationRule ISTIO_MUTUAL: %s (%s)", l.TLS, l.Socket)
+	}
+
+	// The AuthorizationPolicy is a network RBAC filter before tcp_proxy on
+	// the port's mTLS chain.
+	deny := serverSidecarFor(t, shared, "mysql-inbound-tcp-pa-strict-authz-deny").listener("virtualInbound")
+	found := false
+	for _, fc := range deny.GetFilterChains() {
+		if fc.GetFilterChainMatch().GetDestinationPort().GetValue() != 10000 {
+			continue
+		}
+		var names []string
+		for _, f := range fc.GetFilters() {
+			names = append(names, f.GetName())
+		}
+		got := strings.Join(names, ",")
+		found = strings.Contains(got, wellknown.RoleBasedAccessControl+","+wellknown.TCPProxy)
+		if !found {
+			t.Errorf("deny policy: chain %s has filters %s, want RBAC right before tcp_proxy", fc.GetName(), got)
+		}
+	}
+	if !found {
+		t.Error("deny policy: no chain for port 10000 carries the RBAC filter")
+	}
+}
+
+// The predict table shows the deny property in its own column.
+func TestTableServerBytesBeforeDeny(t *testing.T) {
+	var list []scenarios.Scenario
+	for _, id := range []string{"mysql-inbound-tcp-pa-strict-authz-deny", "mysql-inbound-tcp-pa-strict-authz-allow"} {
+		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
+		list = append(list, s)
+	}
+	build, err := Istio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Table(shared.PredictAll(list), build, 0)
+	var md bytes.Buffer
+	if err := r.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	for _, want := range []string{
+		"| verdict | server bytes before deny | decision / reason |",
+		"| mysql-inbound-tcp-pa-strict-authz-deny | fails protocol-error | protocol-error | - | pass | yes |",
+		"| mysql-inbound-tcp-pa-strict-authz-allow | connects | connected | - | pass | - |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package predict
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pilot/pkg/simulation"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Sides is what a walk over both ends of a connection needs: the client
+// pod and its sidecar (if any), the server pod and its sidecar (if any),
+// and the hop between them. Configurations come as data (generated, or
+// read from live config dumps) through functions, so a side the
+// connection never reaches is never generated.
+type Sides struct {
+	Client CapturePod
+	// ClientSidecar returns the client sidecar's configuration; nil when
+	// the client runs without a sidecar, and NoClientSidecar says why.
+	ClientSidecar   func() (*EnvoyConfig, error)
+	NoClientSidecar string
+	// ClientPrincipal and ServerPrincipal are the identities in the
+	// sidecars' certificates, spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
+	ClientPrincipal, ServerPrincipal string
+	Server                           CapturePod
+	// ServerSidecar returns the server sidecar's configuration; nil when
+	// the server runs without one.
+	ServerSidecar func() (*EnvoyConfig, error)
+	// Backend says where a connection to addr lands on the server pod
+	// (kube-proxy's DNAT of the Service ClusterIP), with the hop in words;
+	// ok is false when addr does not lead to the server pod.
+	Backend func(addr netip.AddrPort) (to netip.AddrPort, hop string, ok bool)
+}
+
+// WalkSides follows a connection from the client application to the
+// server application: the client side first (no sidecar at all, a
+// connection iptables does not capture, or the client sidecar's outbound
+// walk, which may already decide the outcome), then how the connection
+// leaves (plaintext from the application, or what the client sidecar's
+// cluster transport socket makes of it: Istio mTLS puts the sidecar's
+// ClientHello first on the wire), the hop to the server pod, the server
+// pod's inbound capture and its sidecar's virtualInbound.
+func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
+	pr, leg, decided, err := clientSide(s, conn, appUID)
+	if err != nil || decided {
+		return pr, err
+	}
+	if s.ServerSidecar == nil {
+		pr.Outcome = scenarios.Connected
+		pr.add("outcome", "the server runs without a sidecar: the connection reaches it directly: connected")
+		return pr, nil
+	}
+	if leg.TLS == simulation.MTLS && s.ServerPrincipal != "" {
+		ok, why, err := leg.acceptsServer(s.ServerPrincipal)
+		if err != nil {
+			return pr, err
+		}
+		pr.add("client upstream", "%s", why)
+		if !ok {
+			pr.Outcome = scenarios.Reset
+			pr.add("outcome", "the client sidecar rejects the server sidecar's certificate during the handshake and closes the client's connection without a byte: reset")
+			return pr, nil
+		}
+	}
+	to, hop, ok := s.Backend(leg.To)
+	if !ok {
+		pr.Outcome = scenarios.Connected
+		pr.add("outcome", "%s is not the server pod or its Service: the server's sidecar is not on the way: connected", leg.To)
+		return pr, nil
+	}
+	if hop != "" {
+		pr.add("kube-proxy", "%s", hop)
+	}
+	c, err := CaptureInbound(s.Server, s.Client.IP, to)
+	if err != nil {
+		return pr, err
+	}
+	pr.Trace = append(pr.Trace, c.Trace...)
+	if !c.Redirected {
+		pr.Outcome = scenarios.Connected
+		if leg.TLS != simulation.Plaintext {
+			pr.Outcome = scenarios.Reset // a ClientHello into the application
+		}
+		pr.add("outcome", "the connection reaches the server application without its sidecar: %s", pr.Outcome)
+		return pr, nil
+	}
+	cfg, err := s.ServerSidecar()
+	if err != nil {
+		return pr, err
+	}
+	sp, err := EvaluateInbound(cfg, ArrivalOf(leg, s.Client.IP, to, conn.Protocol, conn.ClientSends, s.ClientPrincipal))
+	pr.Trace = append(pr.Trace, sp.Trace...)
+	pr.Outcome, pr.After = sp.Outcome, pr.After+sp.After
+	pr.HeldBy, pr.Inbound, pr.DeniedBy, pr.ServerBytesBeforeDeny = sp.HeldBy, sp.Inbound, sp.DeniedBy, sp.ServerBytesBeforeDeny
+	return pr, err
+}
+
+// clientSide follows the connection from the client application to where
+// it leaves the client pod. decided is true when the client side alone
+// settles the outcome (its sidecar holds, refuses or closes it).
+func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg, decided bool, err error) {
+	app := Leg{By: "the client application", To: conn.Destination, TLS: simulation.Plaintext}
+	if s.ClientSidecar == nil {
+		pr.Direct = "no client sidecar"
+		pr.add("capture", "%s; without a sidecar there is no istio-init and no iptables rule: nothing captures the connection", s.NoClientSidecar)
+		pr.add("client", "%s", app)
+		return pr, app, false, nil
+	}
+	c, err := CaptureOutbound(s.Client, conn.Destination, appUID)
+	if err != nil {
+		return pr, leg, true, err
+	}
+	pr.Trace = c.Trace
+	if !c.Redirected {
+		pr.Direct = "not captured"
+		pr.add("client", "%s", app)
+		return pr, app, false, nil
+	}
+	cfg, err := s.ClientSidecar()
+	if err != nil {
+		return pr, leg, true, err
+	}
+	out, err := Evaluate(cfg, conn)
+	out.Trace = append(pr.Trace, out.Trace...)
+	if err != nil || out.Outcome != scenarios.Connected || out.Cluster == "" {
+		return out, leg, true, err
+	}
+	// The client sidecar connected upstream: the rest happens on the way
+	// and at the server, so its "connected" is not the outcome yet.
+	out.Trace = slices.DeleteFunc(out.Trace, func(s Step) bool { return s.Stage == "outcome" })
+	leg, err = cfg.UpstreamLeg(out.Cluster, conn.Destination)
+	if err != nil {
+		return out, leg, true, err
+	}
+	out.add("client upstream", "cluster %s, endpoint %s: %s", out.Cluster, leg.To, leg.Socket)
+	out.add("client upstream", "%s", leg)
+	return out, leg, false, nil
+}
+
+// sides builds a bundle's Sides from the generator input.
+func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
+	ips := podIPs(b.Topology)
+	s := Sides{
+		Client:  CapturePod{Annotations: b.ClientAnnotations, IP: ips[clientPod]},
+		Server:  CapturePod{IP: ips[serverPod]},
+		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) { return serverBackend(b, ips[serverPod], a) },
+	}
+	if c, ok := in.sidecars[clientPod]; ok {
+		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, clientPod) }
+		s.ClientPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), c.Namespace, c.ServiceAccount)
+	} else {
+		s.NoClientSidecar = in.injection[clientPod].Why
+	}
+	if srv, ok := in.sidecars[serverPod]; ok {
+		s.Server.Annotations = srv.Annotations
+		s.ServerPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), srv.Namespace, srv.ServiceAccount)
+		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, serverPod) }
+	}
+	return s
+}
+
+// serverBackend is where a connection to addr lands on the server pod:
+// kube-proxy DNATs the server Service's ClusterIP and port to the pod IP
+// and target port; the pod's own address is reached as is. ok is false
+// for any other address.
+func serverBackend(b *fixtures.Bundle, podIP netip.Addr, addr netip.AddrPort) (to netip.AddrPort, hop string, ok bool) {
+	if addr.Addr() == podIP {
+		return addr, "", true
+	}
+	for _, o := range b.Final {
+		svc, isSvc := o.Decoded.(*corev1.Service)
+		if !isSvc || svc.Namespace != b.Topology.ServerNamespace || svc.Name != "server" || svc.Spec.ClusterIP != addr.Addr().String() {
+			continue
+		}
+		for _, sp := range svc.Spec.Ports {
+			if sp.Port != int32(addr.Port()) {
+				continue
+			}
+			target := sp.TargetPort.IntValue()
+			if target == 0 {
+				target = int(sp.Port)
+			}
+			to = netip.AddrPortFrom(podIP, uint16(target))
+			return to, fmt.Sprintf("the Service %s/%s ClusterIP %s is DNATed by kube-proxy to its endpoint, the server pod %s", svc.Namespace, svc.Name, addr, to), true
+		}
+	}
+	return addr, "", false
+}
