@@ -29,7 +29,7 @@ import (
 // upstream identities. The FakeDiscoveryServer with caching and
 // parallelism already predicts the catalogue in about a second.
 func Generate(b *fixtures.Bundle) (*EnvoyConfig, error) {
-	return GenerateFor(b, clientPod)
+	return GenerateFor(b, ClientPod)
 }
 
 // GenerateFor builds the Envoy configuration of the named pod's sidecar

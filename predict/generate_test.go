@@ -82,13 +82,13 @@ func TestGeneratedListenerEvidence(t *testing.T) {
 // sidecar configuration Istio's generator builds for it.
 func sidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
 	t.Helper()
-	return podSidecarFor(t, p, id, clientPod)
+	return podSidecarFor(t, p, id, ClientPod)
 }
 
 // serverSidecarFor is sidecarFor for the server pod's sidecar.
 func serverSidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
 	t.Helper()
-	return podSidecarFor(t, p, id, serverPod)
+	return podSidecarFor(t, p, id, ServerPod)
 }
 
 func podSidecarFor(t *testing.T, p *Predictor, id, pod string) *EnvoyConfig {

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/netip"
 
+	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pkg/wellknown"
 )
 
 // The inbound walk: a connection iptables redirected to a server pod's
@@ -98,4 +100,80 @@ func EvaluateInbound(cfg *EnvoyConfig, a Arrival) (Prediction, error) {
 		return p, nil
 	}
 	return p, inboundChain(&p, cfg, a, detected, after)
+}
+
+// InboundChainDecision is virtualInbound's filter chain for a plaintext
+// connection and what its network filters do: what the local target's
+// emulated server sidecar needs to act on a real socket.
+type InboundChainDecision struct {
+	FilterChain string
+	// TerminatesTLS is true when the chain has a transport socket (Istio
+	// mTLS): a plaintext connection into it waits for a ClientHello.
+	TerminatesTLS bool
+	// NetworkFilter is the chain's terminal filter: tcp_proxy or the HTTP
+	// connection manager.
+	NetworkFilter string
+	Cluster       string
+	// RBAC names the chain's network RBAC filters (AuthorizationPolicy).
+	RBAC []string
+}
+
+// ChooseInboundChain picks virtualInbound's filter chain for a plaintext
+// connection to dst carrying what the inspectors detected, with Istio's
+// simulation in inbound call mode. A connection no chain takes is an
+// error naming the listener (Envoy closes it).
+func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientBytes) (InboundChainDecision, error) {
+	var d InboundChainDecision
+	res, err := c.simulateInbound(Arrival{Destination: dst, TLS: simulation.Plaintext, AppSends: detected}, detected)
+	if err != nil {
+		return d, err
+	}
+	l := c.listener(res.ListenerMatched)
+	switch {
+	case l == nil:
+		return d, fmt.Errorf("no inbound listener takes %s", dst)
+	case errors.Is(res.Error, simulation.ErrNoFilterChain), errors.Is(res.Error, simulation.ErrMultipleFilterChain):
+		return d, fmt.Errorf("listener %s, plaintext connection to %s: %w", l.GetName(), dst, res.Error)
+	}
+	fc := c.chain(l.GetName(), res.FilterChainMatched)
+	if fc == nil {
+		return d, fmt.Errorf("the simulation matched chain %q of %s, which is not there", res.FilterChainMatched, l.GetName())
+	}
+	_, names := c.simulation()
+	d.FilterChain = chainLabel(res.FilterChainMatched, names, l)
+	d.TerminatesTLS = fc.GetTransportSocket() != nil
+	for _, f := range fc.GetFilters() {
+		switch name := networkFilterName(f); {
+		case isNetworkRBAC(f):
+			d.RBAC = append(d.RBAC, f.GetName())
+		case name == wellknown.TCPProxy && d.NetworkFilter == "":
+			tp := &tcpproxy.TcpProxy{}
+			if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
+				return d, fmt.Errorf("decoding tcp_proxy on %s / %s: %w", l.GetName(), d.FilterChain, err)
+			}
+			d.NetworkFilter, d.Cluster = name, tp.GetCluster()
+		case name == wellknown.HTTPConnectionManager && d.NetworkFilter == "":
+			d.NetworkFilter, d.Cluster = name, res.ClusterMatched
+		}
+	}
+	return d, nil
+}
+
+// UpstreamSource is the address a cluster binds its upstream sockets to
+// (upstream_bind_config); invalid when it binds none. Istio binds inbound
+// clusters to 127.0.0.6, which its iptables rules let through.
+func (c *EnvoyConfig) UpstreamSource(clusterName string) (netip.Addr, error) {
+	cl := c.cluster(clusterName)
+	if cl == nil {
+		return netip.Addr{}, fmt.Errorf("cluster %s is not in the configuration", clusterName)
+	}
+	sa := cl.GetUpstreamBindConfig().GetSourceAddress()
+	if sa == nil {
+		return netip.Addr{}, nil
+	}
+	ip, err := netip.ParseAddr(sa.GetAddress())
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("cluster %s: upstream_bind_config address %q: %w", clusterName, sa.GetAddress(), err)
+	}
+	return ip, nil
 }

@@ -61,8 +61,8 @@ type sidecarPod struct {
 
 // Deployment names of the pods predict simulates sidecars for.
 const (
-	clientPod = "client"
-	serverPod = "server"
+	ClientPod = "client"
+	ServerPod = "server"
 )
 
 // inputFor turns a bundle's Final objects into generator input. Kinds the
@@ -103,10 +103,10 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	if err != nil {
 		return in, fmt.Errorf("rendering %s: %w", b.Scenario.ID, err)
 	}
-	for name, ns := range map[string]string{clientPod: b.Topology.ClientNamespace, serverPod: b.Topology.ServerNamespace} {
+	for name, ns := range map[string]string{ClientPod: b.Topology.ClientNamespace, ServerPod: b.Topology.ServerNamespace} {
 		p, ok := pods[ns+"/"+name]
 		if !ok {
-			if name == clientPod {
+			if name == ClientPod {
 				return in, fmt.Errorf("rendering %s: no client Deployment in namespace %s: the fixtures must render the pod whose sidecar is under test", b.Scenario.ID, ns)
 			}
 			continue
@@ -137,10 +137,10 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 // Security: a disagreement is a fixtures bug, not a prediction.
 func checkSidecars(b *fixtures.Bundle, inj map[string]Injection) error {
 	sec := b.Scenario.Security
-	if got, want := inj[clientPod].Injected, !sec.NoClientSidecar; got != want {
-		return fmt.Errorf("rendering %s: the scenario wants a client sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (client or namespaces)", b.Scenario.ID, want, got, inj[clientPod].Why)
+	if got, want := inj[ClientPod].Injected, !sec.NoClientSidecar; got != want {
+		return fmt.Errorf("rendering %s: the scenario wants a client sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (client or namespaces)", b.Scenario.ID, want, got, inj[ClientPod].Why)
 	}
-	if s, ok := inj[serverPod]; ok && s.Injected != sec.ServerSidecar {
+	if s, ok := inj[ServerPod]; ok && s.Injected != sec.ServerSidecar {
 		return fmt.Errorf("rendering %s: the scenario wants a server sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (server or namespaces)", b.Scenario.ID, sec.ServerSidecar, s.Injected, s.Why)
 	}
 	return nil

@@ -144,29 +144,29 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 	ips := podIPs(b.Topology)
 	s := Sides{
-		Client:  CapturePod{Annotations: b.ClientAnnotations, IP: ips[clientPod]},
-		Server:  CapturePod{IP: ips[serverPod]},
-		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) { return serverBackend(b, ips[serverPod], a) },
+		Client:  CapturePod{Annotations: b.ClientAnnotations, IP: ips[ClientPod]},
+		Server:  CapturePod{IP: ips[ServerPod]},
+		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) { return ServerBackend(b, ips[ServerPod], a) },
 	}
-	if c, ok := in.sidecars[clientPod]; ok {
-		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, clientPod) }
+	if c, ok := in.sidecars[ClientPod]; ok {
+		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) }
 		s.ClientPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), c.Namespace, c.ServiceAccount)
 	} else {
-		s.NoClientSidecar = in.injection[clientPod].Why
+		s.NoClientSidecar = in.injection[ClientPod].Why
 	}
-	if srv, ok := in.sidecars[serverPod]; ok {
+	if srv, ok := in.sidecars[ServerPod]; ok {
 		s.Server.Annotations = srv.Annotations
 		s.ServerPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), srv.Namespace, srv.ServiceAccount)
-		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, serverPod) }
+		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ServerPod) }
 	}
 	return s
 }
 
-// serverBackend is where a connection to addr lands on the server pod:
+// ServerBackend is where a connection to addr lands on the server pod:
 // kube-proxy DNATs the server Service's ClusterIP and port to the pod IP
 // and target port; the pod's own address is reached as is. ok is false
 // for any other address.
-func serverBackend(b *fixtures.Bundle, podIP netip.Addr, addr netip.AddrPort) (to netip.AddrPort, hop string, ok bool) {
+func ServerBackend(b *fixtures.Bundle, podIP netip.Addr, addr netip.AddrPort) (to netip.AddrPort, hop string, ok bool) {
 	if addr.Addr() == podIP {
 		return addr, "", true
 	}

@@ -2,6 +2,7 @@ package predict
 
 import (
 	"fmt"
+	"istio.io/istio/pilot/pkg/simulation"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type InboundPath struct {
 	FilterChain string `json:"filterChain,omitempty"`
 	Cluster     string `json:"cluster,omitempty"`
 }
+
+// Encrypted reports whether the connection reached the server sidecar in
+// TLS (Istio mTLS) rather than plaintext.
+func (in *InboundPath) Encrypted() bool { return in.Arrived != string(simulation.Plaintext) }
 
 // ServerBytesBeforeDenyColumn is the predict table's column for
 // Prediction.ServerBytesBeforeDeny.

@@ -54,13 +54,13 @@ func (p *Predictor) Render(s scenarios.Scenario) (*fixtures.Bundle, error) {
 // Sidecar returns the client sidecar's configuration for a bundle, from
 // the cache or Istio's generator.
 func (p *Predictor) Sidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
-	return p.SidecarOf(b, clientPod)
+	return p.SidecarOf(b, ClientPod)
 }
 
 // ServerSidecar returns the server sidecar's configuration for a bundle
 // whose server runs one.
 func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
-	return p.SidecarOf(b, serverPod)
+	return p.SidecarOf(b, ServerPod)
 }
 
 // SidecarOf returns the configuration of the named pod's sidecar ("client"
@@ -90,6 +90,32 @@ func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string)
 		g.cfgs, g.err = generate(in, b.Scenario.ID)
 	})
 	return g.cfgs[pod], g.err
+}
+
+// PodSidecar is one of a bundle's pods as Istio's injection leaves it.
+type PodSidecar struct {
+	// Injected is true when the pod runs a sidecar; Why says why or why
+	// not, in words.
+	Injected bool
+	Why      string
+	// Capture is what istio-iptables reads for the pod: its annotations
+	// (the pod template's) at the IP the topology gives it.
+	Capture CapturePod
+}
+
+// Pod returns what Istio's injection makes of the bundle's named pod
+// (ClientPod or ServerPod).
+func (p *Predictor) Pod(b *fixtures.Bundle, name string) (PodSidecar, error) {
+	in, err := inputFor(b)
+	if err != nil {
+		return PodSidecar{}, err
+	}
+	sc, ok := in.sidecars[name]
+	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name]}}
+	if ok {
+		out.Capture.Annotations = sc.Annotations
+	}
+	return out, nil
 }
 
 // Destination is where the scenario's client connects: the external
@@ -131,11 +157,11 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
 	var pr Prediction
-	_, clientSidecar := in.sidecars[clientPod]
-	_, serverSidecar := in.sidecars[serverPod]
+	_, clientSidecar := in.sidecars[ClientPod]
+	_, serverSidecar := in.sidecars[ServerPod]
 	if clientSidecar && !serverSidecar {
-		pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)[clientPod]}
-		pr, err = walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, clientPod) })
+		pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)[ClientPod]}
+		pr, err = walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) })
 	} else {
 		pr, err = WalkSides(p.sides(b, in), conn, AppUID)
 	}

@@ -74,7 +74,7 @@ type rbacVerdict struct {
 func rbacFilters(fc *listener.FilterChain, peer rbacPeer) ([]rbacVerdict, error) {
 	var out []rbacVerdict
 	for _, f := range fc.GetFilters() {
-		if f.GetName() != wellknown.RoleBasedAccessControl && !strings.Contains(f.GetTypedConfig().GetTypeUrl(), ".network.rbac.") {
+		if !isNetworkRBAC(f) {
 			continue
 		}
 		cfg := &rbac.RBAC{}
@@ -92,6 +92,11 @@ func rbacFilters(fc *listener.FilterChain, peer rbacPeer) ([]rbacVerdict, error)
 		}
 	}
 	return out, nil
+}
+
+// isNetworkRBAC reports whether f is Envoy's network RBAC filter.
+func isNetworkRBAC(f *listener.Filter) bool {
+	return f.GetName() == wellknown.RoleBasedAccessControl || strings.Contains(f.GetTypedConfig().GetTypeUrl(), ".network.rbac.")
 }
 
 // evaluateRBAC is the filter's enforced engine for one connection.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
+	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"
 )
 
@@ -18,9 +19,20 @@ import (
 // listeners — makes every decision.
 type decider struct {
 	cfg *predict.EnvoyConfig
+	// sidecarPods are the pod addresses with an emulated sidecar behind
+	// them (the server pod in the inbound family). Where Envoy would
+	// originate Istio mTLS to one of them, the emulator refuses: relaying
+	// plaintext would fake what that sidecar sees. Any other in-mesh
+	// endpoint (the collider) has no emulated sidecar; its plaintext stands
+	// for what the collider's sidecar hands its application after mTLS,
+	// and the collider check asserts only that its HTTP answers.
+	sidecarPods []netip.Addr
 }
 
 func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+	if d.cfg == nil {
+		return dataplane.Inspection{}, fmt.Errorf("connection to %s reached the client sidecar's port, but the client pod has no sidecar", dst)
+	}
 	ld, err := d.cfg.ChooseListener(dst)
 	if err != nil {
 		return dataplane.Inspection{}, err
@@ -28,15 +40,7 @@ func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	if ld.Listener == "" {
 		return dataplane.Inspection{}, fmt.Errorf("no listener accepts %s", dst)
 	}
-	return dataplane.Inspection{
-		Listener: ld.Listener,
-		Inspectors: dataplane.Inspectors{
-			HTTP: slices.Contains(ld.Waiting, wellknown.HTTPInspector),
-			TLS:  slices.Contains(ld.Waiting, wellknown.TLSInspector),
-		},
-		Timeout:           ld.Timeout,
-		ContinueOnTimeout: ld.ContinueOnTimeout,
-	}, nil
+	return inspection(ld), nil
 }
 
 // clientBytes maps what the emulator's inspectors saw to the evaluator's
@@ -63,14 +67,19 @@ func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut boo
 	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
 	switch cd.NetworkFilter {
 	case wellknown.TCPProxy:
-		up, err := d.cfg.Upstream(cd.Cluster, dst)
+		leg, err := d.cfg.UpstreamLeg(cd.Cluster, dst)
 		if err != nil {
 			// No upstream (BlackHoleCluster, no endpoints): Envoy
 			// accepts and closes.
 			act.Kind = dataplane.Close
 			return act, nil
 		}
-		act.Kind, act.Upstream = dataplane.TCPProxy, up
+		if leg.TLS != simulation.Plaintext && slices.Contains(d.sidecarPods, leg.To.Addr()) {
+			// Relaying plaintext where Envoy would originate Istio
+			// mTLS would fake the server side's view.
+			return act, fmt.Errorf("cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", cd.Cluster, leg.TLS, leg.Socket)
+		}
+		act.Kind, act.Upstream = dataplane.TCPProxy, leg.To
 	case wellknown.HTTPConnectionManager:
 		act.Kind = dataplane.HTTP
 		act.Route = func(r *http.Request) (string, netip.AddrPort, error) {

@@ -116,13 +116,10 @@ func (l *Local) run(b *fixtures.Bundle) (*scenarioRun, error) {
 }
 
 // Requirement names what a scenario needs that the local target does not
-// emulate; the suite skips such scenarios and the report counts them.
-// The emulator is the client's outbound sidecar only: a server with its
-// own sidecar (inbound capture on 15006, Istio mTLS certificates, the
-// RBAC filter) is not emulated.
-func (*Local) Requirement(b *fixtures.Bundle) string {
-	if sec := b.Scenario.Security; sec.ServerSidecar || sec.NoClientSidecar {
-		return "needs the server's own sidecar (inbound capture, Istio mTLS, RBAC), which the local emulator does not provide: run it on kind or cluster; predict covers it offline"
-	}
-	return ""
+// emulate; the suite skips such scenarios and the report counts them. The
+// emulator runs both sidecars in plaintext: Istio mTLS between them and
+// the RBAC filter of an AuthorizationPolicy are not emulated (see
+// inbound.go).
+func (l *Local) Requirement(b *fixtures.Bundle) string {
+	return l.requirement(b)
 }

@@ -2,6 +2,9 @@ package local
 
 import (
 	"context"
+	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,22 +34,30 @@ func TestLocalTargetOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Teardown(ctx)
-	// Each scenario with the listener the emulator must have used for the
-	// probe's connection ("" = not captured: no connection reaches it).
-	cases := map[string]string{
-		"mysql-10000-http":                            "0.0.0.0_10000",     // the hang
-		"mysql-10000-no-collider":                     "virtualOutbound",   // passthrough
-		"smtp-10000-http-serviceentry-tcp":            "198.18.0.10_10000", // IP listener, tcp_proxy
-		"mysql-10000-http-protocol-detection-timeout": "0.0.0.0_10000",     // late connect
-		"mysql-10000-no-collider-registry-only":       "virtualOutbound",   // BlackHoleCluster
-		"mongo-10000-http":                            "0.0.0.0_10000",     // client-first control
-		"mysql-mesh-10000-db":                         "198.18.0.20_10000", // the server's own port sniffs
-		"smtp-25-http-exclude-ports":                  "",                  // not captured
-		"mysql-10000-http-port-separation":            "virtualOutbound",   // collider moved
+	// Each scenario with the listeners the emulated sidecars must have
+	// used for the probe's connection, as "side listener" (none: not
+	// captured, no connection reaches an emulated sidecar).
+	const client, server = clientSide + " ", serverSide + " "
+	cases := map[string][]string{
+		"mysql-10000-http":                            {client + "0.0.0.0_10000"}, // the hang
+		"mysql-3306-http":                             {client + "0.0.0.0_3306"},
+		"mysql-10000-no-collider":                     {client + "virtualOutbound"},   // passthrough
+		"smtp-10000-http-serviceentry-tcp":            {client + "198.18.0.10_10000"}, // IP listener, tcp_proxy
+		"mysql-10000-http-protocol-detection-timeout": {client + "0.0.0.0_10000"},     // late connect
+		"mysql-10000-no-collider-registry-only":       {client + "virtualOutbound"},   // BlackHoleCluster
+		"mongo-10000-http":                            {client + "0.0.0.0_10000"},     // client-first control
+		"mysql-mesh-10000-db":                         {client + "198.18.0.20_10000"}, // the server's own port sniffs
+		"smtp-25-http-exclude-ports":                  nil,                            // not captured
+		"mysql-10000-http-port-separation":            {client + "virtualOutbound"},   // collider moved
+		// Inbound: both sidecars in plaintext, or the server's alone.
+		"mysql-inbound-tcp-pa-disable-dr-disable":           {client + "198.18.0.20_10000", server + "virtualInbound"}, // relayed by both
+		"smtp-inbound-tcp-pa-strict-dr-disable":             {client + "198.18.0.20_10000", server + "virtualInbound"}, // held by the server's tls_inspector
+		"mysql-inbound-tcp-pa-permissive-no-client-sidecar": {server + "virtualInbound"},                               // no client sidecar, held
+		"smtp-inbound-tcp-pa-disable-no-client-sidecar":     {server + "virtualInbound"},                               // no client sidecar, relayed
 	}
 	const budget = time.Second
 	var wg sync.WaitGroup
-	for id, listener := range cases {
+	for id, want := range cases {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 		if !ok {
 			t.Fatalf("no scenario %s", id)
@@ -78,13 +89,16 @@ func TestLocalTargetOutcomes(t *testing.T) {
 				t.Errorf("%s: %s (%s)", id, why, obs.Detail)
 			}
 			r, _ := l.run(b)
-			recs := waitRecords(r, listener != "")
+			recs := waitRecords(r, len(want))
+			var got []string
+			for _, rec := range recs {
+				got = append(got, rec.side+" "+rec.Listener)
+			}
+			slices.Sort(got)
+			got = slices.Compact(got) // the Mongo driver opens two connections
 			t.Logf("%s: %s first byte %s; emulator: %v", id, obs.Outcome, obs.Timings.FirstByte, recs)
-			switch {
-			case listener == "" && len(recs) != 0:
-				t.Errorf("%s: excluded from capture, but the emulator saw %v", id, recs)
-			case listener != "" && (len(recs) == 0 || recs[0].Listener != listener):
-				t.Errorf("%s: want the probe's connection on listener %s, emulator saw %v", id, listener, recs)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: want the probe's connection on %q, the emulated sidecars saw %v", id, want, recs)
 			}
 			ctl, err := l.Control(ctx, b, budget)
 			if err != nil || ctl.Outcome != scenarios.Connected {
@@ -104,21 +118,77 @@ func TestLocalTargetOutcomes(t *testing.T) {
 	wg.Wait()
 }
 
-// waitRecords returns the emulator's connection records. A held connection
-// is recorded once the client gives up, a moment after the probe's
-// verdict, so it waits for one when one is expected (and briefly, to catch
-// a stray one, when none is).
-func waitRecords(r *scenarioRun, expected bool) []dataplane.ConnRecord {
+// waitRecords returns the emulated sidecars' connection records. A held
+// connection is recorded once the client gives up, a moment after the
+// probe's verdict, so it waits for as many as are expected (and briefly,
+// to catch a stray one, when none is).
+func waitRecords(r *scenarioRun, expected int) []sideRecord {
 	wait := 100 * time.Millisecond
-	if expected {
+	if expected > 0 {
 		wait = 2 * time.Second
 	}
 	for deadline := time.Now().Add(wait); ; time.Sleep(10 * time.Millisecond) {
 		r.mu.Lock()
-		recs := append([]dataplane.ConnRecord(nil), r.records...)
+		recs := append([]sideRecord(nil), r.records...)
 		r.mu.Unlock()
-		if len(recs) > 0 || time.Now().After(deadline) {
+		if (expected > 0 && len(recs) >= expected) || time.Now().After(deadline) {
 			return recs
 		}
+	}
+}
+
+// The local target runs the inbound scenarios whose connection stays
+// plaintext and skips the rest with the need named: Istio mTLS (decided
+// by the client sidecar's generated cluster) or an AuthorizationPolicy.
+func TestRequirement(t *testing.T) {
+	l := New()
+	top, _ := l.Topology(context.Background())
+	for id, want := range map[string]string{
+		"mysql-10000-http":                              "",
+		"mysql-inbound-tcp-pa-permissive-dr-disable":    "",
+		"mysql-inbound-unnamed-pa-permissive":           "", // held by the client sidecar: never leaves it
+		"smtp-inbound-tcp-pa-disable-no-client-sidecar": "",
+		"mysql-inbound-tcp-pa-permissive":               "needs Istio mTLS between the sidecars",
+		"smtp-inbound-tcp-pa-disable-dr-mtls":           "needs Istio mTLS between the sidecars",
+		"mysql-inbound-tcp-pa-strict-authz-deny":        "needs the server sidecar's RBAC filter",
+	} {
+		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
+		if !ok {
+			t.Fatalf("no scenario %s", id)
+		}
+		b, err := fixtures.Render(s, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := l.Requirement(b)
+		if want == "" && got != "" || !strings.HasPrefix(got, want) {
+			t.Errorf("%s: requirement %q, want one starting %q", id, got, want)
+		}
+	}
+}
+
+// Where Envoy would originate Istio mTLS to a pod with an emulated
+// sidecar, the emulated client sidecar refuses instead of relaying
+// plaintext the server sidecar would never see.
+func TestDeciderRefusesMTLSToEmulatedSidecar(t *testing.T) {
+	l := New()
+	top, _ := l.Topology(context.Background())
+	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-pa-permissive")
+	b, err := fixtures.Render(s, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := l.predictor.Sidecar(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
+	_, err = decider{cfg: cfg, sidecarPods: []netip.Addr{ServerIP}}.Route(dst, dataplane.Detection{}, false)
+	if err == nil || !strings.Contains(err.Error(), "originates mtls") {
+		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
+	}
+	act, err := decider{cfg: cfg}.Route(dst, dataplane.Detection{}, false)
+	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(ServerIP, 10000) {
+		t.Errorf("Route with no emulated sidecar behind the endpoint: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
 	}
 }

@@ -31,6 +31,10 @@ import (
 	"github.com/firstbyte/firstbyte/target/local/netlab"
 )
 
+// noCapture is the nat table of a pod without a sidecar: no istio-init,
+// no rules.
+const noCapture = "*nat\nCOMMIT\n"
+
 // Envoy's outbound capture port and the proxy UID Istio's iptables rules
 // exempt (the injector's defaults; the emulator's upstream sockets carry
 // this UID, see netlab.Host.Dialer).
@@ -50,15 +54,35 @@ type scenarioRun struct {
 	servers sync.WaitGroup
 	mailbox *smtpserver.Mailbox
 	proxy   *dataplane.Proxy
+	// server is the server pod's namespace and inbound its emulated
+	// sidecar, when the server runs one (inbound family); nil otherwise.
+	server  *netlab.Host
+	inbound *dataplane.Proxy
 	// listening are the world addresses with a server, so a remediation
 	// that moves the collider only adds what is missing.
 	listening map[netip.AddrPort]bool
 
-	mu      sync.Mutex
-	decider decider
-	rules   string
-	records []dataplane.ConnRecord
+	mu          sync.Mutex
+	decider     decider
+	rules       string
+	inDecider   inboundDecider
+	serverRules string
+	records     []sideRecord
 }
+
+// Which emulated sidecar handled a connection.
+const (
+	clientSide = "client sidecar"
+	serverSide = "server sidecar"
+)
+
+// sideRecord is a connection record with the sidecar that made it.
+type sideRecord struct {
+	side string
+	dataplane.ConnRecord
+}
+
+func (s sideRecord) String() string { return s.side + ": " + s.ConnRecord.String() }
 
 // Decider indirection: the emulator keeps one Proxy for the scenario and
 // the run swaps the configuration under it, as istiod pushes to Envoy.
@@ -76,15 +100,17 @@ func (r *scenarioRun) Route(dst netip.AddrPort, det dataplane.Detection, timedOu
 	return d.Route(dst, det, timedOut)
 }
 
-func (r *scenarioRun) record(rec dataplane.ConnRecord) {
+func (r *scenarioRun) record(side string, rec dataplane.ConnRecord) {
 	r.mu.Lock()
-	r.records = append(r.records, rec)
+	r.records = append(r.records, sideRecord{side, rec})
 	r.mu.Unlock()
 }
 
 func (r *scenarioRun) close() error {
-	if r.proxy != nil {
-		r.proxy.Close()
+	for _, p := range []*dataplane.Proxy{r.proxy, r.inbound} {
+		if p != nil {
+			p.Close()
+		}
 	}
 	r.cancel()
 	r.servers.Wait()
@@ -124,22 +150,36 @@ func (l *Local) Deploy(ctx context.Context, b *fixtures.Bundle) error {
 }
 
 func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
-	for _, ip := range []netip.Addr{ServerIP, ServerClusterIP, ColliderClusterIP, ColliderPodIP} {
+	base := baseBundle(b)
+	server, err := l.predictor.Pod(base, predict.ServerPod)
+	if err != nil {
+		return err
+	}
+	world := []netip.Addr{ServerIP, ServerClusterIP, ColliderClusterIP, ColliderPodIP}
+	if server.Injected {
+		// The server pod has its own namespace at ServerIP, and the
+		// world DNATs the ClusterIP to it instead of serving it.
+		world = world[2:]
+	}
+	for _, ip := range world {
 		if err := r.net.AddWorldAddress(ip); err != nil {
 			return err
 		}
 	}
-	var err error
 	if r.client, err = r.net.AddHost("client"); err != nil {
 		return err
 	}
 	if r.control, err = r.net.AddHost("control"); err != nil {
 		return err
 	}
+	if server.Injected {
+		if err := l.deployServerPod(r, base); err != nil {
+			return err
+		}
+	}
 	if err := r.startServers(b); err != nil {
 		return err
 	}
-	base := baseBundle(b)
 	if err := l.configure(r, base); err != nil {
 		return err
 	}
@@ -147,7 +187,7 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err != nil {
 		return fmt.Errorf("emulated sidecar listener: %w", err)
 	}
-	r.proxy = &dataplane.Proxy{Decider: r, Dial: r.client.Dialer(proxyUID), Record: r.record}
+	r.proxy = &dataplane.Proxy{Decider: r, Dial: r.client.Dialer(proxyUID), Record: func(rec dataplane.ConnRecord) { r.record(clientSide, rec) }}
 	go r.proxy.Serve(ln)
 	return nil
 }
@@ -157,29 +197,42 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 // its client annotations. Both take effect before it returns: the local
 // equivalent of waiting until the sidecar's config shows the change.
 func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
-	cfg, err := l.predictor.Sidecar(b)
+	client, err := l.predictor.Pod(b, predict.ClientPod)
 	if err != nil {
 		return err
 	}
-	rules, err := predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP})
-	if err != nil {
-		return err
+	// A client without a sidecar has no istio-init: no rules, and the
+	// emulated client sidecar is never reached (its decider has no
+	// configuration and refuses, should anything arrive).
+	var cfg *predict.EnvoyConfig
+	rules := noCapture
+	if client.Injected {
+		if cfg, err = l.predictor.Sidecar(b); err != nil {
+			return err
+		}
+		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}); err != nil {
+			return err
+		}
 	}
 	r.mu.Lock()
 	same := rules == r.rules
 	r.mu.Unlock()
 	if !same {
-		cmd := exec.Command("ip", "netns", "exec", r.client.Name, "iptables-restore")
-		cmd.Stdin = strings.NewReader(rules)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("programming istio-iptables' rules in %s: %v: %s", r.client.Name, err, out)
+		if err := restore(r.client, rules); err != nil {
+			return fmt.Errorf("programming istio-iptables' rules for the client pod: %w", err)
 		}
+	}
+	if err := l.configureServer(r, b); err != nil {
+		return err
 	}
 	if err := r.startServers(b); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	r.decider, r.rules = decider{cfg: cfg}, rules
+	if r.server != nil {
+		r.decider.sidecarPods = []netip.Addr{ServerIP}
+	}
 	r.mu.Unlock()
 	return nil
 }
@@ -190,12 +243,15 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 // uses that has no server yet.
 func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
 	s := b.Scenario
-	addrs := []netip.AddrPort{netip.AddrPortFrom(ServerIP, uint16(s.Port))}
-	if s.Placement == scenarios.InMesh {
-		addrs = append(addrs, netip.AddrPortFrom(ServerClusterIP, uint16(s.Port)))
+	var addrs []netip.AddrPort
+	if r.server == nil { // else the server pod serves (deployServerPod)
+		addrs = append(addrs, netip.AddrPortFrom(ServerIP, uint16(s.Port)))
+		if s.Placement == scenarios.InMesh {
+			addrs = append(addrs, netip.AddrPortFrom(ServerClusterIP, uint16(s.Port)))
+		}
 	}
 	for _, a := range addrs {
-		if err := r.serve(a, func(ln net.Listener) error { return serveProtocol(r.ctx, s.Protocol, r.mailbox, ln) }); err != nil {
+		if err := r.serve(r.net.World(), a, func(ln net.Listener) error { return serveProtocol(r.ctx, s.Protocol, r.mailbox, ln) }); err != nil {
 			return err
 		}
 	}
@@ -206,20 +262,21 @@ func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
 	port, _ := strconv.Atoi(p)
 	backend := httpbackend.Backend{Name: "collider", Port: port}
 	for _, ip := range []netip.Addr{ColliderClusterIP, ColliderPodIP} {
-		if err := r.serve(netip.AddrPortFrom(ip, uint16(port)), func(ln net.Listener) error { return backend.Serve(r.ctx, ln) }); err != nil {
+		if err := r.serve(r.net.World(), netip.AddrPortFrom(ip, uint16(port)), func(ln net.Listener) error { return backend.Serve(r.ctx, ln) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (r *scenarioRun) serve(a netip.AddrPort, serve func(net.Listener) error) error {
+// serve starts a server on a in host h, once.
+func (r *scenarioRun) serve(h *netlab.Host, a netip.AddrPort, serve func(net.Listener) error) error {
 	if r.listening[a] {
 		return nil
 	}
-	ln, err := r.net.World().Listen("tcp", a.String())
+	ln, err := h.Listen("tcp", a.String())
 	if err != nil {
-		return fmt.Errorf("server on %s: %w", a, err)
+		return fmt.Errorf("server on %s in %s: %w", a, h.Name, err)
 	}
 	r.listening[a] = true
 	r.servers.Add(1)
@@ -274,23 +331,33 @@ func (l *Local) Probe(ctx context.Context, b *fixtures.Bundle, budget time.Durat
 	if err != nil {
 		return probe.Observation{}, err
 	}
-	return r.probe(ctx, b, r.client, budget)
+	dst, err := predict.Destination(b)
+	if err != nil {
+		return probe.Observation{}, err
+	}
+	return r.probe(ctx, b, r.client, dst, budget)
 }
 
-// Control probes the same server from a host without a sidecar.
+// Control probes the same server on a path without a sidecar: from the
+// control host at the address the client dials, or, for a server with its
+// own sidecar, from inside its pod at 127.0.0.1, which Istio's rules never
+// redirect (as the kind target does).
 func (l *Local) Control(ctx context.Context, b *fixtures.Bundle, budget time.Duration) (probe.Observation, error) {
 	r, err := l.run(b)
 	if err != nil {
 		return probe.Observation{}, err
 	}
-	return r.probe(ctx, b, r.control, budget)
-}
-
-func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, from *netlab.Host, budget time.Duration) (probe.Observation, error) {
+	if r.server != nil {
+		return r.probe(ctx, b, r.server, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(b.Scenario.Port)), budget)
+	}
 	dst, err := predict.Destination(b)
 	if err != nil {
 		return probe.Observation{}, err
 	}
+	return r.probe(ctx, b, r.control, dst, budget)
+}
+
+func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, from *netlab.Host, dst netip.AddrPort, budget time.Duration) (probe.Observation, error) {
 	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: dst.String(), Budget: budget, Dial: from.Dialer(-1)}
 	if b.Scenario.Protocol == scenarios.SMTP {
 		// Delivery is confirmed on the server itself, in process.
@@ -351,6 +418,7 @@ func (l *Local) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) er
 	}
 	r.mu.Lock()
 	cfg, rules := r.decider.cfg, r.rules
+	serverCfg, serverRules := r.inDecider.cfg, r.serverRules
 	var conns strings.Builder
 	for _, rec := range r.records {
 		conns.WriteString(rec.String() + "\n")
@@ -362,8 +430,20 @@ func (l *Local) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) er
 		"manifests-base.yaml": fixtures.Manifest(b.Base),
 		"manifests.yaml":      fixtures.Manifest(b.Final),
 	}
-	if dump, err := cfg.ConfigDump(); err == nil {
-		files["config_dump.json"] = dump
+	if cfg != nil {
+		if dump, err := cfg.ConfigDump(); err == nil {
+			files["config_dump.json"] = dump
+		}
+	}
+	if r.server != nil {
+		files["server-iptables-rules.txt"] = []byte(serverRules)
+		files["kube-proxy-rules.txt"] = []byte(kubeProxyRules(b))
+		if dump, err := serverCfg.ConfigDump(); err == nil {
+			files["server_config_dump.json"] = dump
+		}
+		if out, err := exec.CommandContext(ctx, "ip", "netns", "exec", r.server.Name, "iptables-save").CombinedOutput(); err == nil {
+			files["server-iptables-save.txt"] = out
+		}
 	}
 	if pr, err := l.predictor.PredictBundle(b); err == nil {
 		files["explain.txt"] = []byte(pr.String())
@@ -406,7 +486,7 @@ func (l *Local) Describe(b *fixtures.Bundle) string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, rec := range r.records {
-		if rec.Destination == dst {
+		if rec.Destination == dst || rec.side == serverSide && rec.Destination.Port() == dst.Port() {
 			out = append(out, rec.String())
 		}
 	}
@@ -415,8 +495,11 @@ func (l *Local) Describe(b *fixtures.Bundle) string {
 	}
 	// No record: either not captured, or the emulator has not finished
 	// with it yet; say only what Istio's rules decide.
+	if r.rules == noCapture && r.server == nil {
+		return "the client pod has no sidecar and the server none: nothing captures the connection"
+	}
 	c, err := predict.CaptureOutbound(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
-	if err == nil && !c.Redirected {
+	if err == nil && !c.Redirected && r.server == nil {
 		return "not captured: istio-iptables' rules let it bypass the sidecar"
 	}
 	return ""

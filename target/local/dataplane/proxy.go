@@ -49,6 +49,9 @@ type Action struct {
 	Cluster     string
 	// Upstream is the endpoint a TCPProxy dials.
 	Upstream netip.AddrPort
+	// Source, when valid, is the address the upstream socket binds
+	// (the cluster's upstream_bind_config).
+	Source netip.Addr
 	// Route picks the upstream endpoint for one HTTP request (HTTP only).
 	Route func(r *http.Request) (cluster string, upstream netip.AddrPort, err error)
 }
@@ -93,12 +96,17 @@ func (r ConnRecord) String() string {
 	return s
 }
 
-// Proxy is the emulated sidecar's outbound side (port 15001).
+// Proxy is one side of the emulated sidecar: outbound (port 15001,
+// virtualOutbound) or inbound (port 15006, virtualInbound); its Decider
+// says which.
 type Proxy struct {
 	Decider Decider
 	// Dial opens upstream connections; they must not be captured again
 	// (the local target dials as the proxy UID that Istio's rules exempt).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// DialFrom opens an upstream connection bound to a source address,
+	// for actions that name one; nil refuses them.
+	DialFrom func(ctx context.Context, source netip.Addr, network, addr string) (net.Conn, error)
 	// Record receives one record per connection once it is decided.
 	Record func(ConnRecord)
 	Logger *slog.Logger
@@ -248,7 +256,7 @@ func (p *Proxy) handle(c net.Conn) {
 	case TCPProxy:
 		rec.Upstream = act.Upstream.String()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		up, err := p.Dial(ctx, "tcp", act.Upstream.String())
+		up, err := p.dial(ctx, act)
 		cancel()
 		if err != nil {
 			// Envoy's tcp_proxy closes the downstream when the upstream
@@ -264,6 +272,16 @@ func (p *Proxy) handle(c net.Conn) {
 	default:
 		c.Close()
 	}
+}
+
+func (p *Proxy) dial(ctx context.Context, act Action) (net.Conn, error) {
+	if !act.Source.IsValid() {
+		return p.Dial(ctx, "tcp", act.Upstream.String())
+	}
+	if p.DialFrom == nil {
+		return nil, fmt.Errorf("cluster %s binds upstream sockets to %s, and this proxy has no DialFrom", act.Cluster, act.Source)
+	}
+	return p.DialFrom(ctx, act.Source, "tcp", act.Upstream.String())
 }
 
 // serveHTTP acts as the HTTP connection manager on one downstream

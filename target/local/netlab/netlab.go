@@ -185,6 +185,35 @@ func (n *Network) AddHost(role string) (*Host, error) {
 	return h, nil
 }
 
+// AddPod is AddHost for a pod whose own address is in the world range (a
+// server pod's IP, which its Service's endpoints name): the address is on
+// the pod's eth0, so the pod's own rules and sockets see it as local, and
+// the world routes it through the pod's veth and forwards between hosts,
+// as a node does for its pods. Host.IP is the pod address.
+func (n *Network) AddPod(role string, ip netip.Addr) (*Host, error) {
+	if !WorldPrefix.Contains(ip) {
+		return nil, fmt.Errorf("pod address %s is outside the local target's range %s", ip, WorldPrefix)
+	}
+	h, err := n.AddHost(role)
+	if err != nil {
+		return nil, err
+	}
+	link := h.IP
+	if err := h.Do(func() error { return addrUp("eth0", netip.PrefixFrom(ip, 32)) }); err != nil {
+		return nil, fmt.Errorf("pod address %s in %s: %w", ip, h.Name, err)
+	}
+	h.IP = ip
+	if err := n.world.Do(func() error {
+		if err := os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644); err != nil {
+			return fmt.Errorf("enabling forwarding: %w", err)
+		}
+		return netlink.RouteAdd(&netlink.Route{Dst: prefixNet(netip.PrefixFrom(ip, 32)), Gw: net.IP(link.AsSlice())})
+	}); err != nil {
+		return nil, fmt.Errorf("world route to pod %s (%s): %w", ip, h.Name, err)
+	}
+	return h, nil
+}
+
 // Close deletes every namespace of the network. It is safe to call twice.
 func (n *Network) Close() error {
 	n.mu.Lock()
@@ -231,6 +260,10 @@ func (h *Host) Listen(network, addr string) (net.Listener, error) {
 // 1337 and are exempted by Istio's own iptables rules, exactly like
 // Envoy's in a pod. fsuid -1 keeps the caller's (root).
 func (h *Host) Dialer(fsuid int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return h.dialer(fsuid, nil)
+}
+
+func (h *Host) dialer(fsuid int, local net.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := h.Do(func() error {
@@ -244,11 +277,18 @@ func (h *Host) Dialer(fsuid int) func(ctx context.Context, network, addr string)
 				}
 			}
 			var err error
-			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			c, err = (&net.Dialer{LocalAddr: local}).DialContext(ctx, network, addr)
 			return err
 		})
 		return c, err
 	}
+}
+
+// DialerFrom is Dialer with the socket bound to local (port chosen by the
+// kernel): Envoy's upstream_bind_config, which Istio sets to 127.0.0.6 on
+// inbound clusters so its own iptables rules let the connection through.
+func (h *Host) DialerFrom(fsuid int, local netip.Addr) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return h.dialer(fsuid, &net.TCPAddr{IP: net.IP(local.AsSlice())})
 }
 
 // Path is the namespace's bind mount, for ip netns exec and nsenter.

@@ -1,6 +1,7 @@
 package netlab
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/netip"
@@ -148,5 +149,66 @@ func TestOwnerPID(t *testing.T) {
 		if got != want || ok != (want != 0) {
 			t.Errorf("%s: %d %v", name, got, ok)
 		}
+	}
+}
+
+// A pod's own address is reachable from another host through the world,
+// and inside the pod a socket bound to 127.0.0.6 (Istio's inbound
+// upstream_bind_config) reaches the pod address over lo.
+func TestPodAddress(t *testing.T) {
+	needRoot(t)
+	n, err := New("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	podIP := netip.MustParseAddr("198.18.0.10")
+	pod, err := n.AddPod("server", podIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pod.IP != podIP {
+		t.Fatalf("pod IP %s, want %s", pod.IP, podIP)
+	}
+	ln, err := pod.Listen("tcp", "0.0.0.0:10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("from " + c.RemoteAddr().(*net.TCPAddr).IP.String()))
+			c.Close()
+		}
+	}()
+	client, err := n.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(dial func(ctx context.Context, network, addr string) (net.Conn, error)) string {
+		t.Helper()
+		c, err := dial(context.Background(), "tcp", "198.18.0.10:10000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		b, err := io.ReadAll(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got, want := read(client.Dialer(-1)), "from "+client.IP.String(); got != want {
+		t.Errorf("from the client host: %q, want %q", got, want)
+	}
+	if got, want := read(pod.DialerFrom(-1, netip.MustParseAddr("127.0.0.6"))), "from 127.0.0.6"; got != want {
+		t.Errorf("inside the pod, bound to 127.0.0.6: %q, want %q", got, want)
+	}
+	if _, err := n.AddPod("elsewhere", netip.MustParseAddr("10.0.0.1")); err == nil {
+		t.Error("AddPod accepted an address outside the local range")
 	}
 }
