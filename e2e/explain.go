@@ -6,29 +6,31 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/target/kube"
 )
 
-// explainConfigDump explains a live client sidecar's config_dump with the
-// predict evaluator: the pod's iptables capture (from its annotations),
-// then the listener, listener filters, filter chain and cluster Envoy picks
-// for the scenario's connection. Evidence folders carry it next to the
-// dump, so a failure reads with the deciding listener named.
-func explainConfigDump(dump []byte, b *fixtures.Bundle, clientIP, dst string) (string, error) {
-	cfg, err := predict.ReadConfigDump(dump, "client sidecar")
-	if err != nil {
-		return "", err
+// explainLive explains the live sidecars' config_dumps with the predict
+// evaluator, as for generated configuration: the client pod's iptables
+// capture (from its annotations), the client sidecar's listener, listener
+// filters, chain and cluster, and, for a server with its own sidecar, the
+// transport the connection leaves in, the server pod's inbound capture and
+// its virtualInbound (inspectors, chain, RBAC). Evidence folders carry it
+// next to the dumps, so a failure reads with the deciding listener named.
+func explainLive(live kube.LiveDumps, b *fixtures.Bundle) (string, error) {
+	var pods predict.LivePods
+	var err error
+	if pods.ClientIP, err = netip.ParseAddr(live.ClientIP); err != nil {
+		return "", fmt.Errorf("client pod IP %q: %w", live.ClientIP, err)
 	}
-	ip, err := netip.ParseAddr(clientIP)
-	if err != nil {
-		return "", fmt.Errorf("client pod IP %q: %w", clientIP, err)
+	if pods.ServerIP, err = netip.ParseAddr(live.ServerIP); err != nil {
+		return "", fmt.Errorf("server pod IP %q: %w", live.ServerIP, err)
 	}
-	to, err := netip.ParseAddrPort(dst)
-	if err != nil {
-		return "", fmt.Errorf("destination %q: %w", dst, err)
+	if pods.Destination, err = netip.ParseAddrPort(live.Destination); err != nil {
+		return "", fmt.Errorf("destination %q: %w", live.Destination, err)
 	}
-	p, err := predict.Walk(predict.CapturePod{Annotations: b.ClientAnnotations, IP: ip}, cfg, predict.ProtocolConnection(b.Scenario.Protocol, to), predict.AppUID)
+	p, err := predict.ExplainLive(b, pods, live.Client, live.Server)
 	if err != nil {
 		return p.String(), err
 	}
-	return fmt.Sprintf("predicted from the live config_dump: %s (expected %s)\n\n%s", p.Verdict(), b.Scenario.Expect, p), nil
+	return fmt.Sprintf("predicted from the live config_dump(s): %s (expected %s)\n\n%s", p.Verdict(), b.Scenario.Expect, p), nil
 }

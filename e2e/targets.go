@@ -28,7 +28,7 @@ func kubeTarget(name string) Factory {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Explain = explainConfigDump
+		cfg.Explain = explainLive
 		return kube.New(cfg)
 	}
 }

@@ -3,6 +3,7 @@ package predict
 import (
 	"bytes"
 	"flag"
+	"github.com/firstbyte/firstbyte/fixtures"
 	"os"
 	"strings"
 	"testing"
@@ -116,20 +117,24 @@ func TestReadConfigDumpTolerance(t *testing.T) {
 }
 
 // Every catalogue scenario predicts the same from config dumps of its
-// generated sidecars as from the configurations themselves: the client
-// sidecar's alone for the outbound families, both sidecars' (WalkSides)
-// when the server runs one.
+// generated sidecars, through ExplainLive as the kind target's evidence
+// uses it, as from the configurations themselves: the client sidecar's
+// dump alone for the outbound families, both sidecars' when the server
+// runs one, the server's alone for a client without a sidecar.
 func TestConfigDumpRoundTrip(t *testing.T) {
-	roundTrip := func(id string, cfg *EnvoyConfig) *EnvoyConfig {
+	dumpOf := func(b *fixtures.Bundle, pod string) []byte {
+		if sc, _ := PodOf(b, pod); !sc.Injected {
+			return nil
+		}
+		cfg, err := shared.SidecarOf(b, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
 		dump, err := cfg.ConfigDump()
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ReadConfigDump(dump, id)
-		if err != nil {
-			t.Fatalf("%s: %v", id, err)
-		}
-		return back
+		return dump
 	}
 	for _, r := range shared.PredictAll(scenarios.Catalogue()) {
 		if r.Err != nil {
@@ -137,42 +142,13 @@ func TestConfigDumpRoundTrip(t *testing.T) {
 		}
 		b, _ := shared.Render(r.Scenario)
 		dst, _ := Destination(b)
-		conn := ProtocolConnection(r.Scenario.Protocol, dst)
-		var p Prediction
-		var err error
-		if r.Scenario.Family == scenarios.Inbound {
-			in, ierr := inputFor(b)
-			if ierr != nil {
-				t.Fatal(ierr)
-			}
-			s := shared.sides(b, in)
-			for _, side := range []*func() (*EnvoyConfig, error){&s.ClientSidecar, &s.ServerSidecar} {
-				if gen := *side; gen != nil {
-					*side = func() (*EnvoyConfig, error) {
-						cfg, err := gen()
-						if err != nil {
-							return nil, err
-						}
-						return roundTrip(r.Scenario.ID, cfg), nil
-					}
-				}
-			}
-			p, err = WalkSides(s, conn, AppUID)
-		} else {
-			if r.Prediction.Listener == "" {
-				continue // not captured: no sidecar to dump
-			}
-			cfg, cerr := shared.Sidecar(b)
-			if cerr != nil {
-				t.Fatal(cerr)
-			}
-			p, err = Evaluate(roundTrip(r.Scenario.ID, cfg), conn)
-		}
+		ips := podIPs(b.Topology)
+		p, err := ExplainLive(b, LivePods{ClientIP: ips[ClientPod], ServerIP: ips[ServerPod], Destination: dst}, dumpOf(b, ClientPod), dumpOf(b, ServerPod))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", r.Scenario.ID, err)
 		}
 		if p.Decision() != r.Prediction.Decision() || p.Verdict() != r.Prediction.Verdict() {
-			t.Errorf("%s: from the dump %s (%s), from the generator %s (%s)", r.Scenario.ID, p.Verdict(), p.Decision(), r.Prediction.Verdict(), r.Prediction.Decision())
+			t.Errorf("%s: from the dumps %s (%s), from the generator %s (%s)", r.Scenario.ID, p.Verdict(), p.Decision(), r.Prediction.Verdict(), r.Prediction.Decision())
 		}
 	}
 }

@@ -140,24 +140,40 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 	return out, leg, false, nil
 }
 
-// sides builds a bundle's Sides from the generator input.
+// sides builds a bundle's Sides from the generator input, with the
+// sidecars' configurations generated on demand.
 func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 	ips := podIPs(b.Topology)
+	s := baseSides(b, in, ips[ClientPod], ips[ServerPod])
+	s.Backend = func(a netip.AddrPort) (netip.AddrPort, string, bool) { return ServerBackend(b, ips[ServerPod], a) }
+	if s.NoClientSidecar == "" {
+		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) }
+	}
+	if _, ok := in.sidecars[ServerPod]; ok {
+		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ServerPod) }
+	}
+	return s
+}
+
+// baseSides is a bundle's Sides without configurations or Backend: the
+// pods at the given IPs, with the annotations and identities Istio's
+// injection gives them.
+func baseSides(b *fixtures.Bundle, in generatorInput, clientIP, serverIP netip.Addr) Sides {
 	s := Sides{
-		Client:  CapturePod{Annotations: b.ClientAnnotations, IP: ips[ClientPod]},
-		Server:  CapturePod{IP: ips[ServerPod]},
-		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) { return ServerBackend(b, ips[ServerPod], a) },
+		Client: CapturePod{Annotations: b.ClientAnnotations, IP: clientIP},
+		Server: CapturePod{IP: serverIP},
+	}
+	principal := func(pod sidecarPod) string {
+		return fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), pod.Namespace, pod.ServiceAccount)
 	}
 	if c, ok := in.sidecars[ClientPod]; ok {
-		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) }
-		s.ClientPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), c.Namespace, c.ServiceAccount)
+		s.ClientPrincipal = principal(c)
 	} else {
 		s.NoClientSidecar = in.injection[ClientPod].Why
 	}
 	if srv, ok := in.sidecars[ServerPod]; ok {
 		s.Server.Annotations = srv.Annotations
-		s.ServerPrincipal = fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), srv.Namespace, srv.ServiceAccount)
-		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ServerPod) }
+		s.ServerPrincipal = principal(srv)
 	}
 	return s
 }
@@ -170,22 +186,36 @@ func ServerBackend(b *fixtures.Bundle, podIP netip.Addr, addr netip.AddrPort) (t
 	if addr.Addr() == podIP {
 		return addr, "", true
 	}
+	svc, target, ok := serviceTarget(b, addr.Port())
+	if !ok || svc.Spec.ClusterIP != addr.Addr().String() {
+		return addr, "", false
+	}
+	to = netip.AddrPortFrom(podIP, target)
+	return to, kubeProxyHop(svc, addr, to), true
+}
+
+// kubeProxyHop is the kube-proxy hop in words, for traces.
+func kubeProxyHop(svc *corev1.Service, from, to netip.AddrPort) string {
+	return fmt.Sprintf("the Service %s/%s ClusterIP %s is DNATed by kube-proxy to its endpoint, the server pod %s", svc.Namespace, svc.Name, from, to)
+}
+
+// serviceTarget finds the server Service's port and its target port.
+func serviceTarget(b *fixtures.Bundle, port uint16) (*corev1.Service, uint16, bool) {
 	for _, o := range b.Final {
 		svc, isSvc := o.Decoded.(*corev1.Service)
-		if !isSvc || svc.Namespace != b.Topology.ServerNamespace || svc.Name != "server" || svc.Spec.ClusterIP != addr.Addr().String() {
+		if !isSvc || svc.Namespace != b.Topology.ServerNamespace || svc.Name != "server" {
 			continue
 		}
 		for _, sp := range svc.Spec.Ports {
-			if sp.Port != int32(addr.Port()) {
+			if sp.Port != int32(port) {
 				continue
 			}
 			target := sp.TargetPort.IntValue()
 			if target == 0 {
 				target = int(sp.Port)
 			}
-			to = netip.AddrPortFrom(podIP, uint16(target))
-			return to, fmt.Sprintf("the Service %s/%s ClusterIP %s is DNATed by kube-proxy to its endpoint, the server pod %s", svc.Namespace, svc.Name, addr, to), true
+			return svc, uint16(target), true
 		}
 	}
-	return addr, "", false
+	return nil, 0, false
 }

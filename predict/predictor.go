@@ -103,9 +103,9 @@ type PodSidecar struct {
 	Capture CapturePod
 }
 
-// Pod returns what Istio's injection makes of the bundle's named pod
-// (ClientPod or ServerPod).
-func (p *Predictor) Pod(b *fixtures.Bundle, name string) (PodSidecar, error) {
+// PodOf returns what Istio's injection makes of the bundle's named pod
+// (ClientPod or ServerPod). It needs no generator run.
+func PodOf(b *fixtures.Bundle, name string) (PodSidecar, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return PodSidecar{}, err

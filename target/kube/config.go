@@ -28,10 +28,20 @@ const Agent = "/firstbyte-agent"
 // DefaultKindCluster is the kind cluster name when KIND_CLUSTER is unset.
 const DefaultKindCluster = "firstbyte"
 
-// Explainer explains a live sidecar's config_dump for the evidence folder
-// (the predict evaluator; nil leaves explain.txt out). clientIP is the
-// client pod's IP; dst the address the probe dialled, as an IP:port.
-type Explainer func(dump []byte, b *fixtures.Bundle, clientIP, dst string) (string, error)
+// Explainer explains the live sidecars' config_dumps for the evidence
+// folder (the predict evaluator; nil leaves explain.txt out).
+type Explainer func(live LiveDumps, b *fixtures.Bundle) (string, error)
+
+// LiveDumps are a scenario's live sidecar configurations and where its
+// pods are.
+type LiveDumps struct {
+	// Client and Server are the sidecars' config_dumps; nil for a pod
+	// without a sidecar.
+	Client, Server []byte
+	// ClientIP and ServerIP are the pods' IPs ("" when unknown);
+	// Destination is the address the probe dialled, as IP:port.
+	ClientIP, ServerIP, Destination string
+}
 
 // Config configures a kube Target.
 type Config struct {

@@ -65,8 +65,10 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 			write("config_dump.json", raw)
 		}
 	}
+	var sraw []byte
 	if b.Scenario.Security.ServerSidecar {
-		sraw, sd, err := t.configDump(ctx, serverKey)
+		var sd *configdump.Dump
+		sraw, sd, err = t.configDump(ctx, serverKey)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("server config_dump: %w", err))
 		}
@@ -98,16 +100,10 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 		}
 	}
 	write("sidecar-check.txt", []byte(sb.String()))
+	if (raw != nil || sraw != nil) && t.cfg.Explain != nil {
+		write("explain.txt", []byte(t.explain(ctx, b, LiveDumps{Client: raw, Server: sraw})))
+	}
 	if pod, err := t.applier.RunningPod(ctx, clientKey); err == nil && !b.Scenario.Security.NoClientSidecar {
-		if raw != nil && t.cfg.Explain != nil {
-			if dst, err := t.destination(ctx, b); err != nil {
-				errs = append(errs, err)
-			} else if text, err := t.cfg.Explain(raw, b, pod.Status.PodIP, dst); err != nil {
-				write("explain.txt", []byte("explain failed: "+err.Error()+"\n"))
-			} else {
-				write("explain.txt", []byte(text))
-			}
-		}
 		stats, _, err := t.exec.Exec(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, proxyContainer, StatsCommand(b.Scenario.Port))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("stats: %w", err))
@@ -138,6 +134,34 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// explain fills in where the pods are and runs the Explainer; what it
+// cannot find or explain is said in the text.
+func (t *Target) explain(ctx context.Context, b *fixtures.Bundle, live LiveDumps) string {
+	for _, p := range []struct {
+		key types.NamespacedName
+		ip  *string
+	}{
+		{deploymentKey(b.Topology.ClientNamespace, clientDeployment), &live.ClientIP},
+		{deploymentKey(b.Topology.ServerNamespace, serverDeployment), &live.ServerIP},
+	} {
+		pod, err := t.applier.RunningPod(ctx, p.key)
+		if err != nil {
+			return "explain failed: " + err.Error() + "\n"
+		}
+		*p.ip = pod.Status.PodIP
+	}
+	dst, err := t.destination(ctx, b)
+	if err != nil {
+		return "explain failed: " + err.Error() + "\n"
+	}
+	live.Destination = dst
+	text, err := t.cfg.Explain(live, b)
+	if err != nil {
+		return "explain failed: " + err.Error() + "\n"
+	}
+	return text
 }
 
 // destination is the IP:port the client's connection goes to: the server

@@ -182,7 +182,7 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle) error {
 	if r.server == nil {
 		return nil
 	}
-	pod, err := l.predictor.Pod(b, predict.ServerPod)
+	pod, err := predict.PodOf(b, predict.ServerPod)
 	if err != nil {
 		return err
 	}

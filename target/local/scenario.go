@@ -151,7 +151,7 @@ func (l *Local) Deploy(ctx context.Context, b *fixtures.Bundle) error {
 
 func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	base := baseBundle(b)
-	server, err := l.predictor.Pod(base, predict.ServerPod)
+	server, err := predict.PodOf(base, predict.ServerPod)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 // its client annotations. Both take effect before it returns: the local
 // equivalent of waiting until the sidecar's config shows the change.
 func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
-	client, err := l.predictor.Pod(b, predict.ClientPod)
+	client, err := predict.PodOf(b, predict.ClientPod)
 	if err != nil {
 		return err
 	}

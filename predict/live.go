@@ -1,0 +1,77 @@
+package predict
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+)
+
+// LivePods are where a live run's pods are: the client and server pod IPs
+// and the address the client dialled (the Service ClusterIP for a server
+// in the mesh, which the cluster allocated).
+type LivePods struct {
+	ClientIP, ServerIP netip.Addr
+	Destination        netip.AddrPort
+}
+
+// ExplainLive predicts a bundle's connection from live sidecars' config
+// dumps instead of generated configuration: clientDump is nil when the
+// client runs without a sidecar, serverDump when the server does. With a
+// server sidecar both sides are walked (WalkSides); otherwise the client
+// side alone. The identities are the ones Istio's injection gives the
+// pods under the bundle's mesh config trust domain.
+func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byte) (Prediction, error) {
+	if clientDump == nil && serverDump == nil {
+		return Prediction{}, errors.New("no config_dump to explain: neither the client nor the server runs a sidecar")
+	}
+	in, err := inputFor(b)
+	if err != nil {
+		return Prediction{}, err
+	}
+	read := func(dump []byte, who string) (*EnvoyConfig, error) {
+		if dump == nil {
+			return nil, nil
+		}
+		cfg, err := ReadConfigDump(dump, who+" sidecar (live config_dump)")
+		if err != nil {
+			return nil, fmt.Errorf("%s config_dump: %w", who, err)
+		}
+		return cfg, nil
+	}
+	client, err := read(clientDump, "client")
+	if err != nil {
+		return Prediction{}, err
+	}
+	server, err := read(serverDump, "server")
+	if err != nil {
+		return Prediction{}, err
+	}
+	conn := ProtocolConnection(b.Scenario.Protocol, pods.Destination)
+	s := baseSides(b, in, pods.ClientIP, pods.ServerIP)
+	if server == nil {
+		return Walk(s.Client, client, conn, AppUID)
+	}
+	if client != nil {
+		s.ClientSidecar, s.NoClientSidecar = func() (*EnvoyConfig, error) { return client, nil }, ""
+	} else if s.NoClientSidecar == "" {
+		s.NoClientSidecar = "the client pod runs without a sidecar (no config_dump)"
+	}
+	s.ServerSidecar = func() (*EnvoyConfig, error) { return server, nil }
+	s.Backend = func(a netip.AddrPort) (netip.AddrPort, string, bool) {
+		if a.Addr() == pods.ServerIP {
+			return a, "", true
+		}
+		if a != pods.Destination {
+			return a, "", false
+		}
+		svc, target, ok := serviceTarget(b, a.Port())
+		if !ok {
+			return a, "", false
+		}
+		to := netip.AddrPortFrom(pods.ServerIP, target)
+		return to, kubeProxyHop(svc, a, to), true
+	}
+	return WalkSides(s, conn, AppUID)
+}
