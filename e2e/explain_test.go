@@ -15,9 +15,9 @@ import (
 func TestExplainLiveBothSides(t *testing.T) {
 	p := predict.NewPredictor()
 	for id, want := range map[string][]string{
-		"mysql-inbound-tcp-pa-strict-authz-deny":            {"predicted from the live config_dump(s): protocol-error (expected fails protocol-error)", "client upstream", "virtualInbound", "denied by envoy.filters.network.rbac", "server bytes before deny: yes"},
+		"mysql-inbound-tcp-pa-strict-authz-deny":           {"predicted from the live config_dump(s): protocol-error (expected fails protocol-error)", "client upstream", "virtualInbound", "denied by envoy.filters.network.rbac", "server bytes before deny: yes"},
 		"smtp-inbound-tcp-pa-permissive-no-client-sidecar": {"predicted from the live config_dump(s): hung", "no client sidecar", "envoy.filters.listener.tls_inspector waits"},
-		"mysql-10000-http":                                  {"predicted from the live config_dump(s): hung", "envoy.filters.listener.http_inspector"},
+		"mysql-10000-http":                                 {"predicted from the live config_dump(s): hung", "envoy.filters.listener.http_inspector"},
 	} {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 		if !ok {
