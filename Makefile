@@ -62,7 +62,7 @@ vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go') 2>/dev/null); \
+	@out=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go') 2>/dev/null); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 unit:
