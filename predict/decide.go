@@ -178,6 +178,9 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 		return netip.AddrPort{}, fmt.Errorf("cluster %s is not in the configuration", clusterName)
 	}
 	to, _, err := c.upstreamEndpoint(cl, dst)
+	if err == nil && !to.IsValid() {
+		err = fmt.Errorf("cluster %s has no usable endpoint with an IP address", clusterName)
+	}
 	return to, err
 }
 
@@ -189,9 +192,13 @@ func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) 
 	}
 	a := cl.GetLoadAssignment()
 	if cl.GetType() == cluster.Cluster_EDS {
+		if !c.EndpointsKnown {
+			return netip.AddrPort{}, nil, fmt.Errorf("cluster %s is EDS and the configuration has no endpoints (a config_dump taken without ?include_eds): its endpoint, and so the transport socket Envoy picks for it, is unknown", cl.GetName())
+		}
 		a = c.loadAssignment(cl)
 	}
-	for _, e := range usableLbEndpoints(a) {
+	eps := usableLbEndpoints(a)
+	for _, e := range eps {
 		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
 		ip, err := netip.ParseAddr(sa.GetAddress())
 		if err != nil {
@@ -199,7 +206,12 @@ func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) 
 		}
 		return netip.AddrPortFrom(ip, uint16(sa.GetPortValue())), e, nil
 	}
-	return netip.AddrPort{}, nil, fmt.Errorf("cluster %s has no usable endpoint with an IP address", cl.GetName())
+	if len(eps) > 0 {
+		// Only DNS names (a ServiceEntry with DNS resolution): the
+		// address is resolved at run time, the metadata is known.
+		return netip.AddrPort{}, eps[0], nil
+	}
+	return netip.AddrPort{}, nil, fmt.Errorf("cluster %s has no usable endpoint", cl.GetName())
 }
 
 // RouteHTTP routes one HTTP/1.1 request on a connection to dst, by its

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/firstbyte/firstbyte/scenarios"
@@ -62,16 +63,31 @@ func (c *EnvoyConfig) simulateInbound(a Arrival, detected ClientBytes) (simulati
 	if call.TLS == "" {
 		call.TLS = simulation.Plaintext
 	}
-	if a.tls() && len(a.ALPN) > 0 {
-		// The simulation matches one ALPN; Envoy matches a chain when any
-		// offered protocol is in its list, and Istio lists all of its own
-		// on every mTLS chain, so the first stands for the rest.
-		call.Alpn = a.ALPN[0]
-	}
 	if !a.tls() && detected == HTTPRequest {
 		call.Protocol, call.HostHeader = simulation.HTTP, a.Destination.String()
 	}
-	return c.runSimulation(call)
+	if !a.tls() || len(a.ALPN) == 0 {
+		return c.runSimulation(call)
+	}
+	// The simulation matches one ALPN. Envoy tries the offered protocols
+	// in order and takes the first chain that lists one of them, else a
+	// chain that lists none (filter_chain_match application_protocols):
+	// that is what the simulation matches for a protocol no chain lists.
+	var first simulation.Result
+	for i, alpn := range a.ALPN {
+		call.Alpn = alpn
+		res, err := c.runSimulation(call)
+		if err != nil {
+			return res, err
+		}
+		if fc := c.chain(res.ListenerMatched, res.FilterChainMatched); fc != nil && slices.Contains(fc.GetFilterChainMatch().GetApplicationProtocols(), alpn) {
+			return res, nil
+		}
+		if i == 0 {
+			first = res
+		}
+	}
+	return first, nil
 }
 
 // EvaluateInbound walks a connection the server pod's iptables
@@ -116,12 +132,15 @@ type InboundChainDecision struct {
 	Cluster       string
 	// RBAC names the chain's network RBAC filters (AuthorizationPolicy).
 	RBAC []string
+	// ConnectOnData is tcp_proxy's upstream_connect_mode
+	// ON_DOWNSTREAM_DATA: it dials only after the client's first bytes.
+	ConnectOnData bool
 }
 
 // ChooseInboundChain picks virtualInbound's filter chain for a plaintext
 // connection to dst carrying what the inspectors detected, with Istio's
-// simulation in inbound call mode. A connection no chain takes is an
-// error naming the listener (Envoy closes it).
+// simulation in inbound call mode. A connection no chain takes gets a
+// decision without a network filter: Envoy closes it.
 func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientBytes) (InboundChainDecision, error) {
 	var d InboundChainDecision
 	res, err := c.simulateInbound(Arrival{Destination: dst, TLS: simulation.Plaintext, AppSends: detected}, detected)
@@ -132,7 +151,9 @@ func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientByte
 	switch {
 	case l == nil:
 		return d, fmt.Errorf("no inbound listener takes %s", dst)
-	case errors.Is(res.Error, simulation.ErrNoFilterChain), errors.Is(res.Error, simulation.ErrMultipleFilterChain):
+	case errors.Is(res.Error, simulation.ErrNoFilterChain):
+		return d, nil
+	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
 		return d, fmt.Errorf("listener %s, plaintext connection to %s: %w", l.GetName(), dst, res.Error)
 	}
 	fc := c.chain(l.GetName(), res.FilterChainMatched)
@@ -152,6 +173,7 @@ func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientByte
 				return d, fmt.Errorf("decoding tcp_proxy on %s / %s: %w", l.GetName(), d.FilterChain, err)
 			}
 			d.NetworkFilter, d.Cluster = name, tp.GetCluster()
+			d.ConnectOnData = tp.GetUpstreamConnectMode() == tcpproxy.UpstreamConnectMode_ON_DOWNSTREAM_DATA
 		case name == wellknown.HTTPConnectionManager && d.NetworkFilter == "":
 			d.NetworkFilter, d.Cluster = name, res.ClusterMatched
 		}

@@ -21,6 +21,12 @@ import (
 // at the timeout).
 func inboundInspectors(p *Prediction, ld ListenerDecision, a Arrival) (detected ClientBytes, after time.Duration, done bool) {
 	first := a.firstBytes()
+	unrecognisedHTTP := first == HTTPRequest && !slices.Contains(ld.Waiting, wellknown.HTTPInspector)
+	if unrecognisedHTTP {
+		// Nobody recognises HTTP on this port: for chain matching the
+		// bytes are just bytes (no application protocol).
+		first = OpaqueBytes
+	}
 	port := a.Destination.Port()
 	waiting := strings.Join(ld.Waiting, " and ")
 	verb := " waits"
@@ -51,6 +57,8 @@ func inboundInspectors(p *Prediction, ld ListenerDecision, a Arrival) (detected 
 		p.add(stage, "%s: the first bytes are a TLS ClientHello and arrive at once, so %s%s no longer: transport tls, ALPN %v, SNI %s (http_inspector does not look at TLS)", ld.Listener, waiting, verb, a.ALPN, a.SNI)
 	case first == TLSClientHello:
 		p.add(stage, "%s: the first bytes are a TLS ClientHello and arrive at once; %s sees at once that they are not HTTP. tls_inspector is not active for port %d, so nobody reads the ClientHello: transport raw_buffer, no ALPN", ld.Listener, waiting, port)
+	case unrecognisedHTTP:
+		p.add(stage, "%s: the client's HTTP request arrives at once; %s sees it is not a ClientHello, and http_inspector is not active for port %d, so no application protocol is set: transport raw_buffer", ld.Listener, waiting, port)
 	default:
 		p.add(stage, "%s: the client's first bytes arrive at once and %s decide: %s", ld.Listener, waiting, detection(first))
 	}
@@ -70,7 +78,7 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 		return fmt.Errorf("choosing an inbound filter chain for %s: no listener takes it", a.Destination)
 	case errors.Is(res.Error, simulation.ErrNoFilterChain):
 		p.add("inbound filter chain", "no filter chain of %s matches this %s connection to port %d and it has no default chain", l.GetName(), a.arrived(), a.Destination.Port())
-		return closed(p, a, "Envoy closes the accepted connection")
+		return closed(p, a, after, "Envoy closes the accepted connection")
 	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
 		return fmt.Errorf("choosing an inbound filter chain for %s: listener %s has several equally good filter chains for it: Envoy would reject this configuration", a.Destination, l.GetName())
 	}
@@ -95,10 +103,10 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 			return nil
 		}
 		p.add("inbound filter chain", "the chain terminates TLS (transport_socket %s) but the client's first bytes are plaintext, not a ClientHello: the handshake fails", fc.GetTransportSocket().GetName())
-		return closed(p, a, "Envoy closes the connection")
+		return closed(p, a, after, "Envoy closes the connection")
 	case errors.Is(res.Error, simulation.ErrMTLSError):
 		p.add("inbound filter chain", "the chain's TLS and the connection's disagree on mutual TLS (Istio's simulation: %v): the handshake fails", res.Error)
-		return closed(p, a, "Envoy closes the connection")
+		return closed(p, a, after, "Envoy closes the connection")
 	}
 
 	var filters []string
@@ -106,6 +114,9 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 		filters = append(filters, f.GetName())
 	}
 	p.add("inbound network filter", "network filters on %s, in order: %s", label, strings.Join(filters, ", "))
+	if err := knownInboundFilters(fc, label); err != nil {
+		return err
+	}
 	if a.tls() && !terminates {
 		return tlsIntoPlaintextChain(p, fc, a)
 	}
@@ -123,11 +134,41 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 	return fmt.Errorf("inbound chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", label, l.GetName())
 }
 
+// inboundFilterRoles are the network filters Istio puts on inbound chains
+// whose effect on who speaks first predict knows: metadata exchange (on
+// mTLS it swaps a header with the client sidecar's own filter, which both
+// consume; the application's bytes are not held), RBAC (evaluated, see
+// rbac.go), stats, and the terminal filters.
+var inboundFilterRoles = map[string]bool{
+	"istio.metadata_exchange":        true,
+	"istio.stats":                    true,
+	wellknown.RoleBasedAccessControl: true,
+	wellknown.TCPProxy:               true,
+	wellknown.HTTPConnectionManager:  true,
+}
+
+// knownInboundFilters refuses a chain with a network filter predict does
+// not know (ext_authz for a CUSTOM policy, connection_limit, a Wasm or
+// EnvoyFilter addition): it may hold or close the connection, and a guess
+// would be a verdict without evidence.
+func knownInboundFilters(fc *listener.FilterChain, label string) error {
+	for _, f := range fc.GetFilters() {
+		if !inboundFilterRoles[networkFilterName(f)] && !isNetworkRBAC(f) {
+			return fmt.Errorf("inbound chain %s has network filter %s (%s), which predict does not model: teach predict/inbound_chain.go what it does before a server-first greeting", label, f.GetName(), f.GetTypedConfig().GetTypeUrl())
+		}
+	}
+	return nil
+}
+
 // closed finishes a connection the server sidecar closes before relaying
 // a byte. Under TLS the client sidecar sees its handshake fail and closes
 // the client's connection; either way the client reads nothing.
-func closed(p *Prediction, a Arrival, what string) error {
+func closed(p *Prediction, a Arrival, after time.Duration, what string) error {
 	p.Outcome = scenarios.Reset
+	if after > 0 {
+		p.After = after
+		what += fmt.Sprintf(", %s late (after the listener filter timeout)", after)
+	}
 	if a.tls() {
 		p.add("outcome", "%s during the client sidecar's TLS handshake; the client sidecar's tcp_proxy counts a failed upstream connect and closes the client's connection without a byte: reset", what)
 		return nil
@@ -148,6 +189,13 @@ func tlsIntoPlaintextChain(p *Prediction, fc *listener.FilterChain, a Arrival) e
 		}
 	}
 	p.Outcome = scenarios.Reset
+	for _, f := range fc.GetFilters() {
+		if networkFilterName(f) == wellknown.HTTPConnectionManager {
+			p.add("inbound network filter", "the chain does not terminate TLS (no transport_socket) and ends in an HTTP connection manager: it reads the client sidecar's ClientHello as HTTP, cannot parse it and closes")
+			p.add("outcome", "the client sidecar's handshake fails and it closes the client's connection without a byte: reset")
+			return nil
+		}
+	}
 	p.add("inbound network filter", "the chain does not terminate TLS (no transport_socket), so the client sidecar's ClientHello is relayed to the server application as plain bytes")
 	if a.AppSends == NoClientBytes {
 		p.add("outcome", "tcp_proxy connects the server application, whose plaintext greeting reaches the client sidecar in the middle of its TLS handshake: not a ServerHello, so the handshake fails and the client sidecar closes the client's connection without passing a byte: reset")

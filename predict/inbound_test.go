@@ -174,6 +174,9 @@ func TestEvaluateInbound(t *testing.T) {
 			strict(t), arrival(scenarios.SMTP, simulation.MTLS), scenarios.Connected, 0, "0.0.0.0_10000", "", "client certificate required", "-"},
 		{"STRICT, plaintext server-first: tls_inspector holds it",
 			strict(t), arrival(scenarios.MySQL, simulation.Plaintext), scenarios.Hung, 0, "", "envoy.filters.listener.tls_inspector", "", "-"},
+		{"STRICT with a 1s detection timeout, plaintext server-first: no chain for raw_buffer after 1s, Envoy closes",
+			virtualInbound(t, time.Second, []*listener.ListenerFilter{tlsInspectorOff(t, 15006)}, inboundTCP(t, inboundMatch("tls"), mtlsSocket(t))),
+			arrival(scenarios.MySQL, simulation.Plaintext), scenarios.Reset, time.Second, "", "", "1s late (after the listener filter timeout)", "-"},
 		{"STRICT, plaintext client-first: no chain for raw_buffer, Envoy closes",
 			strict(t), arrival(scenarios.Mongo, simulation.Plaintext), scenarios.Reset, 0, "", "", "no filter chain of virtualInbound matches", "-"},
 		{"DISABLE, declared TCP port, plaintext: no inspector, connected",
@@ -212,6 +215,45 @@ func TestEvaluateInbound(t *testing.T) {
 				t.Errorf("trace lacks %q:\n%s", c.trace, p)
 			}
 		})
+	}
+}
+
+// Envoy tries the offered ALPN protocols in order and takes the first
+// chain that lists one, before a chain that lists none; the simulation
+// takes one ALPN, so the walk asks it once per protocol.
+func TestInboundChainALPNOrder(t *testing.T) {
+	listed := inboundTCP(t, inboundMatch("tls", "istio"), mtlsSocket(t))
+	listed.Name = "alpn-istio"
+	anyALPN := inboundTCP(t, inboundMatch("tls"), mtlsSocket(t))
+	anyALPN.Name = "tls-any-alpn"
+	cfg := virtualInbound(t, 0, []*listener.ListenerFilter{tlsInspectorOff(t, 15006)}, listed, anyALPN)
+	for _, c := range []struct {
+		alpn []string
+		want string
+	}{
+		{[]string{"h2", "istio"}, "alpn-istio"},
+		{[]string{"istio", "h2"}, "alpn-istio"},
+		{[]string{"h2"}, "tls-any-alpn"},
+	} {
+		a := arrival(scenarios.MySQL, simulation.MTLS)
+		a.ALPN = c.alpn
+		p, err := EvaluateInbound(cfg, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Inbound == nil || !strings.Contains(p.Inbound.FilterChain, c.want) {
+			t.Errorf("ALPN %v: chain %+v, want %s\n%s", c.alpn, p.Inbound, c.want, p)
+		}
+	}
+}
+
+// A network filter predict does not model, in front of tcp_proxy, is an
+// error naming it, never a guess.
+func TestInboundUnknownNetworkFilter(t *testing.T) {
+	extAuthz := &listener.Filter{Name: "envoy.filters.network.ext_authz"}
+	_, err := EvaluateInbound(strict(t, extAuthz), arrival(scenarios.MySQL, simulation.MTLS))
+	if err == nil || !strings.Contains(err.Error(), "envoy.filters.network.ext_authz") || !strings.Contains(err.Error(), "does not model") {
+		t.Errorf("ext_authz on the chain: %v, want an error naming it", err)
 	}
 }
 

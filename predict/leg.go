@@ -173,13 +173,22 @@ func (leg Leg) acceptsServer(principal string) (bool, string, error) {
 	return false, fmt.Sprintf("the server sidecar's certificate, %s, matches none of the subject alt names the client sidecar accepts %v", principal, want), nil
 }
 
+// target is the endpoint in words: a DNS-named endpoint has no address
+// until Envoy resolves it.
+func (leg Leg) target() string {
+	if !leg.To.IsValid() {
+		return "a DNS-named endpoint"
+	}
+	return leg.To.String()
+}
+
 func (leg Leg) String() string {
 	switch leg.TLS {
 	case simulation.MTLS:
-		return fmt.Sprintf("%s opens Istio mTLS to %s (ALPN %v, SNI %s): its TLS ClientHello is the first byte on the wire", leg.By, leg.To, leg.ALPN, leg.SNI)
+		return fmt.Sprintf("%s opens Istio mTLS to %s (ALPN %v, SNI %s): its TLS ClientHello is the first byte on the wire", leg.By, leg.target(), leg.ALPN, leg.SNI)
 	case simulation.TLS:
-		return fmt.Sprintf("%s opens TLS to %s (ALPN %v, SNI %s): its ClientHello is the first byte on the wire", leg.By, leg.To, leg.ALPN, leg.SNI)
+		return fmt.Sprintf("%s opens TLS to %s (ALPN %v, SNI %s): its ClientHello is the first byte on the wire", leg.By, leg.target(), leg.ALPN, leg.SNI)
 	default:
-		return fmt.Sprintf("%s connects to %s in plaintext: the first byte on the wire is the client application's", leg.By, leg.To)
+		return fmt.Sprintf("%s connects to %s in plaintext: the first byte on the wire is the client application's", leg.By, leg.target())
 	}
 }

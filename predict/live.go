@@ -18,9 +18,8 @@ type LivePods struct {
 
 // ExplainLive predicts a bundle's connection from live sidecars' config
 // dumps instead of generated configuration: clientDump is nil when the
-// client runs without a sidecar, serverDump when the server does. With a
-// server sidecar both sides are walked (WalkSides); otherwise the client
-// side alone. The identities are the ones Istio's injection gives the
+// client runs without a sidecar, serverDump when the server does. The walk
+// is PredictBundle's (WalkSides). The identities are the ones Istio's injection gives the
 // pods under the bundle's mesh config trust domain.
 func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byte) (Prediction, error) {
 	if clientDump == nil && serverDump == nil {
@@ -50,15 +49,14 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 	}
 	conn := ProtocolConnection(b.Scenario.Protocol, pods.Destination)
 	s := baseSides(b, in, pods.ClientIP, pods.ServerIP)
-	if server == nil {
-		return Walk(s.Client, client, conn, AppUID)
-	}
 	if client != nil {
 		s.ClientSidecar, s.NoClientSidecar = func() (*EnvoyConfig, error) { return client, nil }, ""
 	} else if s.NoClientSidecar == "" {
 		s.NoClientSidecar = "the client pod runs without a sidecar (no config_dump)"
 	}
-	s.ServerSidecar = func() (*EnvoyConfig, error) { return server, nil }
+	if server != nil {
+		s.ServerSidecar = func() (*EnvoyConfig, error) { return server, nil }
+	}
 	s.Backend = func(a netip.AddrPort) (netip.AddrPort, string, bool) {
 		if a.Addr() == pods.ServerIP {
 			return a, "", true

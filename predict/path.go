@@ -49,9 +49,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 		return pr, err
 	}
 	if s.ServerSidecar == nil {
-		pr.Outcome = scenarios.Connected
-		pr.add("outcome", "the server runs without a sidecar: the connection reaches it directly: connected")
-		return pr, nil
+		return noServerSidecar(pr, leg, "the server runs without a sidecar"), nil
 	}
 	if leg.TLS == simulation.MTLS && s.ServerPrincipal != "" {
 		ok, why, err := leg.acceptsServer(s.ServerPrincipal)
@@ -67,9 +65,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	}
 	to, hop, ok := s.Backend(leg.To)
 	if !ok {
-		pr.Outcome = scenarios.Connected
-		pr.add("outcome", "%s is not the server pod or its Service: the server's sidecar is not on the way: connected", leg.To)
-		return pr, nil
+		return noServerSidecar(pr, leg, fmt.Sprintf("%s is not the server pod or its Service: the server's sidecar is not on the way", leg.target())), nil
 	}
 	if hop != "" {
 		pr.add("kube-proxy", "%s", hop)
@@ -80,12 +76,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	}
 	pr.Trace = append(pr.Trace, c.Trace...)
 	if !c.Redirected {
-		pr.Outcome = scenarios.Connected
-		if leg.TLS != simulation.Plaintext {
-			pr.Outcome = scenarios.Reset // a ClientHello into the application
-		}
-		pr.add("outcome", "the connection reaches the server application without its sidecar: %s", pr.Outcome)
-		return pr, nil
+		return noServerSidecar(pr, leg, "the server pod's rules do not capture it"), nil
 	}
 	cfg, err := s.ServerSidecar()
 	if err != nil {
@@ -98,6 +89,22 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	return pr, err
 }
 
+// noServerSidecar finishes a connection that reaches the server
+// application with no server sidecar on the way: plaintext connects; a
+// client sidecar's TLS puts a ClientHello in front of a server that
+// speaks first, whose greeting is not a ServerHello, so the client
+// sidecar's handshake fails and it closes the client's connection.
+func noServerSidecar(pr Prediction, leg Leg, why string) Prediction {
+	if leg.TLS == simulation.Plaintext {
+		pr.Outcome = scenarios.Connected
+		pr.add("outcome", "%s: the connection reaches the server application directly: connected", why)
+		return pr
+	}
+	pr.Outcome = scenarios.Reset
+	pr.add("outcome", "%s, yet the client sidecar opens %s to it: the server application answers the ClientHello with its own protocol (a server-first greeting, or an error), not a ServerHello, so the handshake fails and the client sidecar closes the client's connection without a byte: reset", why, leg.TLS)
+	return pr
+}
+
 // clientSide follows the connection from the client application to where
 // it leaves the client pod. decided is true when the client side alone
 // settles the outcome (its sidecar holds, refuses or closes it).
@@ -107,6 +114,7 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 		pr.Direct = "no client sidecar"
 		pr.add("capture", "%s; without a sidecar there is no istio-init and no iptables rule: nothing captures the connection", s.NoClientSidecar)
 		pr.add("client", "%s", app)
+		pr.Transport = string(app.TLS)
 		return pr, app, false, nil
 	}
 	c, err := CaptureOutbound(s.Client, conn.Destination, appUID)
@@ -117,6 +125,7 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 	if !c.Redirected {
 		pr.Direct = "not captured"
 		pr.add("client", "%s", app)
+		pr.Transport = string(app.TLS)
 		return pr, app, false, nil
 	}
 	cfg, err := s.ClientSidecar()
@@ -133,9 +142,11 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 	out.Trace = slices.DeleteFunc(out.Trace, func(s Step) bool { return s.Stage == "outcome" })
 	leg, err = cfg.UpstreamLeg(out.Cluster, conn.Destination)
 	if err != nil {
+		out.Outcome = "" // not decided: the walk stops at the error
 		return out, leg, true, err
 	}
-	out.add("client upstream", "cluster %s, endpoint %s: %s", out.Cluster, leg.To, leg.Socket)
+	out.Transport = string(leg.TLS)
+	out.add("client upstream", "cluster %s, endpoint %s: %s", out.Cluster, leg.target(), leg.Socket)
 	out.add("client upstream", "%s", leg)
 	return out, leg, false, nil
 }

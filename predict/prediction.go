@@ -34,6 +34,10 @@ type Prediction struct {
 	// captured", "no client sidecar"); empty when one did or when only
 	// the server side was evaluated.
 	Direct string `json:"direct,omitempty"`
+	// Transport is how the connection leaves the client pod, when the
+	// walk gets that far: "plaintext" (the application's own bytes), or
+	// "tls"/"mtls" when the client sidecar's cluster originates TLS.
+	Transport string `json:"transport,omitempty"`
 	// Inbound is the server sidecar's deciding path, when the server runs
 	// a sidecar.
 	Inbound *InboundPath `json:"inbound,omitempty"`
@@ -56,9 +60,11 @@ type InboundPath struct {
 	Cluster     string `json:"cluster,omitempty"`
 }
 
-// Encrypted reports whether the connection reached the server sidecar in
-// TLS (Istio mTLS) rather than plaintext.
-func (in *InboundPath) Encrypted() bool { return in.Arrived != string(simulation.Plaintext) }
+// Encrypted reports whether the connection leaves the client pod in TLS
+// (a client sidecar's Istio mTLS) rather than plaintext.
+func (p Prediction) Encrypted() bool {
+	return p.Transport != "" && p.Transport != string(simulation.Plaintext)
+}
 
 // ServerBytesBeforeDenyColumn is the predict table's column for
 // Prediction.ServerBytesBeforeDeny.
@@ -110,6 +116,9 @@ func (p Prediction) Decision() string {
 		b.WriteString(p.Direct + " → direct")
 	case p.Inbound == nil:
 		b.WriteString("not captured → direct")
+	}
+	if p.Inbound == nil && p.Encrypted() {
+		b.WriteString(" ⇒ " + p.Transport + " straight into the server application")
 	}
 	if in := p.Inbound; in != nil {
 		if b.Len() > 0 {

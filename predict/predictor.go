@@ -143,9 +143,9 @@ func (p *Predictor) Predict(s scenarios.Scenario) (Prediction, error) {
 	return p.PredictBundle(b)
 }
 
-// PredictBundle predicts a rendered scenario. With a client sidecar and
-// no server sidecar, the client side decides (capture, then the client
-// sidecar's outbound walk); otherwise both sides are walked.
+// PredictBundle predicts a rendered scenario: the client side (capture,
+// the client sidecar's outbound walk and how its connection leaves), then
+// the server side when it has a sidecar (WalkSides).
 func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	dst, err := Destination(b)
 	if err != nil {
@@ -156,15 +156,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		return Prediction{}, err
 	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
-	var pr Prediction
-	_, clientSidecar := in.sidecars[ClientPod]
-	_, serverSidecar := in.sidecars[ServerPod]
-	if clientSidecar && !serverSidecar {
-		pod := CapturePod{Annotations: b.ClientAnnotations, IP: podIPs(b.Topology)[ClientPod]}
-		pr, err = walk(pod, conn, AppUID, func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) })
-	} else {
-		pr, err = WalkSides(p.sides(b, in), conn, AppUID)
-	}
+	pr, err := WalkSides(p.sides(b, in), conn, AppUID)
 	if err != nil {
 		return pr, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
 	}

@@ -40,6 +40,10 @@ import (
 //     check of the authorization policy". That holds under mTLS too: the
 //     principal is known after the handshake, but the check still waits
 //     for client data.
+//   - on mTLS chains Istio's istio.metadata_exchange filter sits in front
+//     of RBAC; it swaps a header with the client sidecar's own filter, and
+//     each side consumes the other's, so the bytes RBAC decides on are
+//     still the client application's first.
 // So tcp_proxy (upstream_connect_mode IMMEDIATE, the default) has already
 // dialled the server when RBAC decides: a server-first server's greeting
 // reaches a denied client before the close.

@@ -284,9 +284,12 @@ func (t *Target) configDump(ctx context.Context, key types.NamespacedName) ([]by
 	return out, d, err
 }
 
-// ConfigDumpCommand reads the sidecar's Envoy admin config_dump.
+// ConfigDumpCommand reads the sidecar's Envoy admin config_dump with its
+// endpoints: which transport socket a cluster uses (Istio auto mTLS)
+// depends on the endpoint's metadata, so explaining a live sidecar needs
+// them.
 func ConfigDumpCommand() []string {
-	return []string{"pilot-agent", "request", "GET", "config_dump"}
+	return []string{"pilot-agent", "request", "GET", "config_dump?include_eds"}
 }
 
 // StatsCommand reads the sidecar's Envoy stats that mention the port.

@@ -19,19 +19,18 @@ import (
 // listeners — makes every decision.
 type decider struct {
 	cfg *predict.EnvoyConfig
-	// sidecarPods are the pod addresses with an emulated sidecar behind
-	// them (the server pod in the inbound family). Where Envoy would
-	// originate Istio mTLS to one of them, the emulator refuses: relaying
-	// plaintext would fake what that sidecar sees. Any other in-mesh
-	// endpoint (the collider) has no emulated sidecar; its plaintext stands
-	// for what the collider's sidecar hands its application after mTLS,
-	// and the collider check asserts only that its HTTP answers.
-	sidecarPods []netip.Addr
+	// plaintextPeers are the pod addresses whose sidecar the local world
+	// stands in for by handing plaintext to the application: the
+	// collider, whose sidecar would terminate the client sidecar's auto
+	// mTLS (the collider check asserts only that its HTTP answers). To
+	// any other endpoint a TLS origination is refused: relaying plaintext
+	// there would fake what a server or its emulated sidecar sees.
+	plaintextPeers []netip.Addr
 }
 
 func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	if d.cfg == nil {
-		return dataplane.Inspection{}, fmt.Errorf("connection to %s reached the client sidecar's port, but the client pod has no sidecar", dst)
+		return dataplane.Inspection{}, fmt.Errorf("%w: connection to %s reached the client sidecar's port, but the client pod has no sidecar", dataplane.ErrNotEmulated, dst)
 	}
 	ld, err := d.cfg.ChooseListener(dst)
 	if err != nil {
@@ -58,7 +57,7 @@ func clientBytes(det dataplane.Detection, timedOut bool) predict.ClientBytes {
 
 func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
 	if det.TLS || det.AppProtocol == "h2c" {
-		return dataplane.Action{}, fmt.Errorf("client sent %+v: the local target emulates plaintext HTTP/1.1 and opaque TCP only", det)
+		return dataplane.Action{}, fmt.Errorf("%w: client sent %+v: the local target emulates plaintext HTTP/1.1 and opaque TCP only", dataplane.ErrNotEmulated, det)
 	}
 	cd, err := d.cfg.ChooseChain(dst, clientBytes(det, timedOut))
 	if err != nil {
@@ -67,17 +66,18 @@ func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut boo
 	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
 	switch cd.NetworkFilter {
 	case wellknown.TCPProxy:
-		leg, err := d.cfg.UpstreamLeg(cd.Cluster, dst)
-		if err != nil {
+		if _, err := d.cfg.Upstream(cd.Cluster, dst); err != nil {
 			// No upstream (BlackHoleCluster, no endpoints): Envoy
 			// accepts and closes.
 			act.Kind = dataplane.Close
 			return act, nil
 		}
-		if leg.TLS != simulation.Plaintext && slices.Contains(d.sidecarPods, leg.To.Addr()) {
-			// Relaying plaintext where Envoy would originate Istio
-			// mTLS would fake the server side's view.
-			return act, fmt.Errorf("cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", cd.Cluster, leg.TLS, leg.Socket)
+		leg, err := d.cfg.UpstreamLeg(cd.Cluster, dst)
+		if err != nil {
+			return act, fmt.Errorf("%w: %v", dataplane.ErrNotEmulated, err)
+		}
+		if leg.TLS != simulation.Plaintext && !slices.Contains(d.plaintextPeers, leg.To.Addr()) {
+			return act, fmt.Errorf("%w: cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", dataplane.ErrNotEmulated, cd.Cluster, leg.TLS, leg.Socket)
 		}
 		act.Kind, act.Upstream = dataplane.TCPProxy, leg.To
 	case wellknown.HTTPConnectionManager:

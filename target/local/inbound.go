@@ -41,7 +41,7 @@ type inboundDecider struct {
 
 func (d inboundDecider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	if d.cfg == nil {
-		return dataplane.Inspection{}, fmt.Errorf("connection to %s reached the server pod's inbound port, but the server has no sidecar configuration", dst)
+		return dataplane.Inspection{}, fmt.Errorf("%w: connection to %s reached the server pod's inbound port, but the server has no sidecar configuration", dataplane.ErrNotEmulated, dst)
 	}
 	ld, err := d.cfg.ChooseInboundListener(dst)
 	if err != nil {
@@ -68,7 +68,7 @@ func inspection(ld predict.ListenerDecision) dataplane.Inspection {
 
 func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
 	if det.TLS || det.AppProtocol == "h2c" {
-		return dataplane.Action{}, fmt.Errorf("client sent %+v: the emulated server sidecar takes plaintext only (Istio mTLS needs kind or cluster)", det)
+		return dataplane.Action{}, fmt.Errorf("%w: client sent %+v: the emulated server sidecar takes plaintext only (Istio mTLS needs kind or cluster)", dataplane.ErrNotEmulated, det)
 	}
 	cd, err := d.cfg.ChooseInboundChain(dst, clientBytes(det, timedOut))
 	if err != nil {
@@ -76,18 +76,24 @@ func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timed
 	}
 	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
 	switch {
+	case cd.NetworkFilter == "":
+		// No filter chain matches: Envoy closes the connection.
+		act.Kind = dataplane.Close
+		return act, nil
 	case cd.TerminatesTLS:
 		// Envoy would wait for a ClientHello on this plaintext
 		// connection; the emulator has no TLS to wait in, so it refuses
 		// rather than guess.
-		return act, fmt.Errorf("virtualInbound chain %s terminates Istio mTLS and the connection is plaintext: not emulated, run it on kind or cluster", cd.FilterChain)
+		return act, fmt.Errorf("%w: virtualInbound chain %s terminates Istio mTLS and the connection is plaintext, run it on kind or cluster", dataplane.ErrNotEmulated, cd.FilterChain)
 	case len(cd.RBAC) > 0:
-		return act, fmt.Errorf("virtualInbound chain %s has %s (an AuthorizationPolicy): RBAC enforcement is not emulated, run it on kind or cluster", cd.FilterChain, strings.Join(cd.RBAC, ", "))
+		return act, fmt.Errorf("%w: virtualInbound chain %s has %s (an AuthorizationPolicy), run it on kind or cluster", dataplane.ErrNotEmulated, cd.FilterChain, strings.Join(cd.RBAC, ", "))
 	case cd.NetworkFilter != wellknown.TCPProxy:
 		// An inbound HTTP connection manager would need its own upstream
 		// binding per request; no catalogue scenario reaches one with
 		// HTTP (server-first clients send none).
-		return act, fmt.Errorf("virtualInbound chain %s ends in %s: the emulated server sidecar relays TCP only", cd.FilterChain, cd.NetworkFilter)
+		return act, fmt.Errorf("%w: virtualInbound chain %s ends in %s: the emulated server sidecar relays TCP only", dataplane.ErrNotEmulated, cd.FilterChain, cd.NetworkFilter)
+	case cd.ConnectOnData:
+		return act, fmt.Errorf("%w: virtualInbound chain %s: tcp_proxy's upstream_connect_mode ON_DOWNSTREAM_DATA", dataplane.ErrNotEmulated, cd.FilterChain)
 	}
 	up, err := d.cfg.Upstream(cd.Cluster, dst)
 	if err != nil {
@@ -215,10 +221,11 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle) error {
 // requirement names what an inbound scenario needs that the emulator does
 // not provide, in either state; "" when it runs here. Whether the client
 // sidecar would speak Istio mTLS comes from Istio's generated cluster
-// (predict's walk), not from the scenario's settings.
+// (predict's walk: Prediction.Transport), not from the scenario's
+// settings.
 func (l *Local) requirement(b *fixtures.Bundle) string {
 	sec := b.Scenario.Security
-	if !sec.ServerSidecar && !sec.NoClientSidecar {
+	if sec.IsZero() {
 		return ""
 	}
 	if sec.AuthorizationPolicy != "" {
@@ -229,8 +236,8 @@ func (l *Local) requirement(b *fixtures.Bundle) string {
 		if err != nil {
 			return "" // Deploy reports the error
 		}
-		if pr.Inbound != nil && pr.Inbound.Encrypted() {
-			return fmt.Sprintf("needs Istio mTLS between the sidecars (the connection reaches the server's %s in %s; istiod's workload certificates), which the local emulator does not provide: run it on kind or cluster; predict covers it offline", pr.Inbound.Listener, pr.Inbound.Arrived)
+		if pr.Encrypted() {
+			return fmt.Sprintf("needs Istio mTLS (the client sidecar's cluster originates %s; istiod's workload certificates), which the local emulator does not provide: run it on kind or cluster; predict covers it offline", pr.Transport)
 		}
 	}
 	return ""

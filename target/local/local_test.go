@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -148,8 +149,8 @@ func TestRequirement(t *testing.T) {
 		"mysql-inbound-tcp-pa-permissive-dr-disable":    "",
 		"mysql-inbound-unnamed-pa-permissive":           "", // held by the client sidecar: never leaves it
 		"smtp-inbound-tcp-pa-disable-no-client-sidecar": "",
-		"mysql-inbound-tcp-pa-permissive":               "needs Istio mTLS between the sidecars",
-		"smtp-inbound-tcp-pa-disable-dr-mtls":           "needs Istio mTLS between the sidecars",
+		"mysql-inbound-tcp-pa-permissive":               "needs Istio mTLS",
+		"smtp-inbound-tcp-pa-disable-dr-mtls":           "needs Istio mTLS",
 		"mysql-inbound-tcp-pa-strict-authz-deny":        "needs the server sidecar's RBAC filter",
 	} {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
@@ -167,10 +168,11 @@ func TestRequirement(t *testing.T) {
 	}
 }
 
-// Where Envoy would originate Istio mTLS to a pod with an emulated
-// sidecar, the emulated client sidecar refuses instead of relaying
-// plaintext the server sidecar would never see.
-func TestDeciderRefusesMTLSToEmulatedSidecar(t *testing.T) {
+// Where Envoy would originate Istio mTLS, the emulated client sidecar
+// refuses instead of relaying plaintext the server (or its emulated
+// sidecar) would never see; only to the collider, whose sidecar the world
+// stands in for, does it hand over plaintext.
+func TestDeciderRefusesTLSOrigination(t *testing.T) {
 	l := New()
 	top, _ := l.Topology(context.Background())
 	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-pa-permissive")
@@ -183,12 +185,41 @@ func TestDeciderRefusesMTLSToEmulatedSidecar(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
-	_, err = decider{cfg: cfg, sidecarPods: []netip.Addr{ServerIP}}.Route(dst, dataplane.Detection{}, false)
-	if err == nil || !strings.Contains(err.Error(), "originates mtls") {
+	_, err = decider{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.Route(dst, dataplane.Detection{}, false)
+	if !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
 	}
-	act, err := decider{cfg: cfg}.Route(dst, dataplane.Detection{}, false)
+	act, err := decider{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.Route(dst, dataplane.Detection{}, false)
 	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(ServerIP, 10000) {
-		t.Errorf("Route with no emulated sidecar behind the endpoint: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
+		t.Errorf("Route to a plaintext peer: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
+	}
+}
+
+// A scenario the emulator cannot carry out (here Istio mTLS, deployed
+// despite its requirement) yields a probe error, never an observation that
+// could match an expected failure.
+func TestProbeRefusedIsAnError(t *testing.T) {
+	if err := netlab.CheckPrivileges(); err != nil {
+		t.Skip(err)
+	}
+	l := New()
+	ctx := context.Background()
+	if err := l.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Teardown(ctx)
+	top, _ := l.Topology(ctx)
+	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-dr-mtls-no-server-sidecar")
+	b, err := fixtures.Render(s, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Deploy(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx, b)
+	obs, err := l.Probe(ctx, b, time.Second)
+	if err == nil || !strings.Contains(err.Error(), "could not carry out Envoy's decision") || !strings.Contains(err.Error(), "originates mtls") {
+		t.Errorf("Probe = %s, %v; want an error naming the refusal", obs.Outcome, err)
 	}
 }

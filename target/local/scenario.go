@@ -229,10 +229,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		return err
 	}
 	r.mu.Lock()
-	r.decider, r.rules = decider{cfg: cfg}, rules
-	if r.server != nil {
-		r.decider.sidecarPods = []netip.Addr{ServerIP}
-	}
+	r.decider, r.rules = decider{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, rules
 	r.mu.Unlock()
 	return nil
 }
@@ -335,7 +332,24 @@ func (l *Local) Probe(ctx context.Context, b *fixtures.Bundle, budget time.Durat
 	if err != nil {
 		return probe.Observation{}, err
 	}
-	return r.probe(ctx, b, r.client, dst, budget)
+	r.mu.Lock()
+	seen := len(r.records)
+	r.mu.Unlock()
+	obs, err := r.probe(ctx, b, r.client, dst, budget)
+	if err != nil {
+		return obs, err
+	}
+	// A connection the emulator refused was closed because it could not
+	// act as Envoy; what the client saw is not an observation of Envoy.
+	// (Refusals are recorded before the close, so they are here.)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.records[seen:] {
+		if rec.Refused {
+			return obs, fmt.Errorf("the emulated %s could not carry out Envoy's decision for the probe's connection (%s): this scenario needs kind or cluster", rec.side, rec.ConnRecord)
+		}
+	}
+	return obs, nil
 }
 
 // Control probes the same server on a path without a sidecar: from the

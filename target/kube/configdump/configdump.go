@@ -155,7 +155,7 @@ func Parse(data []byte, source string) (*Dump, error) {
 		Configs []map[string]json.RawMessage `json:"configs"`
 	}
 	if err := json.Unmarshal(data, &root); err != nil {
-		return nil, fmt.Errorf("config dump %s is not JSON: %w (fetch it with: pilot-agent request GET config_dump)", source, err)
+		return nil, fmt.Errorf("config dump %s is not JSON: %w (fetch it with: pilot-agent request GET config_dump?include_eds)", source, err)
 	}
 	if len(root.Configs) == 0 {
 		return nil, fmt.Errorf("config dump %s has no configs: is it the output of Envoy's /config_dump?", source)

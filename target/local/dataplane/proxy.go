@@ -56,6 +56,10 @@ type Action struct {
 	Route func(r *http.Request) (cluster string, upstream netip.AddrPort, err error)
 }
 
+// ErrNotEmulated marks a decision the emulator cannot carry out on the
+// socket (Istio mTLS, RBAC, ...). Deciders wrap it into their errors.
+var ErrNotEmulated = errors.New("not emulated")
+
 // Decider is Envoy's decision for one connection, made from the listeners
 // Istio generated (the predict evaluator, adapted by the local target).
 type Decider interface {
@@ -77,6 +81,11 @@ type ConnRecord struct {
 	Cluster     string
 	Upstream    string
 	Err         string
+	// Refused is true when the Decider failed: the emulator could not act
+	// as Envoy would, so it closed the connection, and what the client
+	// observed says nothing about Envoy. The local target turns such a
+	// probe into an error, never an observation.
+	Refused bool
 }
 
 func (r ConnRecord) String() string {
@@ -92,6 +101,9 @@ func (r ConnRecord) String() string {
 	}
 	if r.Err != "" {
 		s += ": " + r.Err
+	}
+	if r.Refused {
+		s += " (refused by the emulator)"
 	}
 	return s
 }
@@ -217,7 +229,10 @@ func (p *Proxy) handle(c net.Conn) {
 	rec.Destination = dst
 	insp, err := p.Decider.Inspect(dst)
 	if err != nil {
-		rec.Err = err.Error()
+		// Recorded before the close, so the client sees the close after
+		// the record exists.
+		rec.Err, rec.Refused = err.Error(), true
+		emit()
 		Reset(c)
 		return
 	}
@@ -246,7 +261,8 @@ func (p *Proxy) handle(c net.Conn) {
 	rec.Detection = insp.Inspectors.Detect(sniffed.Bytes)
 	act, err := p.Decider.Route(dst, rec.Detection, sniffed.TimedOut)
 	if err != nil {
-		rec.Err = err.Error()
+		rec.Err, rec.Refused = err.Error(), true
+		emit()
 		c.Close()
 		return
 	}
