@@ -168,6 +168,11 @@ func (d *ChainDecision) tcpProxy(f *listener.Filter, l *listener.Listener) error
 	return nil
 }
 
+// ErrNoUpstream marks a cluster tcp_proxy cannot dial at all (missing, or
+// without a usable endpoint, like BlackHoleCluster): Envoy accepts the
+// connection and closes it.
+var ErrNoUpstream = errors.New("no upstream")
+
 // Upstream is where tcp_proxy to a cluster dials for a connection to dst:
 // dst itself for an ORIGINAL_DST cluster (PassthroughCluster), else the
 // cluster's first usable endpoint. An error means Envoy has no upstream
@@ -175,7 +180,7 @@ func (d *ChainDecision) tcpProxy(f *listener.Filter, l *listener.Listener) error
 func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.AddrPort, error) {
 	cl := c.cluster(clusterName)
 	if cl == nil {
-		return netip.AddrPort{}, fmt.Errorf("cluster %s is not in the configuration", clusterName)
+		return netip.AddrPort{}, fmt.Errorf("%w: cluster %s is not in the configuration", ErrNoUpstream, clusterName)
 	}
 	to, _, err := c.upstreamEndpoint(cl, dst)
 	if err == nil && !to.IsValid() {
@@ -211,7 +216,7 @@ func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) 
 		// address is resolved at run time, the metadata is known.
 		return netip.AddrPort{}, eps[0], nil
 	}
-	return netip.AddrPort{}, nil, fmt.Errorf("cluster %s has no usable endpoint", cl.GetName())
+	return netip.AddrPort{}, nil, fmt.Errorf("%w: cluster %s has no usable endpoint", ErrNoUpstream, cl.GetName())
 }
 
 // RouteHTTP routes one HTTP/1.1 request on a connection to dst, by its

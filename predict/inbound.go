@@ -122,6 +122,9 @@ func EvaluateInbound(cfg *EnvoyConfig, a Arrival) (Prediction, error) {
 // connection and what its network filters do: what the local target's
 // emulated server sidecar needs to act on a real socket.
 type InboundChainDecision struct {
+	// NoChain is true when no filter chain takes the connection: Envoy
+	// closes it.
+	NoChain     bool
 	FilterChain string
 	// TerminatesTLS is true when the chain has a transport socket (Istio
 	// mTLS): a plaintext connection into it waits for a ClientHello.
@@ -152,6 +155,7 @@ func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientByte
 	case l == nil:
 		return d, fmt.Errorf("no inbound listener takes %s", dst)
 	case errors.Is(res.Error, simulation.ErrNoFilterChain):
+		d.NoChain = true
 		return d, nil
 	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
 		return d, fmt.Errorf("listener %s, plaintext connection to %s: %w", l.GetName(), dst, res.Error)
@@ -163,6 +167,9 @@ func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientByte
 	_, names := c.simulation()
 	d.FilterChain = chainLabel(res.FilterChainMatched, names, l)
 	d.TerminatesTLS = fc.GetTransportSocket() != nil
+	if err := knownInboundFilters(fc, d.FilterChain); err != nil {
+		return d, err
+	}
 	for _, f := range fc.GetFilters() {
 		switch name := networkFilterName(f); {
 		case isNetworkRBAC(f):
@@ -177,6 +184,9 @@ func (c *EnvoyConfig) ChooseInboundChain(dst netip.AddrPort, detected ClientByte
 		case name == wellknown.HTTPConnectionManager && d.NetworkFilter == "":
 			d.NetworkFilter, d.Cluster = name, res.ClusterMatched
 		}
+	}
+	if d.NetworkFilter == "" {
+		return d, fmt.Errorf("inbound chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", d.FilterChain, l.GetName())
 	}
 	return d, nil
 }

@@ -145,6 +145,11 @@ var inboundFilterRoles = map[string]bool{
 	wellknown.RoleBasedAccessControl: true,
 	wellknown.TCPProxy:               true,
 	wellknown.HTTPConnectionManager:  true,
+	// Protocol decoders Istio adds for ports named mongo (on by default)
+	// or mysql (off by default): they read the bytes passing through for
+	// stats and never hold them.
+	wellknown.MongoProxy: true,
+	wellknown.MySQLProxy: true,
 }
 
 // knownInboundFilters refuses a chain with a network filter predict does

@@ -256,6 +256,36 @@ func TestInboundChainALPNOrder(t *testing.T) {
 	}
 }
 
+// Where the connection reaches the server application with no server
+// sidecar on the way: plaintext connects (keeping the client side's
+// delay); a DestinationRule's mTLS meets the greeting (reset); auto mTLS
+// chose mTLS because the endpoint's pod has a sidecar, so unless the
+// server pod's capture let it by, predict says it does not know.
+func TestNoServerSidecar(t *testing.T) {
+	late := Prediction{After: time.Second}
+	if p, err := noServerSidecar(late, Leg{TLS: simulation.Plaintext}, "no sidecar", false); err != nil || p.Outcome != scenarios.Connected || !strings.Contains(p.String(), "1s late") {
+		t.Errorf("plaintext after 1s: %s %v\n%s", p.Outcome, err, p)
+	}
+	if p, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS}, "no sidecar", false); err != nil || p.Outcome != scenarios.Reset || !strings.Contains(p.Decision(), "mtls straight into the server application") {
+		t.Errorf("DestinationRule mTLS: %s %v %q", p.Outcome, err, p.Decision())
+	}
+	if _, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS, AutoMTLS: true}, "no sidecar", false); err == nil || !strings.Contains(err.Error(), "does not know what terminates it") {
+		t.Errorf("auto mTLS to a pod that is not the server: %v, want an error", err)
+	}
+	if p, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS, AutoMTLS: true}, "not captured", true); err != nil || p.Outcome != scenarios.Reset {
+		t.Errorf("auto mTLS past the server pod's capture: %s %v, want reset", p.Outcome, err)
+	}
+}
+
+// Protocol decoders Istio adds by port name pass bytes through: a mongo
+// port's mongo_proxy does not change the verdict.
+func TestInboundMongoProxy(t *testing.T) {
+	p, err := EvaluateInbound(strict(t, &listener.Filter{Name: wellknown.MongoProxy}), arrival(scenarios.Mongo, simulation.MTLS))
+	if err != nil || p.Outcome != scenarios.Connected {
+		t.Errorf("STRICT with mongo_proxy, mTLS mongo client: %s %v\n%s", p.Outcome, err, p)
+	}
+}
+
 // A network filter predict does not model, in front of tcp_proxy, is an
 // error naming it, never a guess.
 func TestInboundUnknownNetworkFilter(t *testing.T) {
@@ -296,19 +326,20 @@ func TestUpstreamLeg(t *testing.T) {
 		name string
 		cl   *cluster.Cluster
 		want simulation.TLSMode
+		auto bool
 	}{
-		{"auto mTLS, endpoint with a sidecar", withEndpoint(auto, map[string]any{"tlsMode": "istio"}), simulation.MTLS},
-		{"auto mTLS, endpoint without one", withEndpoint(auto, nil), simulation.Plaintext},
-		{"DestinationRule ISTIO_MUTUAL", mutual, simulation.MTLS},
-		{"no transport socket", withEndpoint(&cluster.Cluster{Name: "outbound|10000||server", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC}}, map[string]any{"tlsMode": "istio"}), simulation.Plaintext},
+		{"auto mTLS, endpoint with a sidecar", withEndpoint(auto, map[string]any{"tlsMode": "istio"}), simulation.MTLS, true},
+		{"auto mTLS, endpoint without one", withEndpoint(auto, nil), simulation.Plaintext, false},
+		{"DestinationRule ISTIO_MUTUAL", mutual, simulation.MTLS, false},
+		{"no transport socket", withEndpoint(&cluster.Cluster{Name: "outbound|10000||server", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC}}, map[string]any{"tlsMode": "istio"}), simulation.Plaintext, false},
 	} {
 		cfg := &EnvoyConfig{Clusters: []*cluster.Cluster{c.cl}, EndpointsKnown: true}
 		leg, err := cfg.UpstreamLeg(c.cl.Name, serverAddr)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if leg.TLS != c.want || leg.To != serverAddr {
-			t.Errorf("%s: %s to %s, want %s (%s)", c.name, leg.TLS, leg.To, c.want, leg.Socket)
+		if leg.TLS != c.want || leg.To != serverAddr || leg.AutoMTLS != c.auto {
+			t.Errorf("%s: %s to %s (auto mTLS %v), want %s (auto %v) (%s)", c.name, leg.TLS, leg.To, leg.AutoMTLS, c.want, c.auto, leg.Socket)
 		}
 		if c.want == simulation.MTLS && (len(leg.ALPN) != 2 || leg.SNI == "") {
 			t.Errorf("%s: ALPN %v SNI %q not read from the UpstreamTlsContext", c.name, leg.ALPN, leg.SNI)

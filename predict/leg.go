@@ -33,6 +33,10 @@ type Leg struct {
 	SNI  string
 	// Socket names the transport socket and why it applies, for traces.
 	Socket string
+	// AutoMTLS is true when a transport_socket_matches entry chose the
+	// socket from the endpoint's metadata (Istio auto mTLS: the endpoint
+	// carries tlsMode istio, so its pod runs a sidecar to terminate it).
+	AutoMTLS bool
 	// ServerSANs are the subject alt names the client sidecar accepts in
 	// the server's certificate (Istio: the destination's service
 	// accounts); empty accepts any certificate the root CA signed.
@@ -58,25 +62,25 @@ func (c *EnvoyConfig) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, 
 	leg := Leg{By: "the client sidecar", TLS: simulation.Plaintext}
 	cl := c.cluster(clusterName)
 	if cl == nil {
-		return leg, fmt.Errorf("cluster %s is not in the configuration", clusterName)
+		return leg, fmt.Errorf("%w: cluster %s is not in the configuration", ErrNoUpstream, clusterName)
 	}
 	to, ep, err := c.upstreamEndpoint(cl, dst)
 	if err != nil {
 		return leg, err
 	}
 	leg.To = to
-	socket, why := chooseTransportSocket(cl, ep)
+	socket, why, matched := chooseTransportSocket(cl, ep)
 	if err := leg.readSocket(socket); err != nil {
 		return leg, fmt.Errorf("cluster %s: %w", clusterName, err)
 	}
-	leg.Socket = why
+	leg.Socket, leg.AutoMTLS = why, matched && leg.TLS == simulation.MTLS
 	return leg, nil
 }
 
 // chooseTransportSocket applies Envoy's transport_socket_matches rule to
 // one endpoint (nil for an ORIGINAL_DST cluster, which has no endpoint
 // metadata).
-func chooseTransportSocket(cl *cluster.Cluster, ep *endpoint.LbEndpoint) (*core.TransportSocket, string) {
+func chooseTransportSocket(cl *cluster.Cluster, ep *endpoint.LbEndpoint) (socket *core.TransportSocket, why string, matched bool) {
 	md := ep.GetMetadata().GetFilterMetadata()[transportSocketMatchKey]
 	mdText := "metadata: no " + transportSocketMatchKey
 	if len(md.GetFields()) > 0 {
@@ -85,15 +89,15 @@ func chooseTransportSocket(cl *cluster.Cluster, ep *endpoint.LbEndpoint) (*core.
 	if ms := cl.GetTransportSocketMatches(); len(ms) > 0 {
 		for _, m := range ms {
 			if structSubset(m.GetMatch(), md) {
-				return m.GetTransportSocket(), fmt.Sprintf("transport_socket_matches %q (match %s) fits the endpoint's %s", m.GetName(), structText(m.GetMatch()), mdText)
+				return m.GetTransportSocket(), fmt.Sprintf("transport_socket_matches %q (match %s) fits the endpoint's %s", m.GetName(), structText(m.GetMatch()), mdText), len(m.GetMatch().GetFields()) > 0
 			}
 		}
-		return cl.GetTransportSocket(), fmt.Sprintf("no transport_socket_matches entry fits the endpoint's %s: the cluster's transport_socket applies", mdText)
+		return cl.GetTransportSocket(), fmt.Sprintf("no transport_socket_matches entry fits the endpoint's %s: the cluster's transport_socket applies", mdText), false
 	}
 	if cl.GetTransportSocket() != nil {
-		return cl.GetTransportSocket(), "the cluster's transport_socket (no transport_socket_matches)"
+		return cl.GetTransportSocket(), "the cluster's transport_socket (no transport_socket_matches)", false
 	}
-	return nil, fmt.Sprintf("the cluster has no transport socket (endpoint %s): raw_buffer", mdText)
+	return nil, fmt.Sprintf("the cluster has no transport socket (endpoint %s): raw_buffer", mdText), false
 }
 
 // structSubset reports whether every field of match equals the field of

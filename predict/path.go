@@ -49,7 +49,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 		return pr, err
 	}
 	if s.ServerSidecar == nil {
-		return noServerSidecar(pr, leg, "the server runs without a sidecar"), nil
+		return noServerSidecar(pr, leg, "the server runs without a sidecar", false)
 	}
 	if leg.TLS == simulation.MTLS && s.ServerPrincipal != "" {
 		ok, why, err := leg.acceptsServer(s.ServerPrincipal)
@@ -65,7 +65,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	}
 	to, hop, ok := s.Backend(leg.To)
 	if !ok {
-		return noServerSidecar(pr, leg, fmt.Sprintf("%s is not the server pod or its Service: the server's sidecar is not on the way", leg.target())), nil
+		return noServerSidecar(pr, leg, fmt.Sprintf("%s is not the server pod or its Service: the server's sidecar is not on the way", leg.target()), false)
 	}
 	if hop != "" {
 		pr.add("kube-proxy", "%s", hop)
@@ -76,7 +76,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	}
 	pr.Trace = append(pr.Trace, c.Trace...)
 	if !c.Redirected {
-		return noServerSidecar(pr, leg, "the server pod's rules do not capture it"), nil
+		return noServerSidecar(pr, leg, "the server pod's rules do not capture it", true)
 	}
 	cfg, err := s.ServerSidecar()
 	if err != nil {
@@ -94,15 +94,27 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 // client sidecar's TLS puts a ClientHello in front of a server that
 // speaks first, whose greeting is not a ServerHello, so the client
 // sidecar's handshake fails and it closes the client's connection.
-func noServerSidecar(pr Prediction, leg Leg, why string) Prediction {
+// Auto mTLS is chosen only for an endpoint whose pod runs a sidecar
+// (tlsMode istio), so unless that pod is the server whose capture let the
+// connection by (bypassed), predict does not know what terminates it and
+// says so instead of guessing.
+func noServerSidecar(pr Prediction, leg Leg, why string, bypassed bool) (Prediction, error) {
+	late := ""
+	if pr.After > 0 {
+		late = fmt.Sprintf(", %s late (the client sidecar's listener filter timeout)", pr.After)
+	}
 	if leg.TLS == simulation.Plaintext {
 		pr.Outcome = scenarios.Connected
-		pr.add("outcome", "%s: the connection reaches the server application directly: connected", why)
-		return pr
+		pr.add("outcome", "%s: the connection reaches the server application directly: connected%s", why, late)
+		return pr, nil
 	}
-	pr.Outcome = scenarios.Reset
+	if leg.AutoMTLS && !bypassed {
+		pr.Outcome = ""
+		return pr, fmt.Errorf("%s, yet the client sidecar's auto mTLS chose mTLS for %s because that endpoint carries tlsMode istio (its pod runs a sidecar): predict does not know what terminates it", why, leg.target())
+	}
+	pr.Outcome, pr.straightIn, pr.Transport = scenarios.Reset, true, string(leg.TLS)
 	pr.add("outcome", "%s, yet the client sidecar opens %s to it: the server application answers the ClientHello with its own protocol (a server-first greeting, or an error), not a ServerHello, so the handshake fails and the client sidecar closes the client's connection without a byte: reset", why, leg.TLS)
-	return pr
+	return pr, nil
 }
 
 // clientSide follows the connection from the client application to where

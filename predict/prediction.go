@@ -49,6 +49,9 @@ type Prediction struct {
 	// the close; nil when nothing denied it.
 	ServerBytesBeforeDeny *bool  `json:"serverBytesBeforeDeny,omitempty"`
 	Trace                 []Step `json:"trace"`
+	// straightIn is true when the client sidecar's TLS reaches the server
+	// application with no server sidecar to terminate it.
+	straightIn bool
 }
 
 // InboundPath is where the server sidecar takes a connection.
@@ -117,7 +120,7 @@ func (p Prediction) Decision() string {
 	case p.Inbound == nil:
 		b.WriteString("not captured → direct")
 	}
-	if p.Inbound == nil && p.Encrypted() {
+	if p.straightIn {
 		b.WriteString(" ⇒ " + p.Transport + " straight into the server application")
 	}
 	if in := p.Inbound; in != nil {

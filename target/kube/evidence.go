@@ -57,7 +57,7 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 	var dump, serverDump *configdump.Dump
 	var err error
 	if !b.Scenario.Security.NoClientSidecar {
-		raw, dump, err = t.configDump(ctx, clientKey)
+		raw, dump, err = t.configDump(ctx, clientKey, EvidenceConfigDumpCommand())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("client config_dump: %w", err))
 		}
@@ -68,7 +68,7 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 	var sraw []byte
 	if b.Scenario.Security.ServerSidecar {
 		var sd *configdump.Dump
-		sraw, sd, err = t.configDump(ctx, serverKey)
+		sraw, sd, err = t.configDump(ctx, serverKey, EvidenceConfigDumpCommand())
 		if err != nil {
 			errs = append(errs, fmt.Errorf("server config_dump: %w", err))
 		}

@@ -147,7 +147,7 @@ func (f *fakeExec) Exec(ctx context.Context, pod types.NamespacedName, container
 	f.commands = append(f.commands, line)
 	f.mu.Unlock()
 	switch {
-	case strings.Join(command, " ") == strings.Join(ConfigDumpCommand(), " "):
+	case strings.Join(command, " ") == strings.Join(ConfigDumpCommand(), " "), strings.Join(command, " ") == strings.Join(EvidenceConfigDumpCommand(), " "):
 		data, err := configdumptest.Sample(f.dumpName(ctx, pod))
 		return data, nil, err
 	case len(command) > 2 && command[1] == "request" && strings.HasPrefix(command[3], "stats"):

@@ -352,7 +352,7 @@ func TestInboundScenario(t *testing.T) {
 	if err := tg.Deploy(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	if !ex.ran("fb-server/server-") || !ex.ran("[istio-proxy]: pilot-agent request GET config_dump?include_eds") {
+	if !ex.ran("fb-server/server-") || !ex.ran("[istio-proxy]: pilot-agent request GET config_dump") {
 		t.Errorf("the server's sidecar was not read: %v", ex.commands)
 	}
 	if _, err := tg.Control(ctx, b, time.Second); err != nil || !ex.ran("[server]: /firstbyte-agent probe mysql --addr 127.0.0.1:10000") {

@@ -209,7 +209,7 @@ func (t *Target) waitSidecar(ctx context.Context, b *fixtures.Bundle, phase fixt
 	defer cancel()
 	start := time.Now()
 	err := sidecarsync.Wait(ctx, func(ctx context.Context) (*configdump.Dump, error) {
-		_, d, err := t.configDump(ctx, key)
+		_, d, err := t.configDump(ctx, key, ConfigDumpCommand())
 		return d, err
 	}, conds, 500*time.Millisecond, 10*time.Second, func(s string) { t.progress("%s: %s", b.Scenario.ID, s) })
 	if err != nil {
@@ -271,12 +271,12 @@ func (t *Target) foreignHTTPPorts(ctx context.Context) ([]int, error) {
 
 // configDump reads the sidecar config of a Deployment's running pod
 // through pilot-agent (no port-forward needed).
-func (t *Target) configDump(ctx context.Context, key types.NamespacedName) ([]byte, *configdump.Dump, error) {
+func (t *Target) configDump(ctx context.Context, key types.NamespacedName, command []string) ([]byte, *configdump.Dump, error) {
 	pod, err := t.applier.RunningPod(ctx, key)
 	if err != nil {
 		return nil, nil, err
 	}
-	out, _, err := t.exec.Exec(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, proxyContainer, ConfigDumpCommand())
+	out, _, err := t.exec.Exec(ctx, types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}, proxyContainer, command)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -284,11 +284,18 @@ func (t *Target) configDump(ctx context.Context, key types.NamespacedName) ([]by
 	return out, d, err
 }
 
-// ConfigDumpCommand reads the sidecar's Envoy admin config_dump with its
-// endpoints: which transport socket a cluster uses (Istio auto mTLS)
+// ConfigDumpCommand reads the sidecar's Envoy admin config_dump, as the
+// waits poll it: listeners, clusters and routes, without endpoints, which
+// keeps each poll small on a large cluster.
+func ConfigDumpCommand() []string {
+	return []string{"pilot-agent", "request", "GET", "config_dump"}
+}
+
+// EvidenceConfigDumpCommand reads the config_dump with its endpoints for
+// evidence: which transport socket a cluster uses (Istio auto mTLS)
 // depends on the endpoint's metadata, so explaining a live sidecar needs
 // them.
-func ConfigDumpCommand() []string {
+func EvidenceConfigDumpCommand() []string {
 	return []string{"pilot-agent", "request", "GET", "config_dump?include_eds"}
 }
 

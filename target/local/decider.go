@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -21,10 +22,10 @@ type decider struct {
 	cfg *predict.EnvoyConfig
 	// plaintextPeers are the pod addresses whose sidecar the local world
 	// stands in for by handing plaintext to the application: the
-	// collider, whose sidecar would terminate the client sidecar's auto
-	// mTLS (the collider check asserts only that its HTTP answers). To
-	// any other endpoint a TLS origination is refused: relaying plaintext
-	// there would fake what a server or its emulated sidecar sees.
+	// collider, whose sidecar would terminate the client sidecar's Istio
+	// mTLS (the collider check asserts only that its HTTP answers). Any
+	// other TLS origination is refused: relaying plaintext there would
+	// fake what a server or its emulated sidecar sees.
 	plaintextPeers []netip.Addr
 }
 
@@ -55,6 +56,28 @@ func clientBytes(det dataplane.Detection, timedOut bool) predict.ClientBytes {
 	}
 }
 
+// upstream is the endpoint tcp_proxy or the router dials for cluster, if
+// the emulator can dial it as Envoy would: an error wrapping
+// predict.ErrNoUpstream means Envoy has none; one wrapping
+// dataplane.ErrNotEmulated that Envoy would originate TLS (or use an
+// endpoint the emulator cannot reach by address).
+func (d decider) upstream(cluster string, dst netip.AddrPort) (netip.AddrPort, error) {
+	leg, err := d.cfg.UpstreamLeg(cluster, dst)
+	switch {
+	case errors.Is(err, predict.ErrNoUpstream):
+		return netip.AddrPort{}, err
+	case err != nil:
+		return netip.AddrPort{}, fmt.Errorf("%w: %v", dataplane.ErrNotEmulated, err)
+	case !leg.To.IsValid():
+		return netip.AddrPort{}, fmt.Errorf("%w: cluster %s dials %s, which Envoy resolves by DNS", dataplane.ErrNotEmulated, cluster, leg.Socket)
+	case leg.TLS == simulation.MTLS && slices.Contains(d.plaintextPeers, leg.To.Addr()):
+		return leg.To, nil
+	case leg.TLS != simulation.Plaintext:
+		return netip.AddrPort{}, fmt.Errorf("%w: cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", dataplane.ErrNotEmulated, cluster, leg.TLS, leg.Socket)
+	}
+	return leg.To, nil
+}
+
 func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
 	if det.TLS || det.AppProtocol == "h2c" {
 		return dataplane.Action{}, fmt.Errorf("%w: client sent %+v: the local target emulates plaintext HTTP/1.1 and opaque TCP only", dataplane.ErrNotEmulated, det)
@@ -66,20 +89,17 @@ func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut boo
 	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
 	switch cd.NetworkFilter {
 	case wellknown.TCPProxy:
-		if _, err := d.cfg.Upstream(cd.Cluster, dst); err != nil {
+		up, err := d.upstream(cd.Cluster, dst)
+		switch {
+		case errors.Is(err, predict.ErrNoUpstream):
 			// No upstream (BlackHoleCluster, no endpoints): Envoy
 			// accepts and closes.
 			act.Kind = dataplane.Close
 			return act, nil
+		case err != nil:
+			return act, err
 		}
-		leg, err := d.cfg.UpstreamLeg(cd.Cluster, dst)
-		if err != nil {
-			return act, fmt.Errorf("%w: %v", dataplane.ErrNotEmulated, err)
-		}
-		if leg.TLS != simulation.Plaintext && !slices.Contains(d.plaintextPeers, leg.To.Addr()) {
-			return act, fmt.Errorf("%w: cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", dataplane.ErrNotEmulated, cd.Cluster, leg.TLS, leg.Socket)
-		}
-		act.Kind, act.Upstream = dataplane.TCPProxy, leg.To
+		act.Kind, act.Upstream = dataplane.TCPProxy, up
 	case wellknown.HTTPConnectionManager:
 		act.Kind = dataplane.HTTP
 		act.Route = func(r *http.Request) (string, netip.AddrPort, error) {
@@ -87,7 +107,7 @@ func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut boo
 			if err != nil {
 				return cluster, netip.AddrPort{}, err
 			}
-			up, err := d.cfg.Upstream(cluster, dst)
+			up, err := d.upstream(cluster, dst)
 			return cluster, up, err
 		}
 	default:

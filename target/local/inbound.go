@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -76,7 +77,7 @@ func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timed
 	}
 	act := dataplane.Action{FilterChain: cd.FilterChain, Cluster: cd.Cluster}
 	switch {
-	case cd.NetworkFilter == "":
+	case cd.NoChain:
 		// No filter chain matches: Envoy closes the connection.
 		act.Kind = dataplane.Close
 		return act, nil
@@ -96,9 +97,12 @@ func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timed
 		return act, fmt.Errorf("%w: virtualInbound chain %s: tcp_proxy's upstream_connect_mode ON_DOWNSTREAM_DATA", dataplane.ErrNotEmulated, cd.FilterChain)
 	}
 	up, err := d.cfg.Upstream(cd.Cluster, dst)
-	if err != nil {
+	switch {
+	case errors.Is(err, predict.ErrNoUpstream):
 		act.Kind = dataplane.Close
 		return act, nil
+	case err != nil:
+		return act, fmt.Errorf("%w: %v", dataplane.ErrNotEmulated, err)
 	}
 	src, err := d.cfg.UpstreamSource(cd.Cluster)
 	if err != nil {

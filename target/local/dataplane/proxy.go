@@ -316,7 +316,7 @@ func (p *Proxy) serveHTTP(down net.Conn, act Action, rec *ConnRecord) {
 		cluster, upstream, err := act.Route(req)
 		rec.Cluster, rec.Upstream = cluster, upstream.String()
 		if err != nil {
-			rec.Err = err.Error()
+			rec.Err, rec.Refused = err.Error(), errors.Is(err, ErrNotEmulated)
 			resp := &http.Response{StatusCode: http.StatusNotFound, ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Request: req}
 			resp.Write(down)
 			return
