@@ -135,7 +135,7 @@ func (l *Local) deployServerPod(r *scenarioRun, b *fixtures.Bundle) error {
 		return fmt.Errorf("emulated server sidecar listener: %w", err)
 	}
 	r.inbound = &dataplane.Proxy{
-		Decider: inboundSide{r},
+		Decider: current[inboundDecider]{&r.mu, &r.inDecider},
 		Dial:    pod.Dialer(proxyUID),
 		DialFrom: func(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error) {
 			return pod.DialerFrom(proxyUID, src)(ctx, network, addr)
@@ -165,24 +165,6 @@ func restore(h *netlab.Host, rules string) error {
 		return fmt.Errorf("iptables-restore in %s: %v: %s", h.Name, err, out)
 	}
 	return nil
-}
-
-// inboundSide is the run's current server sidecar configuration, swapped
-// on Remediate and Revert like the client's.
-type inboundSide struct{ r *scenarioRun }
-
-func (s inboundSide) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
-	s.r.mu.Lock()
-	d := s.r.inDecider
-	s.r.mu.Unlock()
-	return d.Inspect(dst)
-}
-
-func (s inboundSide) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
-	s.r.mu.Lock()
-	d := s.r.inDecider
-	s.r.mu.Unlock()
-	return d.Route(dst, det, timedOut)
 }
 
 // configureServer points the emulated server sidecar at the listeners

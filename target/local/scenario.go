@@ -84,20 +84,26 @@ type sideRecord struct {
 
 func (s sideRecord) String() string { return s.side + ": " + s.ConnRecord.String() }
 
-// Decider indirection: the emulator keeps one Proxy for the scenario and
-// the run swaps the configuration under it, as istiod pushes to Envoy.
-func (r *scenarioRun) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
-	r.mu.Lock()
-	d := r.decider
-	r.mu.Unlock()
-	return d.Inspect(dst)
+// current is the Decider a run's proxy asks: the run swaps the
+// configuration under it (Remediate, Revert), as istiod pushes to Envoy,
+// and each connection reads the one in force.
+type current[D dataplane.Decider] struct {
+	mu *sync.Mutex
+	d  *D
 }
 
-func (r *scenarioRun) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
-	r.mu.Lock()
-	d := r.decider
-	r.mu.Unlock()
-	return d.Route(dst, det, timedOut)
+func (c current[D]) get() D {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *c.d
+}
+
+func (c current[D]) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+	return c.get().Inspect(dst)
+}
+
+func (c current[D]) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
+	return c.get().Route(dst, det, timedOut)
 }
 
 func (r *scenarioRun) record(side string, rec dataplane.ConnRecord) {
@@ -155,11 +161,11 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err != nil {
 		return err
 	}
-	world := []netip.Addr{ServerIP, ServerClusterIP, ColliderClusterIP, ColliderPodIP}
-	if server.Injected {
-		// The server pod has its own namespace at ServerIP, and the
+	world := []netip.Addr{ColliderClusterIP, ColliderPodIP}
+	if !server.Injected {
+		// Else the server pod has its own namespace at ServerIP, and the
 		// world DNATs the ClusterIP to it instead of serving it.
-		world = world[2:]
+		world = append(world, ServerIP, ServerClusterIP)
 	}
 	for _, ip := range world {
 		if err := r.net.AddWorldAddress(ip); err != nil {
@@ -187,7 +193,7 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err != nil {
 		return fmt.Errorf("emulated sidecar listener: %w", err)
 	}
-	r.proxy = &dataplane.Proxy{Decider: r, Dial: r.client.Dialer(proxyUID), Record: func(rec dataplane.ConnRecord) { r.record(clientSide, rec) }}
+	r.proxy = &dataplane.Proxy{Decider: current[decider]{&r.mu, &r.decider}, Dial: r.client.Dialer(proxyUID), Record: func(rec dataplane.ConnRecord) { r.record(clientSide, rec) }}
 	go r.proxy.Serve(ln)
 	return nil
 }
