@@ -22,10 +22,10 @@ var (
 	_ target.Skipper = (*Local)(nil)
 )
 
-// One scenario of each kind of outcome and mechanism, driven through the
-// Target contract as the suite drives it; the whole catalogue runs in the
-// e2e suite.
-func TestLocalTargetOutcomes(t *testing.T) {
+// setUp returns a local target set up as the suite does (skipping
+// without root), torn down when the test ends.
+func setUp(t *testing.T) (*Local, context.Context) {
+	t.Helper()
 	if err := netlab.CheckPrivileges(); err != nil {
 		t.Skip(err)
 	}
@@ -34,7 +34,15 @@ func TestLocalTargetOutcomes(t *testing.T) {
 	if err := l.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer l.Teardown(ctx)
+	t.Cleanup(func() { l.Teardown(ctx) })
+	return l, ctx
+}
+
+// One scenario of each kind of outcome and mechanism, driven through the
+// Target contract as the suite drives it; the whole catalogue runs in the
+// e2e suite.
+func TestLocalTargetOutcomes(t *testing.T) {
+	l, ctx := setUp(t)
 	// Each scenario with the listeners the emulated sidecars must have
 	// used for the probe's connection, as "side listener" (none: not
 	// captured, no connection reaches an emulated sidecar).
@@ -199,15 +207,7 @@ func TestDeciderRefusesTLSOrigination(t *testing.T) {
 // despite its requirement) yields a probe error, never an observation that
 // could match an expected failure.
 func TestProbeRefusedIsAnError(t *testing.T) {
-	if err := netlab.CheckPrivileges(); err != nil {
-		t.Skip(err)
-	}
-	l := New()
-	ctx := context.Background()
-	if err := l.Setup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer l.Teardown(ctx)
+	l, ctx := setUp(t)
 	top, _ := l.Topology(ctx)
 	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-dr-mtls-no-server-sidecar")
 	b, err := fixtures.Render(s, top)
