@@ -6,35 +6,74 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"unicode"
 
+	"golang.org/x/mod/module"
 	"istio.io/istio/pilot/test/xds"
 )
 
 // istioModule is the module whose generator predict runs.
 const istioModule = "istio.io/istio"
 
-// IstioBuild names the Istio line predict generates with: the VERSION file
-// of the istio.io/istio module this binary was built against (Istio's
-// master pseudo-versions say nothing about the release line) and the
-// module version itself.
+// IstioBuild names the Istio predict generates with, read from the
+// istio.io/istio module this binary was built against, never typed in:
+//
+//   - Line is the module's VERSION file. Istio labels every build that is
+//     not a release "<VERSION>-dev" (Makefile.core.mk: VERSION :=
+//     $(VERSION_FROM_FILE)-dev), and a Go pseudo-version is never a release,
+//     so predict prints "<VERSION>-dev".
+//   - Branch is the branch the commit was built on, from the build-tools
+//     image the commit pins (common/scripts/setup_env.sh:
+//     IMAGE_VERSION=<branch>-<sha>; Istio's common-files sync writes the
+//     branch's own image there). Master's pseudo-versions say nothing about
+//     the line, and a release branch keeps master's VERSION until it is cut,
+//     so the branch is what tells a 1.31 release-branch commit from 1.31
+//     development on master.
+//   - Date and Commit come from the module's pseudo-version.
+//
+// Version() prints e.g. "1.31-dev (release-1.31 2026-08-27, eed52ebb66ad)".
 type IstioBuild struct {
 	// Line is the VERSION file's content, such as "1.31".
 	Line string `json:"line"`
+	// Branch is "master" or "release-1.31"; empty when the module does not
+	// say.
+	Branch string `json:"branch,omitempty"`
+	// Date and Commit are the pseudo-version's commit time (UTC, as a
+	// date) and short hash; empty for a tagged module version.
+	Date   string `json:"date,omitempty"`
+	Commit string `json:"commit,omitempty"`
 	// Module is the istio.io/istio module version from the build info.
 	Module string `json:"module"`
 }
 
 func (b IstioBuild) String() string { return "Istio " + b.Version() }
 
-// Version is the build without the word Istio, as report headers want it:
-// "1.31 (istio.io/istio v0.0.0-…)".
+// Label is the line as Istio's build would label it: "1.31-dev" for a
+// commit between releases, the tag for a tagged module version.
+func (b IstioBuild) Label() string {
+	if b.Commit == "" {
+		return strings.TrimPrefix(b.Module, "v")
+	}
+	return b.Line + "-dev"
+}
+
+// Version is the build without the word Istio, as report headers and the
+// matrix columns want it: "1.31-dev (release-1.31 2026-08-27,
+// eed52ebb66ad)".
 func (b IstioBuild) Version() string {
-	return fmt.Sprintf("%s (%s %s)", b.Line, istioModule, b.Module)
+	if b.Commit == "" {
+		return fmt.Sprintf("%s (%s %s)", b.Label(), istioModule, b.Module)
+	}
+	branch := b.Branch
+	if branch == "" {
+		branch = "branch unknown"
+	}
+	return fmt.Sprintf("%s (%s %s, %s)", b.Label(), branch, b.Date, b.Commit)
 }
 
 // ProxyVersion is the version the simulated sidecar reports to istiod. A
@@ -55,12 +94,42 @@ var istioBuild = sync.OnceValues(func() (IstioBuild, error) {
 	if err != nil {
 		return IstioBuild{}, err
 	}
+	return readIstioBuild(dir, version)
+})
+
+// imageVersion is the build-tools image line of Istio's
+// common/scripts/setup_env.sh; its tag starts with the branch.
+var imageVersion = regexp.MustCompile(`(?m)^\s*IMAGE_VERSION=(master|release-[0-9]+\.[0-9]+)-`)
+
+// readIstioBuild reads the build facts from an istio.io/istio module
+// directory at a module version.
+func readIstioBuild(dir, version string) (IstioBuild, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "VERSION"))
 	if err != nil {
-		return IstioBuild{}, fmt.Errorf("reading the Istio version from the %s module's VERSION file: %w (is the module cache intact? try go mod download %s)", istioModule, err, istioModule)
+		return IstioBuild{}, fmt.Errorf("reading the Istio version from the %s module's VERSION file: %w (is the module cache intact? try go mod download %s@%s)", istioModule, err, istioModule, version)
 	}
-	return IstioBuild{Line: strings.TrimSpace(string(data)), Module: version}, nil
-})
+	b := IstioBuild{Line: strings.TrimSpace(string(data)), Module: version}
+	if !regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`).MatchString(b.Line) {
+		return IstioBuild{}, fmt.Errorf("the %s@%s module's VERSION file says %q, not a release line such as 1.31 (a replaced module? point it at an Istio checkout)", istioModule, version, b.Line)
+	}
+	if module.IsPseudoVersion(version) {
+		t, err := module.PseudoVersionTime(version)
+		if err != nil {
+			return IstioBuild{}, fmt.Errorf("reading the commit date of %s@%s: %w", istioModule, version, err)
+		}
+		rev, err := module.PseudoVersionRev(version)
+		if err != nil {
+			return IstioBuild{}, fmt.Errorf("reading the commit of %s@%s: %w", istioModule, version, err)
+		}
+		b.Date, b.Commit = t.UTC().Format("2006-01-02"), rev
+	}
+	if env, err := os.ReadFile(filepath.Join(dir, "common", "scripts", "setup_env.sh")); err == nil {
+		if m := imageVersion.FindSubmatch(env); m != nil {
+			b.Branch = string(m[1])
+		}
+	}
+	return b, nil
+}
 
 // istioModuleDir finds the istio.io/istio module's directory and version.
 // A binary's build info names the version, but test binaries (where
