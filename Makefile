@@ -2,6 +2,7 @@
 #
 #   make e2e                  the main job: kind target (needs Docker)
 #   make e2e TARGET=predict   Istio's own generator decides every scenario (offline)
+#   make e2e TARGET=predict ISTIO_LINES=all   the same on every Istio line (hack/istio/*)
 #   make e2e TARGET=local     real sockets through netns + Istio's iptables (root)
 #   make e2e TARGET=cluster   an existing cluster from KUBECONFIG
 #   make test                 everything that runs on this machine
@@ -9,7 +10,7 @@
 #
 # Variables: TARGET, SCENARIOS (a scenario file), LABELS (Ginkgo label
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
-# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain).
+# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), ISTIO_LINES (predict).
 
 SHELL       := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -c
@@ -20,17 +21,18 @@ SCENARIOS   ?=
 LABELS      ?=
 ID          ?=
 DRY_RUN     ?=
+ISTIO_LINES ?=
 GOTEST_FLAGS ?= -count=1
 
 # The scripts under hack/ read these from the environment.
-export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER
+export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES
 
 .PHONY: all e2e test unit vet predict local bench explain fmt-check clean help
 
 all: test
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 e2e:
 ifeq ($(TARGET),predict)
@@ -44,11 +46,16 @@ else
 endif
 
 # predict: Istio's own config generator + evaluator, under go test because
-# Istio's simulation needs a *testing.T.
+# Istio's simulation needs a *testing.T. ISTIO_LINES=all (or a list) runs it
+# once per Istio line and joins the tables (hack/predict-lines.sh).
 predict:
+ifneq ($(ISTIO_LINES),)
+	@hack/predict-lines.sh
+else
 	@$(GO) test ./predict/ -run '^TestCatalogue$$' $(GOTEST_FLAGS) -v -timeout 15m \
 		-args -artifacts="$(ARTIFACTS)/predict" $(if $(SCENARIOS),-scenarios="$(abspath $(SCENARIOS))") \
 		| hack/predict-filter.sh
+endif
 
 explain:
 	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue.yaml)" >&2; exit 2; }

@@ -29,7 +29,9 @@ func Table(results []Result, build IstioBuild, took time.Duration) *report.Repor
 	for _, res := range results {
 		row := report.NewRow(res.Scenario)
 		row.Duration = res.Took
-		if res.Skipped != "" {
+		if res.Needs != "" {
+			row.Observed, row.Verdict, row.Reason = res.Needs, report.Skip, res.Needs
+		} else if res.Skipped != "" {
 			row.Observed, row.Verdict, row.Reason = "-", report.Skip, res.Skipped
 		} else if res.Err != nil {
 			row.Observed, row.Verdict, row.Reason = "error", report.Fail, res.Err.Error()
@@ -92,7 +94,9 @@ func WriteArtifacts(dir string, r *report.Report, results []Result, p *Predictor
 	records := make([]predictionRecord, 0, len(results))
 	for _, res := range results {
 		rec := predictionRecord{ID: res.Scenario.ID, Source: res.Scenario.Source, Expected: res.Scenario.Expect.String()}
-		if res.Skipped != "" {
+		if res.Needs != "" {
+			rec.Error = res.Needs
+		} else if res.Skipped != "" {
 			rec.Error = "skipped: " + res.Skipped
 		} else if res.Err != nil {
 			rec.Error = res.Err.Error()

@@ -91,9 +91,13 @@ func Write(w io.Writer, reports []*report.Report) error {
 		b.WriteString("\n")
 	}
 	b.WriteString("\n")
+	var pass, fail, skip int
 	for _, r := range reports {
 		fmt.Fprintf(&b, "- %s Istio %s: %s\n", r.Target, r.Istio, r.Summary())
+		p, f, s := r.Counts()
+		pass, fail, skip = pass+p, fail+f, skip+s
 	}
+	fmt.Fprintf(&b, "\nsummary: %d scenarios × %d Istio versions: %d cells passed, %d failed, %d skipped\n", len(ids), len(reports), pass, fail, skip)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -25,6 +25,7 @@ func TestWrite(t *testing.T) {
 		"| mysql-10000-http | hangs | pass hung | **FAIL** connected 2ms |",
 		"| mysql-10000-tcp | connects | pass connected 3ms | not run |",
 		"- kind Istio 1.30.5: 0 passed, 1 failed, 0 skipped",
+		"summary: 2 scenarios × 2 Istio versions: 2 cells passed, 1 failed, 0 skipped",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())

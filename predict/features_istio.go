@@ -1,0 +1,11 @@
+//go:build !istio_1_31_dev_master
+
+package predict
+
+import "istio.io/istio/pilot/pkg/networking/util"
+
+// istioHasDynamicDNS: this Istio's pilot builds ALLOW_ANY_DYNAMIC_DNS
+// config; the reference to its helper is the proof, and a line that lacks
+// it builds features_istio_1_31_dev_master.go instead (build tag
+// istio_1_31_dev_master, set by hack/predict-lines.sh).
+var istioHasDynamicDNS = util.IsAllowAnyDynamicDNSOutbound != nil

@@ -1,0 +1,66 @@
+package predict
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/firstbyte/firstbyte/report"
+	"github.com/firstbyte/firstbyte/scenarios"
+)
+
+// A scenario that uses a feature the running Istio lacks gets a "needs
+// Istio ≥" cell, counted as skipped, without running the generator; the
+// others are predicted as usual.
+func TestNeedsNewerIstio(t *testing.T) {
+	list := scenarios.Catalogue()[:2]
+	p := NewPredictor()
+	p.features = []IstioFeature{{
+		Name:  "the first scenario's feature",
+		Since: "1.99",
+		Has:   func() bool { return false },
+		Uses:  func(s scenarios.Scenario) bool { return s.ID == list[0].ID },
+	}, {
+		Name:  "a feature every line has",
+		Since: "1.2",
+		Has:   func() bool { return true },
+		Uses:  func(scenarios.Scenario) bool { return true },
+	}}
+	results := p.PredictAll(list)
+	if got, want := results[0].Needs, "needs Istio ≥ 1.99: the first scenario's feature"; got != want {
+		t.Errorf("needs %q, want %q", got, want)
+	}
+	if results[0].Err != nil || results[0].Prediction.Outcome != "" {
+		t.Errorf("a scenario that needs a newer Istio was predicted: %+v", results[0])
+	}
+	if results[1].Needs != "" || results[1].Err != nil {
+		t.Errorf("second scenario: needs %q, err %v", results[1].Needs, results[1].Err)
+	}
+	if g := p.Generations.Load(); g != 1 {
+		t.Errorf("the generator ran %d times, want once (the second scenario only)", g)
+	}
+	b, err := Istio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := Table(results, b, 0)
+	row := table.Rows[0]
+	if row.Verdict != report.Skip || !strings.HasPrefix(row.Observed, "needs Istio ≥ 1.99") {
+		t.Errorf("row %+v: want a skip whose cell says needs Istio ≥ 1.99", row)
+	}
+	if pass, fail, skip := table.Counts(); pass+fail != 1 || skip != 1 {
+		t.Errorf("counts pass %d fail %d skip %d", pass, fail, skip)
+	}
+}
+
+// Today's catalogue needs no feature the lines predict builds against
+// lack; a line built with an older Istio reports any that do.
+func TestFeaturesOfTheCatalogue(t *testing.T) {
+	for _, s := range scenarios.Catalogue() {
+		if n := missingFeatures(s, istioFeatures); n != "" {
+			t.Errorf("%s: %s", s.ID, n)
+		}
+	}
+	if !lineBefore("1.9", "1.31") || lineBefore("1.31", "1.31") || lineBefore("2.0", "1.31") {
+		t.Error("lineBefore does not order Istio lines numerically")
+	}
+}
