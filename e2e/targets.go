@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target"
 	"github.com/firstbyte/firstbyte/target/kube"
 	"github.com/firstbyte/firstbyte/target/local"
@@ -29,6 +30,7 @@ func kubeTarget(name string) Factory {
 			return nil, err
 		}
 		cfg.Explain = explainLive
+		cfg.Expect = predict.ExpectedConfigDumps
 		return kube.New(cfg)
 	}
 }

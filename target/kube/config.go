@@ -32,6 +32,14 @@ const DefaultKindCluster = "firstbyte"
 // folder (the predict evaluator; nil leaves explain.txt out).
 type Explainer func(live LiveDumps, b *fixtures.Bundle) (string, error)
 
+// Expecter renders what a run's sidecars must show for one state of a
+// scenario (fixtures.Base or fixtures.Remediated) as Envoy config_dumps,
+// for the ClusterIPs the cluster assigned ("namespace/name" → IP): Istio's
+// own generator (predict.ExpectedConfigDumps), so the waits know Istio's
+// rules only through Istio's code. server is nil when the server runs no
+// sidecar.
+type Expecter func(b *fixtures.Bundle, phase fixtures.Phase, clusterIPs map[string]string) (client, server []byte, err error)
+
 // LiveDumps are a scenario's live sidecar configurations and where its
 // pods are.
 type LiveDumps struct {
@@ -88,6 +96,9 @@ type Config struct {
 	Out io.Writer
 	// Explain, when set, adds explain.txt to evidence.
 	Explain Explainer
+	// Expect renders what the sidecars must show; the sidecar waits need
+	// it.
+	Expect Expecter
 }
 
 // NewRunID returns a fresh run label value.

@@ -79,7 +79,7 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 	}
 	var sb strings.Builder
 	for _, phase := range []fixtures.Phase{fixtures.Base, fixtures.Remediated} {
-		st, err := t.state(ctx, b, phase)
+		want, err := t.expected(ctx, b, phase)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -88,7 +88,7 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 			who   string
 			dump  *configdump.Dump
 			conds []sidecarsync.Condition
-		}{{"client", dump, sidecarsync.Expect(st)}, {"server", serverDump, sidecarsync.ExpectServer(st)}} {
+		}{{"client", dump, want.client}, {"server", serverDump, want.server}} {
 			if c.dump == nil || c.conds == nil {
 				continue
 			}

@@ -121,6 +121,7 @@ func fakeTarget(t *testing.T) (*Target, *fakeExec, client.Client) {
 	t.Helper()
 	c := config(t, Kind, map[string]string{"FIRSTBYTE_RUN_ID": "fb-test"})
 	c.SyncTimeout, c.RolloutTimeout = 2*time.Second, 2*time.Second
+	c.Expect = cannedExpect
 	tg, err := New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -365,7 +366,7 @@ func TestInboundScenario(t *testing.T) {
 	tg2.cfg.SyncTimeout = 300 * time.Millisecond
 	ex2.clientDump, ex2.serverDump = id+".client", "mysql-inbound-tcp-pa-strict-authz-allow.server"
 	err := tg2.Deploy(ctx, renderFor(t, tg2, id))
-	if err == nil || !strings.Contains(err.Error(), "server sidecar") || !strings.Contains(err.Error(), "action DENY") {
+	if err == nil || !strings.Contains(err.Error(), "server sidecar") || !strings.Contains(err.Error(), "rbac [DENY]") {
 		t.Errorf("Deploy with a stale server sidecar = %v", err)
 	}
 }

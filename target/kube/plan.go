@@ -71,21 +71,21 @@ func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 		ann = append(ann, k+"="+v)
 	}
 	lines := []string{"wait: the running client pod has " + strings.Join(ann, ", ")}
-	st, err := sidecarsync.ForBundle(b, phase, planIPs(b))
+	want, err := t.conditions(b, phase, planIPs(b), nil)
 	if err != nil {
 		return append(lines, "wait: (cannot derive the sidecar checks: "+err.Error()+")")
 	}
 	if b.Scenario.Security.NoClientSidecar {
 		lines = append(lines, "the client has no sidecar: nothing to wait for on the client side")
 	} else {
-		lines = append(lines, "wait: the client sidecar's config ("+strings.Join(ConfigDumpCommand(), " ")+" in istio-proxy) shows:")
-		for _, c := range sidecarsync.Describe(sidecarsync.Expect(st)) {
+		lines = append(lines, "wait: the client sidecar's config ("+strings.Join(ConfigDumpCommand(), " ")+" in istio-proxy) shows what Istio's generator builds for the state:")
+		for _, c := range sidecarsync.Describe(want.client) {
 			lines = append(lines, "  - "+c)
 		}
 	}
-	if conds := sidecarsync.ExpectServer(st); conds != nil {
+	if want.server != nil {
 		lines = append(lines, "wait: the server's own sidecar shows:")
-		for _, c := range sidecarsync.Describe(conds) {
+		for _, c := range sidecarsync.Describe(want.server) {
 			lines = append(lines, "  - "+c)
 		}
 	}

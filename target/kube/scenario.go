@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -189,17 +190,17 @@ func (t *Target) syncSidecars(ctx context.Context, b *fixtures.Bundle, phase fix
 	if err := annotationsMatch(pod, want); err != nil {
 		return err
 	}
-	st, err := t.state(ctx, b, phase)
+	want, err := t.expected(ctx, b, phase)
 	if err != nil {
 		return err
 	}
 	if !b.Scenario.Security.NoClientSidecar {
-		if err := t.waitSidecar(ctx, b, phase, "client", clientKey, sidecarsync.Expect(st)); err != nil {
+		if err := t.waitSidecar(ctx, b, phase, "client", clientKey, want.client); err != nil {
 			return err
 		}
 	}
-	if conds := sidecarsync.ExpectServer(st); conds != nil {
-		return t.waitSidecar(ctx, b, phase, "server", deploymentKey(b.Topology.ServerNamespace, serverDeployment), conds)
+	if want.server != nil {
+		return t.waitSidecar(ctx, b, phase, "server", deploymentKey(b.Topology.ServerNamespace, serverDeployment), want.server)
 	}
 	return nil
 }
@@ -219,10 +220,15 @@ func (t *Target) waitSidecar(ctx context.Context, b *fixtures.Bundle, phase fixt
 	return nil
 }
 
-// state derives what the sidecars should show for a state, with the
-// ClusterIPs the cluster assigned and the ports other Services declare
-// HTTP.
-func (t *Target) state(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase) (sidecarsync.State, error) {
+// sidecarConditions are what a state's sidecars must show; server is nil
+// when the server runs no sidecar.
+type sidecarConditions struct{ client, server []sidecarsync.Condition }
+
+// expected derives what the sidecars must show for a state: Istio's
+// generator (Config.Expect) renders their config for the state's objects
+// with the ClusterIPs the cluster assigned, and sidecarsync compares the
+// run's part of it.
+func (t *Target) expected(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase) (sidecarConditions, error) {
 	ips := map[string]string{}
 	for _, o := range append(slices.Clone(b.Base), b.Final...) {
 		if o.Kind != "Service" {
@@ -231,22 +237,52 @@ func (t *Target) state(ctx context.Context, b *fixtures.Bundle, phase fixtures.P
 		svc := &corev1.Service{}
 		err := t.client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, svc)
 		if client.IgnoreNotFound(err) != nil {
-			return sidecarsync.State{}, fmt.Errorf("reading Service %s/%s: %w", o.Namespace, o.Name, err)
+			return sidecarConditions{}, fmt.Errorf("reading Service %s/%s: %w", o.Namespace, o.Name, err)
 		}
 		if err == nil {
 			ips[o.Namespace+"/"+o.Name] = svc.Spec.ClusterIP
 		}
 	}
-	st, err := sidecarsync.ForBundle(b, phase, ips)
+	foreign, err := t.foreignPorts(ctx)
 	if err != nil {
-		return st, err
+		return sidecarConditions{}, err
 	}
-	st.ForeignHTTPPorts, err = t.foreignHTTPPorts(ctx)
-	return st, err
+	return t.conditions(b, phase, ips, foreign)
 }
 
-// foreignHTTPPorts lists the ports Services outside the run declare HTTP.
-func (t *Target) foreignHTTPPorts(ctx context.Context) ([]int, error) {
+// conditions turns the expected config_dumps of a state into conditions
+// on the live sidecars.
+func (t *Target) conditions(b *fixtures.Bundle, phase fixtures.Phase, ips map[string]string, foreign []int) (sidecarConditions, error) {
+	if t.cfg.Expect == nil {
+		return sidecarConditions{}, errors.New("the kube target needs Istio's generator to know what the sidecars must show: set kube.Config.Expect (the e2e suite sets predict.ExpectedConfigDumps)")
+	}
+	clientDump, serverDump, err := t.cfg.Expect(b, phase, ips)
+	if err != nil {
+		return sidecarConditions{}, fmt.Errorf("%s (%s state): Istio's generator: %w", b.Scenario.ID, phase, err)
+	}
+	scope := sidecarsync.ScopeOf(b, ips)
+	scope.ForeignPorts = foreign
+	var out sidecarConditions
+	if clientDump != nil {
+		want, err := configdump.Parse(clientDump, "expected client sidecar of "+b.Scenario.ID)
+		if err != nil {
+			return out, err
+		}
+		out.client = sidecarsync.Expect(want, scope)
+	}
+	if serverDump != nil {
+		want, err := configdump.Parse(serverDump, "expected server sidecar of "+b.Scenario.ID)
+		if err != nil {
+			return out, err
+		}
+		out.server = sidecarsync.ExpectServer(want, b.Scenario.Port)
+	}
+	return out, nil
+}
+
+// foreignPorts lists the ports Services outside the run declare: Istio
+// may keep a wildcard listener on them whatever the run does.
+func (t *Target) foreignPorts(ctx context.Context) ([]int, error) {
 	list := &corev1.ServiceList{}
 	if err := t.client.List(ctx, list); err != nil {
 		return nil, fmt.Errorf("listing Services: %w", err)
@@ -257,11 +293,7 @@ func (t *Target) foreignHTTPPorts(ctx context.Context) ([]int, error) {
 			continue
 		}
 		for _, p := range svc.Spec.Ports {
-			ap := ""
-			if p.AppProtocol != nil {
-				ap = *p.AppProtocol
-			}
-			if (sidecarsync.Port{Number: int(p.Port), Name: p.Name, AppProtocol: ap}).Declared() == "http" && !slices.Contains(ports, int(p.Port)) {
+			if !slices.Contains(ports, int(p.Port)) {
 				ports = append(ports, int(p.Port))
 			}
 		}

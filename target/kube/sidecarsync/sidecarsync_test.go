@@ -2,6 +2,7 @@ package sidecarsync
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -49,22 +50,13 @@ func bundle(t *testing.T, id string) *fixtures.Bundle {
 	return b
 }
 
-func finalConditions(t *testing.T, b *fixtures.Bundle) []Condition {
+// conditions are the client conditions a sidecar showing the canned dump
+// of want meets, in the scope of scenario id: the canned dumps are Istio's
+// generator's output (../configdump/testdata/README.md), as
+// predict.ExpectedConfigDumps renders it for a live run.
+func conditions(t *testing.T, id, want string) []Condition {
 	t.Helper()
-	st, err := ForBundle(b, fixtures.Remediated, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Expect(st)
-}
-
-func baseConditions(t *testing.T, b *fixtures.Bundle) []Condition {
-	t.Helper()
-	st, err := ForBundle(b, fixtures.Base, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return Expect(st)
+	return Expect(dump(t, want), ScopeOf(bundle(t, id), nil))
 }
 
 var dumped = []string{
@@ -74,12 +66,20 @@ var dumped = []string{
 	"mysql-10000-http-sidecar-egress", "mysql-mesh-10000-db", "mysql-10000-http-registry-only",
 }
 
-// Each scenario's own sidecar configuration meets the conditions of its
-// final state: the wait ends when the sidecar has caught up.
+// A sidecar meets the conditions of the configuration Istio generates for
+// it, and the conditions cover the run's clusters, listeners and
+// virtualOutbound.
 func TestConditionsHoldOnTheirOwnSidecar(t *testing.T) {
 	for _, id := range dumped {
-		if unmet := Unmet(dump(t, id), finalConditions(t, bundle(t, id))); len(unmet) > 0 {
+		conds := conditions(t, id, id)
+		if unmet := Unmet(dump(t, id), conds); len(unmet) > 0 {
 			t.Errorf("%s: its own config_dump fails:\n  %s", id, strings.Join(unmet, "\n  "))
+		}
+		what := strings.Join(Describe(conds), "\n")
+		for _, want := range []string{"clusters of the run's services", "no listener of the run's addresses", "virtualOutbound"} {
+			if !strings.Contains(what, want) {
+				t.Errorf("%s: no condition on %q:\n%s", id, want, what)
+			}
 		}
 	}
 }
@@ -93,53 +93,55 @@ func TestConditionsTellStatesApart(t *testing.T) {
 		"mysql-10000-http-protocol-detection-timeout", "mysql-10000-http-collider-port-tcp",
 		"mysql-10000-http-port-separation", "mysql-10000-http-sidecar-egress",
 	} {
-		b := bundle(t, id)
-		if unmet := Unmet(dump(t, "mysql-10000-http"), finalConditions(t, b)); len(unmet) == 0 {
+		if unmet := Unmet(dump(t, "mysql-10000-http"), conditions(t, id, id)); len(unmet) == 0 {
 			t.Errorf("%s: the unremediated sidecar already meets the remediation's conditions", id)
 		}
-		if unmet := Unmet(dump(t, id), baseConditions(t, b)); len(unmet) == 0 {
+		if unmet := Unmet(dump(t, id), conditions(t, id, "mysql-10000-http")); len(unmet) == 0 {
 			t.Errorf("%s: the remediated sidecar still meets the base state's conditions (revert would not wait)", id)
 		}
 	}
+	// The detection timeout is a listener property: only the inspection
+	// condition tells these two apart.
+	unmet := Unmet(dump(t, "mysql-10000-http"), conditions(t, "mysql-10000-http-protocol-detection-timeout", "mysql-10000-http-protocol-detection-timeout"))
+	if !strings.Contains(strings.Join(unmet, "\n"), "listener_filters_timeout") {
+		t.Errorf("a sidecar with Istio's default detection timeout meets the remediation's: unmet %q", unmet)
+	}
 	// Mesh options are part of the state too.
-	if unmet := Unmet(dump(t, "mysql-10000-http"), finalConditions(t, bundle(t, "mysql-10000-http-registry-only"))); len(unmet) == 0 {
+	if unmet := Unmet(dump(t, "mysql-10000-http"), conditions(t, "mysql-10000-http-registry-only", "mysql-10000-http-registry-only")); len(unmet) == 0 {
 		t.Error("an ALLOW_ANY sidecar meets REGISTRY_ONLY conditions")
 	}
 	// A collider that has not reached the sidecar yet keeps Deploy waiting.
-	if unmet := Unmet(dump(t, "mysql-10000-no-collider"), finalConditions(t, bundle(t, "mysql-10000-http"))); len(unmet) == 0 {
+	if unmet := Unmet(dump(t, "mysql-10000-no-collider"), conditions(t, "mysql-10000-http", "mysql-10000-http")); len(unmet) == 0 {
 		t.Error("a sidecar without the collider meets the collider scenario's conditions")
 	}
 }
 
-func TestDeclared(t *testing.T) {
-	for _, tc := range []struct {
-		p    Port
-		want string
-	}{
-		{Port{Name: "http"}, "http"}, {Port{Name: "http-web"}, "http"}, {Port{Name: "web", AppProtocol: "http"}, "http"},
-		{Port{Name: "http", AppProtocol: "tcp"}, "tcp"}, {Port{Name: "tcp"}, "tcp"}, {Port{}, "tcp"}, {Port{Name: "db"}, "tcp"},
-		{Port{Name: "grpc-x"}, "http"}, {Port{Name: "https"}, "tls"}, {Port{Protocol: "TCP", Name: "tcp-mysql"}, "tcp"},
-		{Port{AppProtocol: "kubernetes.io/h2c"}, "http"},
-	} {
-		if got := tc.p.Declared(); got != tc.want {
-			t.Errorf("%+v declared %s, want %s", tc.p, got, tc.want)
+// A wildcard listener on a port a foreign Service declares may stay after
+// the run's HTTP declaration on it is gone; without one it must go.
+func TestForeignPortKeepsWildcard(t *testing.T) {
+	id := "mysql-10000-http-collider-port-tcp"
+	listeners := func(foreign []int) Condition {
+		s := ScopeOf(bundle(t, id), nil)
+		s.ForeignPorts = foreign
+		for _, c := range Expect(dump(t, id), s) {
+			if strings.HasPrefix(c.What, "no listener of the run's") {
+				return c
+			}
 		}
+		t.Fatal("no listener-set condition")
+		return Condition{}
 	}
-}
-
-func TestForeignHTTPPortKeepsWildcard(t *testing.T) {
-	b := bundle(t, "mysql-10000-http-collider-port-tcp")
-	st, _ := FromObjects(b.Final, b.Mesh, nil, b.Topology, b.Scenario.Port)
-	st.ForeignHTTPPorts = []int{10000}
-	for _, c := range Expect(st) {
-		if strings.Contains(c.What, "0.0.0.0_10000 absent") {
-			t.Errorf("a foreign HTTP service on 10000 keeps the wildcard listener, but the conditions want it gone: %s", c.What)
-		}
+	stale := dump(t, "mysql-10000-http") // still has 0.0.0.0_10000
+	if ok, seen := listeners(nil).Check(stale); ok || !strings.Contains(seen, "0.0.0.0_10000") {
+		t.Errorf("without a foreign Service the wildcard listener must go: ok %v, %s", ok, seen)
+	}
+	if ok, seen := listeners([]int{10000}).Check(stale); !ok && strings.Contains(seen, "0.0.0.0_10000") {
+		t.Errorf("a foreign Service on 10000 keeps the wildcard listener, but the condition wants it gone: %s", seen)
 	}
 }
 
 func TestWait(t *testing.T) {
-	conds := finalConditions(t, bundle(t, "mysql-10000-http-serviceentry-tcp"))
+	conds := conditions(t, "mysql-10000-http-serviceentry-tcp", "mysql-10000-http-serviceentry-tcp")
 	base, final := dump(t, "mysql-10000-http"), dump(t, "mysql-10000-http-serviceentry-tcp")
 	var calls atomic.Int32
 	fetch := func(context.Context) (*configdump.Dump, error) {
@@ -174,64 +176,52 @@ var inbound = []string{
 	"mysql-inbound-tcp-pa-permissive", "mysql-inbound-tcp-pa-strict-authz-allow", "mysql-inbound-tcp-pa-strict-authz-deny",
 }
 
-// Inbound scenarios: the client's sidecar meets its conditions (with the
-// DestinationRule's TLS mode), the server's sidecar meets the server
-// conditions (mTLS mode, authorization), and each differs from the others
-// where the scenarios differ.
+// Inbound scenarios: each sidecar meets the conditions of its generated
+// configuration, and each differs from the others where the scenarios
+// differ (mTLS mode, authorization, the client's DestinationRule).
 func TestInboundConditions(t *testing.T) {
+	server := func(id string) []Condition {
+		return ExpectServer(dump(t, id+".server"), bundle(t, id).Scenario.Port)
+	}
 	for _, id := range inbound {
-		b := bundle(t, id)
-		st, err := ForBundle(b, fixtures.Base, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !st.Server.Present {
-			t.Fatalf("%s: the server has a sidecar", id)
-		}
-		if unmet := Unmet(dump(t, id+".client"), Expect(st)); len(unmet) > 0 {
+		if unmet := Unmet(dump(t, id+".client"), conditions(t, id, id+".client")); len(unmet) > 0 {
 			t.Errorf("%s client:\n  %s", id, strings.Join(unmet, "\n  "))
 		}
-		if unmet := Unmet(dump(t, id+".server"), ExpectServer(st)); len(unmet) > 0 {
+		if unmet := Unmet(dump(t, id+".server"), server(id)); len(unmet) > 0 {
 			t.Errorf("%s server:\n  %s", id, strings.Join(unmet, "\n  "))
 		}
 	}
-	differ := func(id, otherDump string, server bool) {
+	differ := func(id, other string, conds []Condition) {
 		t.Helper()
-		st, _ := ForBundle(bundle(t, id), fixtures.Base, nil)
-		conds := Expect(st)
-		if server {
-			conds = ExpectServer(st)
-		}
-		if unmet := Unmet(dump(t, otherDump), conds); len(unmet) == 0 {
-			t.Errorf("%s's conditions hold on %s", id, otherDump)
+		if unmet := Unmet(dump(t, other), conds); len(unmet) == 0 {
+			t.Errorf("%s's conditions hold on %s", id, other)
 		}
 	}
-	differ("mysql-inbound-tcp-pa-strict-dr-disable", "mysql-inbound-tcp-pa-permissive-dr-disable.server", true)
-	differ("mysql-inbound-tcp-pa-permissive-dr-disable", "mysql-inbound-tcp-pa-disable-dr-disable.server", true)
-	differ("mysql-inbound-tcp-pa-strict-authz-deny", "mysql-inbound-tcp-pa-strict-authz-allow.server", true)
-	differ("mysql-inbound-tcp-pa-disable-dr-mtls", "mysql-inbound-tcp-pa-disable-dr-disable.client", false)
-	// An outbound scenario's server has no sidecar: nothing to wait for.
-	st, _ := ForBundle(bundle(t, "mysql-10000-http"), fixtures.Base, nil)
-	if ExpectServer(st) != nil {
+	differ("mysql-inbound-tcp-pa-strict-dr-disable", "mysql-inbound-tcp-pa-permissive-dr-disable.server", server("mysql-inbound-tcp-pa-strict-dr-disable"))
+	differ("mysql-inbound-tcp-pa-permissive-dr-disable", "mysql-inbound-tcp-pa-disable-dr-disable.server", server("mysql-inbound-tcp-pa-permissive-dr-disable"))
+	differ("mysql-inbound-tcp-pa-strict-authz-deny", "mysql-inbound-tcp-pa-strict-authz-allow.server", server("mysql-inbound-tcp-pa-strict-authz-deny"))
+	differ("mysql-inbound-tcp-pa-disable-dr-mtls", "mysql-inbound-tcp-pa-disable-dr-disable.client",
+		conditions(t, "mysql-inbound-tcp-pa-disable-dr-mtls", "mysql-inbound-tcp-pa-disable-dr-mtls.client"))
+	// A server without a sidecar: nothing to wait for.
+	if ExpectServer(nil, 10000) != nil {
 		t.Error("server conditions for a server without a sidecar")
 	}
 }
 
-// Every catalogue scenario yields conditions for both states.
-func TestCatalogueConditions(t *testing.T) {
-	for _, s := range scenarios.Catalogue() {
-		b, err := fixtures.Render(s, topology())
-		if err != nil {
-			t.Fatal(err)
+// The scope holds the run's addresses and ports of both states, with the
+// ClusterIPs the cluster assigned.
+func TestScopeOf(t *testing.T) {
+	b := bundle(t, "mysql-10000-http-serviceentry-tcp")
+	s := ScopeOf(b, map[string]string{b.Topology.ColliderNamespace + "/collider": "10.96.7.7"})
+	for _, ip := range []string{"198.51.100.7", "10.96.7.7"} {
+		if !slices.Contains(s.IPs, ip) {
+			t.Errorf("scope addresses %v lack %s", s.IPs, ip)
 		}
-		for _, ph := range []fixtures.Phase{fixtures.Base, fixtures.Remediated} {
-			st, err := ForBundle(b, ph, nil)
-			if err != nil {
-				t.Fatalf("%s %s: %v", s.ID, ph, err)
-			}
-			if len(Expect(st)) < 3 {
-				t.Errorf("%s %s: only %d conditions", s.ID, ph, len(Expect(st)))
-			}
-		}
+	}
+	if !slices.Contains(s.Hosts, "mysql.external.firstbyte.test") || !slices.Contains(s.Ports, 10000) {
+		t.Errorf("scope %+v lacks the remediation's ServiceEntry host or the port", s)
+	}
+	if !s.ownsCluster("outbound|10000||mysql.external.firstbyte.test") || s.ownsCluster("outbound|53||kube-dns.kube-system.svc.cluster.local") || s.ownsCluster("inbound|10000||") {
+		t.Error("ownsCluster does not tell the run's outbound clusters from others")
 	}
 }
