@@ -71,7 +71,7 @@ func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 		ann = append(ann, k+"="+v)
 	}
 	lines := []string{"wait: the running client pod has " + strings.Join(ann, ", ")}
-	want, err := t.conditions(b, phase, planIPs(b), nil)
+	conds, err := t.conditions(b, phase, planIPs(b), nil)
 	if err != nil {
 		return append(lines, "wait: (cannot derive the sidecar checks: "+err.Error()+")")
 	}
@@ -79,13 +79,13 @@ func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 		lines = append(lines, "the client has no sidecar: nothing to wait for on the client side")
 	} else {
 		lines = append(lines, "wait: the client sidecar's config ("+strings.Join(ConfigDumpCommand(), " ")+" in istio-proxy) shows what Istio's generator builds for the state:")
-		for _, c := range sidecarsync.Describe(want.client) {
+		for _, c := range sidecarsync.Describe(conds.client) {
 			lines = append(lines, "  - "+c)
 		}
 	}
-	if want.server != nil {
+	if conds.server != nil {
 		lines = append(lines, "wait: the server's own sidecar shows:")
-		for _, c := range sidecarsync.Describe(want.server) {
+		for _, c := range sidecarsync.Describe(conds.server) {
 			lines = append(lines, "  - "+c)
 		}
 	}

@@ -190,17 +190,17 @@ func (t *Target) syncSidecars(ctx context.Context, b *fixtures.Bundle, phase fix
 	if err := annotationsMatch(pod, want); err != nil {
 		return err
 	}
-	want, err := t.expected(ctx, b, phase)
+	conds, err := t.expected(ctx, b, phase)
 	if err != nil {
 		return err
 	}
 	if !b.Scenario.Security.NoClientSidecar {
-		if err := t.waitSidecar(ctx, b, phase, "client", clientKey, want.client); err != nil {
+		if err := t.waitSidecar(ctx, b, phase, "client", clientKey, conds.client); err != nil {
 			return err
 		}
 	}
-	if want.server != nil {
-		return t.waitSidecar(ctx, b, phase, "server", deploymentKey(b.Topology.ServerNamespace, serverDeployment), want.server)
+	if conds.server != nil {
+		return t.waitSidecar(ctx, b, phase, "server", deploymentKey(b.Topology.ServerNamespace, serverDeployment), conds.server)
 	}
 	return nil
 }

@@ -160,16 +160,16 @@ func passthroughCondition(want configdump.Listener) Condition {
 // REDIRECT mode arrives on.
 const virtualInbound = "virtualInbound"
 
-// inbound is what decides a port's inbound side: whether its chains
+// inboundSide is what decides a port's inbound side: whether its chains
 // accept mTLS and plaintext, and the actions of their rbac filters.
-func inbound(d *configdump.Dump, port int) (string, bool) {
+func inboundSide(d *configdump.Dump, port int) string {
 	vi, ok := d.Listener(virtualInbound)
 	if !ok {
-		return "no virtualInbound listener", false
+		return "no virtualInbound listener"
 	}
 	chains := vi.ChainsFor(port)
 	if len(chains) == 0 {
-		return fmt.Sprintf("no virtualInbound chain for port %d", port), true
+		return fmt.Sprintf("no virtualInbound chain for port %d", port)
 	}
 	var mtls, plain bool
 	var rbac []string
@@ -179,7 +179,7 @@ func inbound(d *configdump.Dump, port int) (string, bool) {
 		rbac = append(rbac, c.RBAC...)
 	}
 	sort.Strings(rbac)
-	return fmt.Sprintf("port %d: mTLS %v, plaintext %v, rbac [%s]", port, mtls, plain, strings.Join(slices.Compact(rbac), " ")), true
+	return fmt.Sprintf("port %d: mTLS %v, plaintext %v, rbac [%s]", port, mtls, plain, strings.Join(slices.Compact(rbac), " "))
 }
 
 // ExpectServer derives the server sidecar's conditions from its expected
@@ -190,9 +190,9 @@ func ExpectServer(want *configdump.Dump, port int) []Condition {
 	if want == nil {
 		return nil
 	}
-	w, _ := inbound(want, port)
+	w := inboundSide(want, port)
 	return []Condition{{What: "virtualInbound " + w, Check: func(d *configdump.Dump) (bool, string) {
-		got, _ := inbound(d, port)
+		got := inboundSide(d, port)
 		return got == w, got
 	}}}
 }

@@ -76,7 +76,7 @@ func TestConditionsHoldOnTheirOwnSidecar(t *testing.T) {
 			t.Errorf("%s: its own config_dump fails:\n  %s", id, strings.Join(unmet, "\n  "))
 		}
 		what := strings.Join(Describe(conds), "\n")
-		for _, want := range []string{"clusters of the run's services", "no listener of the run's addresses", "virtualOutbound"} {
+		for _, want := range []string{"the run's services", "no listener of the run's addresses", "virtualOutbound"} {
 			if !strings.Contains(what, want) {
 				t.Errorf("%s: no condition on %q:\n%s", id, want, what)
 			}
@@ -170,7 +170,7 @@ func TestWait(t *testing.T) {
 	}
 }
 
-var inbound = []string{
+var inboundIDs = []string{
 	"mysql-inbound-tcp-pa-disable-dr-disable", "mysql-inbound-tcp-pa-permissive-dr-disable",
 	"mysql-inbound-tcp-pa-strict-dr-disable", "mysql-inbound-tcp-pa-disable-dr-mtls",
 	"mysql-inbound-tcp-pa-permissive", "mysql-inbound-tcp-pa-strict-authz-allow", "mysql-inbound-tcp-pa-strict-authz-deny",
@@ -183,7 +183,7 @@ func TestInboundConditions(t *testing.T) {
 	server := func(id string) []Condition {
 		return ExpectServer(dump(t, id+".server"), bundle(t, id).Scenario.Port)
 	}
-	for _, id := range inbound {
+	for _, id := range inboundIDs {
 		if unmet := Unmet(dump(t, id+".client"), conditions(t, id, id+".client")); len(unmet) > 0 {
 			t.Errorf("%s client:\n  %s", id, strings.Join(unmet, "\n  "))
 		}
