@@ -46,12 +46,14 @@ endif
 # predict: Istio's own config generator + evaluator, under go test because
 # Istio's simulation needs a *testing.T.
 predict:
+	@hack/check-scenarios.sh
 	@$(GO) test ./predict/ -run '^TestCatalogue$$' $(GOTEST_FLAGS) -v -timeout 15m \
 		-args -artifacts="$(ARTIFACTS)/predict" $(if $(SCENARIOS),-scenarios="$(abspath $(SCENARIOS))") \
 		| hack/predict-filter.sh
 
 explain:
 	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue.yaml)" >&2; exit 2; }
+	@hack/check-scenarios.sh
 	@$(GO) test ./predict/ -run '^TestExplain$$' $(GOTEST_FLAGS) -v \
 		-args -explain="$(ID)" $(if $(SCENARIOS),-scenarios="$(abspath $(SCENARIOS))") | hack/predict-filter.sh
 
