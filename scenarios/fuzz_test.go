@@ -11,7 +11,7 @@ import (
 
 // rejection is the shape every loader error must have: file:line: field:
 // problem, with a line of at least 1.
-var rejection = regexp.MustCompile(`^fuzz\.yaml:[1-9][0-9]*: [^:\s][^:]*: .+`)
+var rejection = regexp.MustCompile(`^fuzz\.yaml:[1-9][0-9]*: ([A-Za-z0-9_.()\[\]-]+|"(?:[^"\\]|\\.)*"): .+`)
 
 // FuzzLoad feeds arbitrary bytes to the scenario-file loader. It must never
 // panic; every rejection must be a *FieldError reading

@@ -28,7 +28,19 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Problem)
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, fieldText(e.Field), e.Problem)
+}
+
+// plainField is a field path as the loader writes it (mesh.timeout,
+// scenarios[2]); anything else came from the user's keys and is quoted,
+// so "file:line: field:" stays unambiguous (FuzzLoad found a key "0000:").
+var plainField = regexp.MustCompile(`^[A-Za-z0-9_.()\[\]-]+$`)
+
+func fieldText(f string) string {
+	if plainField.MatchString(f) {
+		return f
+	}
+	return strconv.Quote(f)
 }
 
 // LoadFile reads and validates a user scenario file. Every problem is
