@@ -80,7 +80,7 @@ func fakeSidecar(t *testing.T, delay time.Duration, then release, server string)
 // late close is neither "fails reset" nor "hangs"; a late connect is not
 // "connects").
 func TestEveryExpectationFormOnTheWire(t *testing.T) {
-	const d = time.Second // beyond LateConnect, so a prompt form cannot match it
+	const d = time.Second               // beyond LateConnect, so a prompt form cannot match it
 	const base = 200 * time.Millisecond // a budget shorter than the hold: only the expectation's own budget sees the release
 	for _, p := range []scenarios.Protocol{scenarios.MySQL, scenarios.SMTP} {
 		srv := probetest.RealServer(t, p)
