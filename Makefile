@@ -49,6 +49,7 @@ endif
 # Istio's simulation needs a *testing.T. ISTIO_LINES=all (or a list) runs it
 # once per Istio line and joins the tables (hack/predict-lines.sh).
 predict:
+	@hack/check-scenarios.sh
 ifneq ($(ISTIO_LINES),)
 	@hack/predict-lines.sh
 else
@@ -59,6 +60,7 @@ endif
 
 explain:
 	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue.yaml)" >&2; exit 2; }
+	@hack/check-scenarios.sh
 	@$(GO) test ./predict/ -run '^TestExplain$$' $(GOTEST_FLAGS) -v \
 		-args -explain="$(ID)" $(if $(SCENARIOS),-scenarios="$(abspath $(SCENARIOS))") | hack/predict-filter.sh
 
@@ -81,11 +83,14 @@ test: fmt-check vet unit
 	@$(MAKE) --no-print-directory local
 
 # bench: probe verdict timings and false verdicts, the predict catalogue,
-# and (root) the local catalogue 20 times with per-phase timings and the
+# a 30 s fuzz run of the scenario-file loader (findings land in
+# scenarios/testdata/fuzz/FuzzLoad: commit them with the fix), and (root)
+# the local catalogue 20 times with per-phase timings and the
 # flaky count. Figures go to docs/benchmarks.md with machine and date.
 bench:
 	$(GO) run ./servers/cmd/probebench
 	$(GO) test ./predict/ -run '^$$' -bench Catalogue -benchtime 3x -count=1
+	$(GO) test ./scenarios/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
 	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./e2e/cmd/localbench -runs 20; \
 	else echo "bench: skipping the local catalogue: it needs root (sudo make bench)"; fi
 

@@ -3,6 +3,7 @@ module github.com/firstbyte/firstbyte
 go 1.26.0
 
 require (
+	github.com/goccy/go-yaml v1.19.2
 	go.yaml.in/yaml/v3 v3.0.6
 	google.golang.org/protobuf v1.36.12-0.20260120151049-f2248ac996af
 	istio.io/api v1.31.0-rc.0.0.20260824154656-b943409680a7

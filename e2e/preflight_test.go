@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,13 @@ func runCommand(t *testing.T, limit time.Duration, env []string, name string, ar
 	return out.String(), err, time.Since(start)
 }
 
+// inheritedSelection are the variables of the parent run a child command
+// must not see.
+var inheritedSelection = map[string]bool{
+	"DRY_RUN": true, "FIRSTBYTE_TARGET": true, "KUBECONFIG": true,
+	"SCENARIOS": true, "LABELS": true, "ARTIFACTS": true, "FIRSTBYTE_BUDGET": true,
+}
+
 func environ(overrides ...string) []string {
 	drop := map[string]bool{}
 	for _, kv := range overrides {
@@ -53,8 +61,10 @@ func environ(overrides ...string) []string {
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		// Never let a child find a real cluster: no kubeconfig, no
-		// in-cluster service account address.
-		if !drop[k] && k != "DRY_RUN" && k != "FIRSTBYTE_TARGET" && k != "KUBECONFIG" && !strings.HasPrefix(k, "KUBERNETES_SERVICE_") {
+		// in-cluster service account address. Nor the parent run's
+		// scenario selection: these tests run inside make e2e's own
+		// suite, and a child must not load (or fail on) its file.
+		if !drop[k] && !inheritedSelection[k] && !strings.HasPrefix(k, "KUBERNETES_SERVICE_") {
 			env = append(env, kv)
 		}
 	}
@@ -130,4 +140,38 @@ func TestSuiteFailsFastWithoutKubeconfig(t *testing.T) {
 		t.Fatalf("the suite passed without a kubeconfig:\n%s", out)
 	}
 	wantMessage(t, out, "the cluster target needs a cluster", "KUBECONFIG is unset", "TARGET=kind")
+}
+
+// The preflight tests run inside make e2e's own suite: a child command
+// must not inherit the run's scenario file or label filter, or it fails
+// on (or runs) the parent's selection instead of what it tests.
+func TestChildrenDoNotInheritTheRunSelection(t *testing.T) {
+	t.Setenv("SCENARIOS", "/nonexistent/bad.yaml")
+	t.Setenv("LABELS", "protocol:nothing")
+	for _, kv := range environ() {
+		if strings.HasPrefix(kv, "SCENARIOS=") || strings.HasPrefix(kv, "LABELS=") {
+			t.Errorf("a child command inherits %s", kv)
+		}
+	}
+}
+
+// A bad scenario file stops every target once, before Ginkgo or go test
+// start: each problem printed once, exit status 2.
+func TestBadScenarioFileFailsOnceOnEveryTarget(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	body := "scenarios:\n  - id: Bad_ID\n    why: x\n    protocol: postgres\n    placement: external\n    port: 10000\n    expect: hangs\n"
+	if err := os.WriteFile(bad, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, script := range [][]string{{"hack/e2e-local.sh"}, {"hack/e2e-kube.sh", "kind"}, {"hack/e2e-kube.sh", "cluster"}, {"hack/check-scenarios.sh"}} {
+		out, err, _ := runCommand(t, 3*time.Minute, environ("SCENARIOS="+bad, "PATH="+fakeDocker(t, noEngine)), "bash", script...)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit status 2:\n%s", script, err, out)
+		}
+		if n := strings.Count(out, "postgres"); n != 1 {
+			t.Errorf("%v: the protocol error is printed %d times, want once:\n%s", script, n, out)
+		}
+		wantMessage(t, out, bad+`:4: protocol: unknown protocol "postgres"`, bad+`:2: id: "Bad_ID"`)
+	}
 }

@@ -186,9 +186,13 @@ func PhaseNames() []string {
 func expectationText(e scenarios.Expectation) string {
 	switch {
 	case e.Outcome == scenarios.Connected && e.After > 0:
-		return fmt.Sprintf("outcome connected with the first byte between %s and %s", e.After*8/10, e.After+e.After/2+scenarios.LateConnect)
+		return fmt.Sprintf("outcome connected with the first byte between %s and %s", e.Earliest(), e.Latest())
 	case e.Outcome == scenarios.Connected:
 		return fmt.Sprintf("outcome connected with the first byte within %s", scenarios.LateConnect)
+	case e.After > 0:
+		return fmt.Sprintf("outcome %s, the connection held and then closed between %s and %s", e.Outcome, e.Earliest(), e.Latest())
+	case e.TimedOutcome():
+		return fmt.Sprintf("outcome %s within %s", e.Outcome, scenarios.LateConnect)
 	default:
 		return "outcome " + string(e.Outcome)
 	}
@@ -278,7 +282,7 @@ func (x *run) assert(ctx context.Context) {
 			x.row.Extra[ColumnControl] = controlText(ctl)
 		}
 	}
-	x.row.Judge(x.s.Expect, obs.Outcome, obs.Timings.FirstByte)
+	x.row.Judge(x.s.Expect, obs.Outcome, obs.Timings.Released())
 	if d, ok := x.r.Target.(target.Describer); ok {
 		if desc := d.Describe(x.b); desc != "" {
 			x.row.Decision = desc

@@ -21,6 +21,9 @@ case "${target}" in
   *) echo "hack/e2e-kube.sh: unknown target '${target}': want kind or cluster" >&2; exit 2 ;;
 esac
 
+# A bad scenario file is reported once, before anything else runs.
+hack/check-scenarios.sh
+
 artifacts="${ARTIFACTS:-${root}/artifacts}"
 args=(-target="${target}" -artifacts="${artifacts}")
 if [[ -n "${SCENARIOS:-}" ]]; then

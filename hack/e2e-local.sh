@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# A bad scenario file is reported once, here, before Ginkgo starts its
+# parallel processes (each would load it again).
+hack/check-scenarios.sh
+
 if [ "$(id -u)" -ne 0 ]; then
   echo "make e2e TARGET=local: needs root (it creates network namespaces and iptables rules): run it with sudo, or use TARGET=predict, which needs nothing" >&2
   exit 2

@@ -11,6 +11,7 @@ import (
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/encoding/protojson"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"
@@ -140,13 +141,13 @@ func (c *EnvoyConfig) ChooseChain(dst netip.AddrPort, detected ClientBytes) (Cha
 			return d, nil
 		case wellknown.TCPProxy:
 			d.NetworkFilter = wellknown.TCPProxy
-			return d, d.tcpProxy(f, l)
+			return d, c.tcpProxy(&d, f, l)
 		}
 	}
 	return d, fmt.Errorf("choosing a filter chain for %s: chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", dst, d.FilterChain, l.GetName())
 }
 
-func (d *ChainDecision) tcpProxy(f *listener.Filter, l *listener.Listener) error {
+func (c *EnvoyConfig) tcpProxy(d *ChainDecision, f *listener.Filter, l *listener.Listener) error {
 	tp := &tcpproxy.TcpProxy{}
 	if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
 		return fmt.Errorf("decoding tcp_proxy on %s / %s: %w", l.GetName(), d.FilterChain, err)
@@ -164,8 +165,18 @@ func (d *ChainDecision) tcpProxy(f *listener.Filter, l *listener.Listener) error
 		d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("tcp_proxy with weighted clusters %s: following the first", strings.Join(all, ", "))})
 		return nil
 	}
-	d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("tcp_proxy → cluster %s: it dials the upstream as soon as the chain is chosen, so the server's greeting flows back", d.Cluster)})
+	d.Trace = append(d.Trace, Step{Stage: "network filter", Decision: fmt.Sprintf("tcp_proxy → cluster %s: %s", d.Cluster, c.tcpProxyDials(d.Cluster))})
 	return nil
+}
+
+// tcpProxyDials says what tcp_proxy does once its chain is chosen: it
+// dials the cluster at once, and only a cluster with an upstream lets the
+// server's greeting flow back (BlackHoleCluster has none).
+func (c *EnvoyConfig) tcpProxyDials(cluster string) string {
+	if outcome, _ := clusterOutcome(c, cluster); outcome != scenarios.Connected {
+		return "it would dial the upstream as soon as the chain is chosen, but the cluster has no upstream to dial (see below), so no greeting can come back"
+	}
+	return "it dials the upstream as soon as the chain is chosen, so the server's greeting flows back"
 }
 
 // ErrNoUpstream marks a cluster tcp_proxy cannot dial at all (missing, or

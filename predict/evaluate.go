@@ -1,6 +1,8 @@
 package predict
 
 import (
+	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -77,9 +79,9 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 		p.HeldBy = strings.Join(ld.Waiting, " and ") + " (listener_filters_timeout 0s)"
 		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.timeoutText())
 		p.add("outcome", "deadlock: the sidecar never chooses a filter chain, so it never dials the server: hung")
-		return p, nil
+		return p, afterTheInspectors(&p, cfg, dst, ld)
 	case conn.ClientSends == NoClientBytes && !ld.ContinueOnTimeout:
-		p.Outcome = scenarios.Reset
+		p.Outcome, p.After = scenarios.Reset, ld.Timeout
 		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
 		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false): reset", ld.Timeout)
 		return p, nil
@@ -156,8 +158,42 @@ func finishAtCluster(p *Prediction, cfg *EnvoyConfig, name string, after time.Du
 	case outcome == scenarios.Connected:
 		p.add("outcome", "connected")
 	case after > 0:
-		p.add("outcome", "%s, after %s", outcome, after)
+		p.After = after
+		p.add("outcome", "%s, after %s: the connection is held for the listener filter timeout, then the chosen cluster decides", outcome, after)
 	default:
 		p.add("outcome", "%s", outcome)
 	}
+}
+
+// afterTheInspectors finishes a hang's trace with what would follow the
+// inspector if it ever gave up: the chain chosen with nothing detected
+// (the default chain) and where its cluster leads. It is the reader's
+// answer to "would a protocolDetectionTimeout fix this?": the same walk
+// with a timeout turns the hang into a connect (PassthroughCluster under
+// ALLOW_ANY) or a close (BlackHoleCluster under REGISTRY_ONLY). The
+// prediction itself stays the hang.
+func afterTheInspectors(p *Prediction, cfg *EnvoyConfig, dst netip.AddrPort, ld ListenerDecision) error {
+	cd, err := cfg.ChooseChain(dst, NoClientBytes)
+	if err != nil {
+		return err
+	}
+	const stage = "if it gave up"
+	what := "connection"
+	switch cd.NetworkFilter {
+	case "":
+		p.add(stage, "with a listener filter timeout, nothing would be detected and %s has no chain for that: Envoy would close the connection (fails reset after the timeout)", ld.Listener)
+		return nil
+	case wellknown.HTTPConnectionManager:
+		p.add(stage, "with a listener filter timeout (meshConfig.protocolDetectionTimeout), nothing would be detected and the chain would be %s, an HTTP connection manager that waits for a request: still hung", cd.FilterChain)
+		return nil
+	}
+	outcome, why := clusterOutcome(cfg, cd.Cluster)
+	switch outcome {
+	case scenarios.Connected:
+		what = "a late connect (connects-after the timeout)"
+	default:
+		what = fmt.Sprintf("a close (fails %s after the timeout)", outcome)
+	}
+	p.add(stage, "with a listener filter timeout (meshConfig.protocolDetectionTimeout), nothing would be detected and the chain would be %s → tcp_proxy to cluster %s; %s: the timeout would turn this hang into %s", cd.FilterChain, cd.Cluster, why, what)
+	return nil
 }

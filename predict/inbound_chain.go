@@ -45,7 +45,7 @@ func inboundInspectors(p *Prediction, ld ListenerDecision, a Arrival) (detected 
 		p.add("outcome", "deadlock: the server sidecar never chooses a filter chain, so it never connects the server application and no greeting comes: hung")
 		return "", 0, true
 	case first == NoClientBytes && !ld.ContinueOnTimeout:
-		p.Outcome = scenarios.Reset
+		p.Outcome, p.After = scenarios.Reset, ld.Timeout
 		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the client sends nothing", ld.Listener, waiting, verb, port, ld.timeoutText())
 		p.add("outcome", "after %s Envoy closes the socket (continue_on_listener_filters_timeout is false): reset", ld.Timeout)
 		return "", 0, true

@@ -23,11 +23,14 @@ func NewRow(s scenarios.Scenario) Row {
 }
 
 // Judge sets Observed, FirstByte, Verdict and Reason by matching an
-// outcome against the row's scenario expectation.
-func (r *Row) Judge(e scenarios.Expectation, o scenarios.Outcome, firstByte time.Duration) {
+// outcome against the row's scenario expectation. released is when the
+// connection's hold ended (scenarios.Timings.Released): the first server
+// byte, or the close of a connection that got none; the row's latency
+// column shows it.
+func (r *Row) Judge(e scenarios.Expectation, o scenarios.Outcome, released time.Duration) {
 	r.Observed = string(o)
-	r.FirstByte = firstByte
-	if ok, why := e.Match(o, firstByte); ok {
+	r.FirstByte = released
+	if ok, why := e.Match(o, released); ok {
 		r.Verdict, r.Reason = Pass, ""
 	} else {
 		r.Verdict, r.Reason = Fail, why

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -25,7 +28,19 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Problem)
+	return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, fieldText(e.Field), e.Problem)
+}
+
+// plainField is a field path as the loader writes it (mesh.timeout,
+// scenarios[2]); anything else came from the user's keys and is quoted,
+// so "file:line: field:" stays unambiguous (FuzzLoad found a key "0000:").
+var plainField = regexp.MustCompile(`^[A-Za-z0-9_.()\[\]-]+$`)
+
+func fieldText(f string) string {
+	if plainField.MatchString(f) {
+		return f
+	}
+	return strconv.Quote(f)
 }
 
 // LoadFile reads and validates a user scenario file. Every problem is
@@ -48,7 +63,7 @@ func Parse(name string, data []byte) ([]Scenario, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		return nil, &FieldError{File: name, Line: yamlErrorLine(err), Field: "(yaml)", Problem: err.Error()}
+		return nil, syntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, &FieldError{File: name, Line: max(doc.Line, 1), Field: "(document)", Problem: "want a mapping with a \"scenarios\" list"}
@@ -106,12 +121,22 @@ func CheckUnique(all []Scenario) error {
 
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
-func yamlErrorLine(err error) int {
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
+// syntaxError places a YAML syntax error at the line of the fault. yaml.v3
+// reports the line where the enclosing block began (a mis-indented key on
+// line 5 of a list that starts on line 2 comes out as "line 2"), so the
+// position comes from goccy/go-yaml's parser, which points at the token
+// it choked on; yaml.v3's own line is the fallback.
+func syntaxError(name string, data []byte, err error) *FieldError {
+	var located goccy.Error
+	if _, perr := goccyparser.ParseBytes(data, 0); errors.As(perr, &located) && located.GetToken() != nil {
+		return &FieldError{File: name, Line: max(located.GetToken().Position.Line, 1), Field: "(yaml)",
+			Problem: located.GetMessage() + ": check the indentation and quoting there"}
 	}
-	return 1
+	line := 1
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	return &FieldError{File: name, Line: max(line, 1), Field: "(yaml)", Problem: err.Error()}
 }
 
 type parser struct {
@@ -333,15 +358,30 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 }
 
 func (p *parser) portSpec(v *yaml.Node, field string) PortSpec {
+	return p.portSpecWith(v, field, nil)
+}
+
+// portSpecWith parses {portName, appProtocol} plus the extra fields the
+// caller handles (a collider's type).
+func (p *parser) portSpecWith(v *yaml.Node, field string, extra map[string]func(*yaml.Node)) PortSpec {
 	var ps PortSpec
-	p.fields(v, field+".", map[string]func(*yaml.Node){
+	handlers := map[string]func(*yaml.Node){
 		"portName":    func(x *yaml.Node) { ps.Name, _ = p.scalar(x, field+".portName") },
 		"appProtocol": func(x *yaml.Node) { ps.AppProtocol, _ = p.scalar(x, field+".appProtocol") },
-	})
+	}
+	maps.Copy(handlers, extra)
+	p.fields(v, field+".", handlers)
 	if ps.Name != "" {
 		// Kubernetes' own rule for Service port names.
 		if errs := validation.IsValidPortName(ps.Name); len(errs) > 0 {
 			p.fail(v, field+".portName", fmt.Sprintf("%q is not a valid Kubernetes port name: %s", ps.Name, strings.Join(errs, "; ")))
+		}
+	}
+	if ps.AppProtocol != "" {
+		// Kubernetes' rule for appProtocol: a label-style name, optionally
+		// domain-prefixed.
+		if errs := validation.IsQualifiedName(ps.AppProtocol); len(errs) > 0 {
+			p.fail(v, field+".appProtocol", fmt.Sprintf("%q is not a valid appProtocol: %s", ps.AppProtocol, strings.Join(errs, "; ")))
 		}
 	}
 	return ps
@@ -355,7 +395,15 @@ func (p *parser) collider(v *yaml.Node) Collider {
 		}
 		return c
 	}
-	return Collider{Present: true, Port: p.portSpec(v, "collider")}
+	c := Collider{Present: true}
+	c.Port = p.portSpecWith(v, "collider", map[string]func(*yaml.Node){
+		"type": func(x *yaml.Node) {
+			if t := p.oneOf(x, "collider.type", ColliderTypes...); t != "ClusterIP" {
+				c.Type = t
+			}
+		},
+	})
+	return c
 }
 
 func (p *parser) remediation(v *yaml.Node) Remediation {
@@ -371,6 +419,8 @@ func (p *parser) remediation(v *yaml.Node) Remediation {
 		}
 	}
 	var timeoutNode *yaml.Node
+	var form ServiceEntryForm
+	formNodes := map[string]*yaml.Node{}
 	if v.Kind == yaml.ScalarNode {
 		parseKind(v, "remediation")
 	} else {
@@ -380,6 +430,18 @@ func (p *parser) remediation(v *yaml.Node) Remediation {
 				timeoutNode = x
 				r.Timeout, _ = p.duration(x, "remediation.timeout")
 			},
+			"resolution": func(x *yaml.Node) {
+				formNodes["resolution"] = x
+				form.Resolution = p.oneOf(x, "remediation.resolution", Resolutions...)
+			},
+			"addresses": func(x *yaml.Node) {
+				formNodes["addresses"] = x
+				form.Addresses = p.names(x, "remediation.addresses", AddressServer, AddressCIDR)
+			},
+			"endpoints": func(x *yaml.Node) {
+				formNodes["endpoints"] = x
+				form.Endpoints = p.names(x, "remediation.endpoints", AddressServer)
+			},
 		})
 	}
 	if r.Kind == ProtocolDetectionTimeout && r.Timeout == 0 {
@@ -388,7 +450,73 @@ func (p *parser) remediation(v *yaml.Node) Remediation {
 	if timeoutNode != nil && r.Kind != ProtocolDetectionTimeout {
 		p.fail(timeoutNode, "remediation.timeout", "only protocol-detection-timeout takes a timeout")
 	}
+	def := DefaultServiceEntry(r.Kind)
+	if def == nil {
+		for _, key := range sortedKeys(formNodes) {
+			p.fail(formNodes[key], "remediation."+key, "only the serviceentry-tcp remediations take a ServiceEntry "+key)
+		}
+		return r
+	}
+	if form.Resolution == "" {
+		form.Resolution = def.Resolution
+	}
+	if formNodes["addresses"] == nil {
+		form.Addresses = def.Addresses
+	}
+	if formNodes["endpoints"] == nil {
+		form.Endpoints = def.Endpoints
+	}
+	r.ServiceEntry = &form
+	p.checkServiceEntry(r.Kind, form, func(key string) *yaml.Node {
+		if n := formNodes[key]; n != nil {
+			return n
+		}
+		return v
+	})
 	return r
+}
+
+// checkServiceEntry reports ServiceEntry forms that cannot run. The first
+// two rules are Istio's own ServiceEntry validation
+// (pkg/config/validation/validation.go, ValidateServiceEntry); predict's
+// tests run that validation over every form the loader accepts.
+func (p *parser) checkServiceEntry(k RemediationKind, f ServiceEntryForm, at func(string) *yaml.Node) {
+	if k == ServiceEntryTCPWithoutAddresses && len(f.Addresses) > 0 {
+		p.fail(at("addresses"), "remediation.addresses", "serviceentry-tcp-without-addresses is the control without addresses: use kind serviceentry-tcp to give addresses")
+	}
+	if f.Resolution == ResolutionNone && len(f.Endpoints) > 0 {
+		p.fail(at("endpoints"), "remediation.endpoints", "Istio rejects endpoints for resolution NONE (\"no endpoints should be provided for resolution type none\"): write endpoints: [] or pick STATIC or DNS")
+	}
+	if f.Resolution != ResolutionNone && f.Resolution != ResolutionStatic && slices.Contains(f.Addresses, AddressCIDR) {
+		p.fail(at("addresses"), "remediation.addresses", fmt.Sprintf("Istio allows CIDR addresses only for resolution NONE or STATIC, not %s: give the server's IP or pick another resolution", f.Resolution))
+	}
+	if f.Resolution == ResolutionDNS && len(f.Endpoints) == 0 {
+		// Without endpoints Envoy resolves the ServiceEntry's host, a
+		// test name that resolves nowhere: the outcome would be the
+		// cluster's DNS, not Istio's.
+		p.fail(at("endpoints"), "remediation.endpoints", "resolution DNS without endpoints resolves the ServiceEntry's host, a test name that resolves nowhere: give endpoints: [server]")
+	}
+}
+
+// names parses a list of distinct names, each one of valid; [] is none.
+func (p *parser) names(v *yaml.Node, field string, valid ...string) []string {
+	out := []string{}
+	if v.Kind != yaml.SequenceNode {
+		p.fail(v, field, fmt.Sprintf("want a list of %v, or [] for none", valid))
+		return out
+	}
+	for i, x := range v.Content {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		n := p.oneOf(x, f, valid...)
+		if slices.Contains(out, n) {
+			p.fail(x, f, fmt.Sprintf("%q is given twice", n))
+			continue
+		}
+		if slices.Contains(valid, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func (p *parser) mesh(v *yaml.Node) MeshOptions {

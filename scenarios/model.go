@@ -137,7 +137,22 @@ type Collider struct {
 	Port PortSpec `json:"port"`
 	// Present is false for the "none" collider.
 	Present bool `json:"present"`
+	// Type is the collider Service's form: empty for a ClusterIP Service,
+	// Headless (clusterIP: None) or ExternalName.
+	Type string `json:"type,omitempty"`
 }
+
+// Collider Service forms besides the default ClusterIP Service.
+const (
+	// Headless: clusterIP None; Istio builds listeners for its endpoints'
+	// pod IPs and, for HTTP ports, the port's wildcard listener.
+	Headless = "Headless"
+	// ExternalName: an alias of a DNS name, with no endpoints of its own.
+	ExternalName = "ExternalName"
+)
+
+// ColliderTypes lists the forms a scenario file may give as collider.type.
+var ColliderTypes = []string{"ClusterIP", Headless, ExternalName}
 
 // Collider variants the catalogue uses, by the name a scenario file may
 // write as a shorthand. A file may also spell out {portName, appProtocol}.
@@ -173,6 +188,9 @@ func ColliderVariant(name string) (Collider, error) {
 func (c Collider) String() string {
 	if !c.Present {
 		return "none"
+	}
+	if c.Type != "" {
+		return c.Port.String() + " (" + c.Type + ")"
 	}
 	return c.Port.String()
 }
@@ -244,6 +262,61 @@ type Remediation struct {
 	// Timeout is meshConfig.protocolDetectionTimeout for the
 	// protocol-detection-timeout remediation.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// ServiceEntry is the form of the serviceentry-* remediations'
+	// ServiceEntry; nil for other kinds.
+	ServiceEntry *ServiceEntryForm `json:"serviceEntry,omitempty"`
+}
+
+// ServiceEntry resolutions a scenario may give (networking.istio.io
+// ServiceEntry.resolution).
+const (
+	ResolutionNone   = "NONE"
+	ResolutionStatic = "STATIC"
+	ResolutionDNS    = "DNS"
+)
+
+// Resolutions lists the valid ServiceEntry resolutions.
+var Resolutions = []string{ResolutionNone, ResolutionStatic, ResolutionDNS}
+
+// What a ServiceEntry's addresses and endpoints may name.
+const (
+	// AddressServer is the external server's IP.
+	AddressServer = "server"
+	// AddressCIDR is a CIDR that contains the server's IP (its /24).
+	AddressCIDR = "cidr"
+)
+
+// ServiceEntryForm is how the remediation's ServiceEntry registers the
+// external server: its resolution, its addresses (the server's IP, a
+// CIDR containing it, or none) and its endpoints (the server, or none).
+// Istio decides what each form does; fixtures render it verbatim.
+type ServiceEntryForm struct {
+	Resolution string   `json:"resolution"`
+	Addresses  []string `json:"addresses"`
+	Endpoints  []string `json:"endpoints"`
+}
+
+// DefaultServiceEntry is the form a serviceentry-* remediation has when
+// the scenario does not say: STATIC, endpoint the server, and the server's
+// IP as address (none for the -without-addresses control).
+func DefaultServiceEntry(k RemediationKind) *ServiceEntryForm {
+	switch k {
+	case ServiceEntryTCP:
+		return &ServiceEntryForm{Resolution: ResolutionStatic, Addresses: []string{AddressServer}, Endpoints: []string{AddressServer}}
+	case ServiceEntryTCPWithoutAddresses:
+		return &ServiceEntryForm{Resolution: ResolutionStatic, Addresses: []string{}, Endpoints: []string{AddressServer}}
+	}
+	return nil
+}
+
+func (f ServiceEntryForm) String() string {
+	list := func(l []string) string {
+		if len(l) == 0 {
+			return "none"
+		}
+		return strings.Join(l, "+")
+	}
+	return fmt.Sprintf("%s, addresses %s, endpoints %s", f.Resolution, list(f.Addresses), list(f.Endpoints))
 }
 
 // Negative reports whether this remediation is a control that must not fix
@@ -253,6 +326,9 @@ func (r Remediation) Negative() bool { return remediationRules[r.Kind].negative 
 func (r Remediation) String() string {
 	if r.Kind == ProtocolDetectionTimeout {
 		return fmt.Sprintf("%s=%s", r.Kind, r.Timeout)
+	}
+	if f := r.ServiceEntry; f != nil && f.String() != DefaultServiceEntry(r.Kind).String() {
+		return fmt.Sprintf("%s(%s)", r.Kind, f)
 	}
 	return string(r.Kind)
 }
@@ -275,8 +351,9 @@ type MeshOptions struct {
 // Expectation is the outcome a scenario states up front, before any run.
 type Expectation struct {
 	Outcome Outcome `json:"outcome"`
-	// After is set for "connects-after D": the connection succeeds, but
-	// only once the listener filter timeout D has passed.
+	// After is set for "connects-after D" and "fails <outcome> after D":
+	// the connection is held for D (a listener filter timeout) before the
+	// server's first byte arrives, or before the connection is closed.
 	After time.Duration `json:"after,omitempty"`
 }
 
@@ -286,31 +363,52 @@ type Expectation struct {
 const LateConnect = 500 * time.Millisecond
 
 // Budget returns the first-byte budget a probe needs to tell this
-// expectation apart from a hang: the base budget, or for a late connect
-// enough time to see it land.
+// expectation apart from a hang: the base budget, or for a connection held
+// for After (a late connect, a late close) enough time to see the hold end.
 func (e Expectation) Budget(base time.Duration) time.Duration {
 	if e.After > 0 {
-		return max(base, e.After+e.After/2+LateConnect)
+		return max(base, e.Latest())
 	}
 	return base
 }
 
-// Match reports whether an observed (or predicted) outcome with its
-// first-byte time satisfies the expectation, and why not.
-func (e Expectation) Match(o Outcome, firstByte time.Duration) (bool, string) {
+// Earliest and Latest bound when a held connection may be released
+// (first server byte, or close) for an expectation with After: not before
+// 0.8·After, not after 1.5·After + LateConnect. Without After, Latest is
+// LateConnect (a prompt connect or close) and Earliest zero.
+func (e Expectation) Earliest() time.Duration { return e.After * 8 / 10 }
+
+// Latest: see Earliest.
+func (e Expectation) Latest() time.Duration { return e.After + e.After/2 + LateConnect }
+
+// TimedOutcome reports whether the expectation asserts when the outcome
+// happened: every form but "hangs". Without After the outcome must be
+// prompt (within LateConnect): a connection held for a listener filter
+// timeout and then closed is "fails reset after D", not "fails reset".
+func (e Expectation) TimedOutcome() bool { return e.Outcome != Hung }
+
+// Match reports whether an observed (or predicted) outcome satisfies the
+// expectation, and why not. released is when the connection's hold ended
+// (Timings.Released): the first server byte, or the close when no byte
+// came.
+func (e Expectation) Match(o Outcome, released time.Duration) (bool, string) {
 	if o != e.Outcome {
 		return false, fmt.Sprintf("expected %s, observed %s", e, o)
 	}
-	if o != Connected {
+	if !e.TimedOutcome() {
 		return true, ""
 	}
+	what, prompt := "close", "prompt "+string(o)
+	if o == Connected {
+		what, prompt = "first byte", "prompt connect"
+	}
 	switch {
-	case e.After == 0 && firstByte > LateConnect:
-		return false, fmt.Sprintf("expected a prompt connect, first byte after %s (> %s)", firstByte.Round(time.Millisecond), LateConnect)
-	case e.After > 0 && firstByte < e.After*8/10:
-		return false, fmt.Sprintf("expected a connect after about %s, first byte after only %s", e.After, firstByte.Round(time.Millisecond))
-	case e.After > 0 && firstByte > e.After+e.After/2+LateConnect:
-		return false, fmt.Sprintf("expected a connect after about %s, first byte after %s", e.After, firstByte.Round(time.Millisecond))
+	case e.After == 0 && released > LateConnect:
+		return false, fmt.Sprintf("expected a %s, %s after %s (> %s): a connection held that long is %q", prompt, what, released.Round(time.Millisecond), LateConnect, Expectation{Outcome: o, After: released.Round(100 * time.Millisecond)})
+	case e.After > 0 && released < e.Earliest():
+		return false, fmt.Sprintf("expected %s after about %s, %s after only %s", o, e.After, what, released.Round(time.Millisecond))
+	case e.After > 0 && released > e.Latest():
+		return false, fmt.Sprintf("expected %s after about %s, %s after %s (> %s)", o, e.After, what, released.Round(time.Millisecond), e.Latest())
 	}
 	return true, ""
 }
@@ -323,33 +421,48 @@ func (e Expectation) String() string {
 		return "connects"
 	case e.Outcome == Hung:
 		return "hangs"
+	case e.After > 0:
+		return "fails " + string(e.Outcome) + " after " + e.After.String()
 	default:
 		return "fails " + string(e.Outcome)
 	}
 }
 
 // ParseExpectation reads the scenario-file form: "connects", "hangs",
-// "connects-after 1s", "fails reset", "fails refused", "fails protocol-error".
+// "connects-after 1s", "fails reset", "fails refused", "fails
+// protocol-error", and "fails reset after 1s" (the connection is held for
+// about 1s, then closed; also protocol-error, whose bytes come after D).
 func ParseExpectation(s string) (Expectation, error) {
 	f := strings.Fields(s)
-	const want = `want "connects", "hangs", "connects-after <duration>" or "fails <reset|refused|protocol-error>"`
+	const want = `want "connects", "hangs", "connects-after <duration>", "fails <reset|refused|protocol-error>" or "fails <reset|protocol-error> after <duration>"`
+	after := func(v string) (time.Duration, error) {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return 0, fmt.Errorf("bad duration %q in %q: want a positive Go duration such as 1s or 500ms", v, s)
+		}
+		return d, nil
+	}
 	switch {
 	case len(f) == 1 && f[0] == "connects":
 		return Expectation{Outcome: Connected}, nil
 	case len(f) == 1 && f[0] == "hangs":
 		return Expectation{Outcome: Hung}, nil
 	case len(f) == 2 && f[0] == "connects-after":
-		d, err := time.ParseDuration(f[1])
-		if err != nil || d <= 0 {
-			return Expectation{}, fmt.Errorf("bad duration %q in %q: want a positive Go duration such as 1s", f[1], s)
-		}
-		return Expectation{Outcome: Connected, After: d}, nil
-	case len(f) == 2 && f[0] == "fails":
+		d, err := after(f[1])
+		return Expectation{Outcome: Connected, After: d}, err
+	case (len(f) == 2 || len(f) == 4 && f[2] == "after") && f[0] == "fails":
 		o, err := ParseOutcome(f[1])
 		if err != nil || o == Connected || o == Hung {
 			return Expectation{}, fmt.Errorf("%q: fails takes reset, refused or protocol-error", s)
 		}
-		return Expectation{Outcome: o}, nil
+		e := Expectation{Outcome: o}
+		if len(f) == 4 {
+			if o == Refused {
+				return Expectation{}, fmt.Errorf("%q: a refusal happens at the TCP connect, before anything can hold the connection: write \"fails refused\"", s)
+			}
+			e.After, err = after(f[3])
+		}
+		return e, err
 	}
 	return Expectation{}, fmt.Errorf("unknown expectation %q: %s", s, want)
 }

@@ -46,6 +46,20 @@ type Timings struct {
 	// FirstByte is when the first server byte was read on the raw
 	// connection (zero if none arrived).
 	FirstByte time.Duration `json:"firstByte"`
+	// Closed is when the peer closed or reset the connection before any
+	// server byte (zero if it did not).
+	Closed time.Duration `json:"closed,omitempty"`
 	// Done is when the probe reached its verdict.
 	Done time.Duration `json:"done"`
+}
+
+// Released is when the connection's hold ended: the first server byte, or
+// the peer's close when no byte came; zero when neither happened. It is
+// what an expectation's timing (connects-after, fails … after) is matched
+// against.
+func (t Timings) Released() time.Duration {
+	if t.FirstByte > 0 {
+		return t.FirstByte
+	}
+	return t.Closed
 }

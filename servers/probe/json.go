@@ -25,10 +25,20 @@ type observationJSON struct {
 type timingsJSON struct {
 	Connect   string `json:"connect"`
 	FirstByte string `json:"firstByte"`
+	Closed    string `json:"closed,omitempty"`
 	Done      string `json:"done"`
 }
 
 func formatDuration(d time.Duration) string { return d.Round(time.Microsecond).String() }
+
+// closedText leaves timings.closed out when the peer did not close, so
+// observations of older agents and of connects read the same.
+func closedText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return formatDuration(d)
+}
 
 // MarshalJSON writes durations as strings such as "1.002s" or "0s". (To
 // keep the angle brackets of a Message-ID in Detail readable, encode with a
@@ -44,6 +54,7 @@ func (o Observation) MarshalJSON() ([]byte, error) {
 		Timings: timingsJSON{
 			Connect:   formatDuration(o.Timings.Connect),
 			FirstByte: formatDuration(o.Timings.FirstByte),
+			Closed:    closedText(o.Timings.Closed),
 			Done:      formatDuration(o.Timings.Done),
 		},
 		Budget:      formatDuration(o.Budget),
@@ -66,6 +77,7 @@ func (o *Observation) UnmarshalJSON(b []byte) error {
 	}{
 		{"timings.connect", w.Timings.Connect, &o.Timings.Connect},
 		{"timings.firstByte", w.Timings.FirstByte, &o.Timings.FirstByte},
+		{"timings.closed", w.Timings.Closed, &o.Timings.Closed},
 		{"timings.done", w.Timings.Done, &o.Timings.Done},
 		{"budget", w.Budget, &o.Budget},
 	}

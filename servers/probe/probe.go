@@ -228,5 +228,8 @@ func observe(obs Observation, t *tracker, w wireState, o scenarios.Outcome, deta
 	if w.gotByte {
 		obs.Timings.FirstByte = w.firstByteAt
 	}
+	if w.peerEnd != "" {
+		obs.Timings.Closed = w.peerEndAt
+	}
 	return obs
 }

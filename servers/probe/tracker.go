@@ -45,6 +45,7 @@ type wireState struct {
 	serverBytes int64
 	dialErr     error  // first failed dial
 	peerEnd     string // how the peer ended a connection before any server byte
+	peerEndAt   time.Duration
 }
 
 func newTracker(start time.Time, dial DialFunc, connectTimeout time.Duration) *tracker {
@@ -85,7 +86,7 @@ func (t *tracker) DialContext(ctx context.Context, network, addr string) (net.Co
 		// connect. On loopback a resetting acceptor wins that race often.
 		t.markConnected(now)
 		if !t.state.gotByte && t.state.peerEnd == "" {
-			t.state.peerEnd = "peer reset the connection right after the TCP handshake (ECONNRESET on connect)"
+			t.state.peerEnd, t.state.peerEndAt = "peer reset the connection right after the TCP handshake (ECONNRESET on connect)", now
 		}
 		return nil, err
 	case err != nil:
@@ -167,15 +168,16 @@ func (t *tracker) observeRead(n int, err error) {
 		}
 	}
 	if err != nil && !t.state.gotByte && t.state.peerEnd == "" {
-		t.state.peerEnd = peerEnd(err, "read")
+		t.state.peerEnd, t.state.peerEndAt = peerEnd(err, "read"), now
 	}
 }
 
 func (t *tracker) observeWrite(err error) {
+	now := t.since()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if err != nil && !t.state.aborted && !t.state.gotByte && t.state.peerEnd == "" {
-		t.state.peerEnd = peerEnd(err, "write")
+		t.state.peerEnd, t.state.peerEndAt = peerEnd(err, "write"), now
 	}
 }
 

@@ -405,7 +405,13 @@ func (l *Local) ColliderHTTP(ctx context.Context, b *fixtures.Bundle) error {
 		return err
 	}
 	_, port, _ := net.SplitHostPort(b.ColliderAddr)
-	url := "http://" + net.JoinHostPort(ColliderClusterIP.String(), port) + "/firstbyte-collider-check"
+	// What the collider's name resolves to: its ClusterIP, or for a
+	// headless Service its pod's IP.
+	ip := ColliderClusterIP
+	if b.Scenario.Collider.Type == scenarios.Headless {
+		ip = ColliderPodIP
+	}
+	url := "http://" + net.JoinHostPort(ip.String(), port) + "/firstbyte-collider-check"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
