@@ -7,6 +7,7 @@
 #   make e2e TARGET=cluster   an existing cluster from KUBECONFIG
 #   make test                 everything that runs on this machine
 #   make bench                timings and false-verdict counts
+#   make soak                 the local catalogue SOAK_RUNS times under load (root)
 #
 # Variables: TARGET, SCENARIOS (a scenario file), LABELS (Ginkgo label
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
@@ -27,7 +28,7 @@ GOTEST_FLAGS ?= -count=1
 # The scripts under hack/ read these from the environment.
 export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES
 
-.PHONY: all e2e test unit vet predict local bench explain fmt-check clean help
+.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help
 
 all: test
 
@@ -93,6 +94,16 @@ bench:
 	$(GO) test ./scenarios/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
 	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./e2e/cmd/localbench -runs 20; \
 	else echo "bench: skipping the local catalogue: it needs root (sudo make bench)"; fi
+
+# soak: the local catalogue SOAK_RUNS times while CPU burners (one per
+# core) and a looping cold `go build` of the module load the machine; it
+# reports false verdicts per scenario and saves each one's evidence
+# (emulator per-phase timings included) under $(ARTIFACTS)/soak.
+SOAK_RUNS ?= 50
+soak:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make soak: the local target needs root (sudo make soak)" >&2; exit 2; }
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && $(GO) build -o "$$bin/localbench" ./e2e/cmd/localbench && \
+		"$$bin/localbench" -runs $(SOAK_RUNS) -burners $$(nproc) -load-build -artifacts "$(ARTIFACTS)/soak"
 
 clean:
 	rm -rf $(ARTIFACTS)

@@ -266,8 +266,10 @@ func (x *run) assert(ctx context.Context) {
 	if x.s.Security.AuthorizationPolicy == scenarios.DenyClient {
 		x.row.Extra[ColumnServerBytesBeforeDeny] = map[bool]string{true: "yes", false: "no"}[obs.ServerBytes > 0]
 	}
+	var ctl probe.Observation
 	if obs.Outcome == scenarios.Hung {
-		ctl, err := x.r.Target.Control(ctx, x.b, x.budget)
+		var err error
+		ctl, err = x.r.Target.Control(ctx, x.b, x.budget)
 		switch {
 		case err != nil:
 			x.row.Observed, x.row.FirstByte = string(obs.Outcome), obs.Timings.FirstByte
@@ -283,6 +285,11 @@ func (x *run) assert(ctx context.Context) {
 		}
 	}
 	x.row.Judge(x.s.Expect, obs.Outcome, obs.Timings.Released())
+	if obs.Outcome == scenarios.Hung && x.row.Verdict == report.Pass {
+		// The hang budget's margin: how much slower than the direct path
+		// the greeting could have been before it read as a hang.
+		x.row.Margin = fmt.Sprintf("%s (hang budget %s − control's first byte %s)", report.FormatMargin(x.budget-ctl.Timings.FirstByte), x.budget, report.FormatLatency(ctl.Timings.FirstByte))
+	}
 	if d, ok := x.r.Target.(target.Describer); ok {
 		if desc := d.Describe(x.b); desc != "" {
 			x.row.Decision = desc

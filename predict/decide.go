@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -265,8 +266,18 @@ func (c *EnvoyConfig) simulateCall(dst netip.AddrPort, call simulation.Call) (re
 	return c.runSimulation(call)
 }
 
+// simulationRuns counts runs of Istio's traffic simulation in this
+// process.
+var simulationRuns atomic.Int64
+
+// SimulationRuns is how many times Istio's traffic simulation has run in
+// this process. The local target's tests read it around a probe: its
+// emulated sidecars decide before the wire, so a probe must run none.
+func SimulationRuns() int64 { return simulationRuns.Load() }
+
 // runSimulation runs Istio's traffic simulation for a complete call.
 func (c *EnvoyConfig) runSimulation(call simulation.Call) (res simulation.Result, err error) {
+	simulationRuns.Add(1)
 	sim, _ := c.simulation()
 	defer func() {
 		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config

@@ -51,6 +51,10 @@ type Row struct {
 	// Extra holds target-specific observed properties shown as their own
 	// columns, such as "server bytes before deny"; keys are column titles.
 	Extra map[string]string `json:"extra,omitempty"`
+	// Margin is how far the row stayed inside the timing threshold its
+	// verdict used (scenarios/thresholds.go), e.g. "497ms (prompt ≤ 500ms)";
+	// negative when outside. Empty when no timing threshold applied.
+	Margin string `json:"margin,omitempty"`
 	// Evidence is the folder with dumps and logs for a failed row.
 	Evidence string        `json:"evidence,omitempty"`
 	Duration time.Duration `json:"durationNs"`
@@ -119,7 +123,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		if row.Verdict == Fail {
 			verdict = "**FAIL**"
 		}
-		cols := []string{row.ID, row.Expected, row.Observed, FormatLatency(row.FirstByte), verdict}
+		firstByte := FormatLatency(row.FirstByte)
+		if row.Margin != "" {
+			firstByte += " (margin " + row.Margin + ")"
+		}
+		cols := []string{row.ID, row.Expected, row.Observed, firstByte, verdict}
 		for _, c := range r.ExtraColumns {
 			v := row.Extra[c]
 			if v == "" {

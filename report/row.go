@@ -30,9 +30,23 @@ func NewRow(s scenarios.Scenario) Row {
 func (r *Row) Judge(e scenarios.Expectation, o scenarios.Outcome, released time.Duration) {
 	r.Observed = string(o)
 	r.FirstByte = released
+	if m, threshold, ok := e.Margin(o, released); ok {
+		r.Margin = FormatMargin(m) + " (" + threshold + ")"
+	}
 	if ok, why := e.Match(o, released); ok {
 		r.Verdict, r.Reason = Pass, ""
 	} else {
 		r.Verdict, r.Reason = Fail, why
 	}
+}
+
+// FormatMargin renders a threshold margin, signed when negative.
+func FormatMargin(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0s"
+	case d < 0:
+		return "-" + FormatLatency(-d)
+	}
+	return FormatLatency(d)
 }

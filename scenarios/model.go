@@ -359,7 +359,8 @@ type Expectation struct {
 
 // LateConnect is the first-byte latency above which a connect counts as
 // late. A prompt connect on loopback or in a cluster is a few ms; the
-// smallest detection timeout the catalogue uses is 1s.
+// smallest detection timeout the catalogue uses is 1s. What it guards
+// against, with the other timing thresholds: thresholds.go.
 const LateConnect = 500 * time.Millisecond
 
 // Budget returns the first-byte budget a probe needs to tell this

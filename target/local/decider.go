@@ -3,10 +3,8 @@ package local
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
@@ -14,11 +12,12 @@ import (
 	"istio.io/istio/pkg/wellknown"
 )
 
-// decider adapts the predict evaluator's two halves (listener, then filter
-// chain) to the emulated data plane: the emulator does the socket work
-// between them, the evaluator — Istio's simulation over Istio's generated
-// listeners — makes every decision.
-type decider struct {
+// outboundPlanner adapts the predict evaluator's two halves (listener,
+// then filter chain) to the emulated client sidecar: the evaluator —
+// Istio's simulation over Istio's generated listeners — makes every
+// decision, before the wire (decide builds the table the emulator looks
+// them up in), and the emulator does the socket work.
+type outboundPlanner struct {
 	cfg *predict.EnvoyConfig
 	// plaintextPeers are the pod addresses whose sidecar the local world
 	// stands in for by handing plaintext to the application: the
@@ -29,10 +28,7 @@ type decider struct {
 	plaintextPeers []netip.Addr
 }
 
-func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
-	if d.cfg == nil {
-		return dataplane.Inspection{}, fmt.Errorf("%w: connection to %s reached the client sidecar's port, but the client pod has no sidecar", dataplane.ErrNotEmulated, dst)
-	}
+func (d outboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	ld, err := d.cfg.ChooseListener(dst)
 	if err != nil {
 		return dataplane.Inspection{}, err
@@ -43,25 +39,12 @@ func (d decider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	return inspection(ld), nil
 }
 
-// clientBytes maps what the emulator's inspectors saw to the evaluator's
-// vocabulary.
-func clientBytes(det dataplane.Detection, timedOut bool) predict.ClientBytes {
-	switch {
-	case timedOut:
-		return predict.NoClientBytes
-	case strings.HasPrefix(det.AppProtocol, "http/1"):
-		return predict.HTTPRequest
-	default:
-		return predict.OpaqueBytes
-	}
-}
-
 // upstream is the endpoint tcp_proxy or the router dials for cluster, if
 // the emulator can dial it as Envoy would: an error wrapping
 // predict.ErrNoUpstream means Envoy has none; one wrapping
 // dataplane.ErrNotEmulated that Envoy would originate TLS (or use an
 // endpoint the emulator cannot reach by address).
-func (d decider) upstream(cluster string, dst netip.AddrPort) (netip.AddrPort, error) {
+func (d outboundPlanner) upstream(cluster string, dst netip.AddrPort) (netip.AddrPort, error) {
 	leg, err := d.cfg.UpstreamLeg(cluster, dst)
 	switch {
 	case errors.Is(err, predict.ErrNoUpstream):
@@ -78,11 +61,8 @@ func (d decider) upstream(cluster string, dst netip.AddrPort) (netip.AddrPort, e
 	return leg.To, nil
 }
 
-func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
-	if det.TLS || det.AppProtocol == "h2c" {
-		return dataplane.Action{}, fmt.Errorf("%w: client sent %+v: the local target emulates plaintext HTTP/1.1 and opaque TCP only", dataplane.ErrNotEmulated, det)
-	}
-	cd, err := d.cfg.ChooseChain(dst, clientBytes(det, timedOut))
+func (d outboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error) {
+	cd, err := d.cfg.ChooseChain(dst, detected)
 	if err != nil {
 		return dataplane.Action{}, err
 	}
@@ -101,17 +81,20 @@ func (d decider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut boo
 		}
 		act.Kind, act.Upstream = dataplane.TCPProxy, up
 	case wellknown.HTTPConnectionManager:
+		// Each request is routed by routeHTTP, decided in advance for
+		// the requests the scenario sends (decisionTable.routeFunc).
 		act.Kind = dataplane.HTTP
-		act.Route = func(r *http.Request) (string, netip.AddrPort, error) {
-			cluster, err := d.cfg.RouteHTTP(dst, r.Host, r.URL.Path)
-			if err != nil {
-				return cluster, netip.AddrPort{}, err
-			}
-			up, err := d.upstream(cluster, dst)
-			return cluster, up, err
-		}
 	default:
 		act.Kind = dataplane.Close
 	}
 	return act, nil
+}
+
+func (d outboundPlanner) routeHTTP(dst netip.AddrPort, host, path string) (string, netip.AddrPort, error) {
+	cluster, err := d.cfg.RouteHTTP(dst, host, path)
+	if err != nil {
+		return cluster, netip.AddrPort{}, err
+	}
+	up, err := d.upstream(cluster, dst)
+	return cluster, up, err
 }

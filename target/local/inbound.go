@@ -34,16 +34,13 @@ import (
 // inboundPort is Envoy's inbound capture port (virtualInbound).
 const inboundPort = 15006
 
-// inboundDecider adapts the predict evaluator's inbound half to the
-// emulated data plane, as decider does for the outbound half.
-type inboundDecider struct {
+// inboundPlanner adapts the predict evaluator's inbound half to the
+// emulated server sidecar, as outboundPlanner does for the outbound half.
+type inboundPlanner struct {
 	cfg *predict.EnvoyConfig
 }
 
-func (d inboundDecider) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
-	if d.cfg == nil {
-		return dataplane.Inspection{}, fmt.Errorf("%w: connection to %s reached the server pod's inbound port, but the server has no sidecar configuration", dataplane.ErrNotEmulated, dst)
-	}
+func (d inboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	ld, err := d.cfg.ChooseInboundListener(dst)
 	if err != nil {
 		return dataplane.Inspection{}, err
@@ -67,11 +64,8 @@ func inspection(ld predict.ListenerDecision) dataplane.Inspection {
 	}
 }
 
-func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
-	if det.TLS || det.AppProtocol == "h2c" {
-		return dataplane.Action{}, fmt.Errorf("%w: client sent %+v: the emulated server sidecar takes plaintext only (Istio mTLS needs kind or cluster)", dataplane.ErrNotEmulated, det)
-	}
-	cd, err := d.cfg.ChooseInboundChain(dst, clientBytes(det, timedOut))
+func (d inboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error) {
+	cd, err := d.cfg.ChooseInboundChain(dst, detected)
 	if err != nil {
 		return dataplane.Action{}, err
 	}
@@ -112,6 +106,10 @@ func (d inboundDecider) Route(dst netip.AddrPort, det dataplane.Detection, timed
 	return act, nil
 }
 
+func (d inboundPlanner) routeHTTP(dst netip.AddrPort, host, path string) (string, netip.AddrPort, error) {
+	return "", netip.AddrPort{}, fmt.Errorf("%w: HTTP request on %s for Host %q: the emulated server sidecar relays TCP only", dataplane.ErrNotEmulated, dst, host)
+}
+
 // deployServerPod builds the server pod: its namespace at ServerIP, the
 // server application on every address of the pod, the world's kube-proxy
 // rule for the Service, and the emulated virtualInbound on 15006.
@@ -135,7 +133,7 @@ func (l *Local) deployServerPod(r *scenarioRun, b *fixtures.Bundle) error {
 		return fmt.Errorf("emulated server sidecar listener: %w", err)
 	}
 	r.inbound = &dataplane.Proxy{
-		Decider: current[inboundDecider]{&r.mu, &r.inDecider},
+		Decider: current{&r.mu, &r.serverDecisions},
 		Dial:    pod.Dialer(proxyUID),
 		DialFrom: func(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error) {
 			return pod.DialerFrom(proxyUID, src)(ctx, network, addr)
@@ -149,12 +147,19 @@ func (l *Local) deployServerPod(r *scenarioRun, b *fixtures.Bundle) error {
 // kubeProxyRules DNAT the server Service's ClusterIP and port to the
 // server pod, as kube-proxy's iptables mode does (one rule: one endpoint).
 func kubeProxyRules(b *fixtures.Bundle) string {
-	vip := netip.AddrPortFrom(ServerClusterIP, uint16(b.Scenario.Port))
+	vip, to := kubeProxyTarget(b)
+	return fmt.Sprintf("*nat\n-A PREROUTING -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination %s\nCOMMIT\n", vip.Addr(), vip.Port(), to)
+}
+
+// kubeProxyTarget is the server Service's ClusterIP and port and the
+// server pod endpoint kube-proxy DNATs it to.
+func kubeProxyTarget(b *fixtures.Bundle) (vip, to netip.AddrPort) {
+	vip = netip.AddrPortFrom(ServerClusterIP, uint16(b.Scenario.Port))
 	to, _, ok := predict.ServerBackend(b, ServerIP, vip)
 	if !ok {
 		to = netip.AddrPortFrom(ServerIP, vip.Port())
 	}
-	return fmt.Sprintf("*nat\n-A PREROUTING -d %s/32 -p tcp -m tcp --dport %d -j DNAT --to-destination %s\nCOMMIT\n", vip.Addr(), vip.Port(), to)
+	return vip, to
 }
 
 // restore loads iptables-restore input into a namespace.
@@ -167,10 +172,11 @@ func restore(h *netlab.Host, rules string) error {
 	return nil
 }
 
-// configureServer points the emulated server sidecar at the listeners
-// Istio generates for the bundle's server pod and programs the pod's
+// configureServer decides, from the listeners Istio generates for the
+// bundle's server pod, what the emulated server sidecar does with every
+// connection that can arrive (serverArrivals), and programs the pod's
 // istio-iptables rules.
-func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle) error {
+func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle, client *decisionTable) error {
 	if r.server == nil {
 		return nil
 	}
@@ -198,10 +204,27 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle) error {
 			return fmt.Errorf("programming istio-iptables' rules for the server pod: %w", err)
 		}
 	}
+	decisions := decide(serverSide, inboundPlanner{cfg: cfg}, serverArrivals(b, client), nil)
 	r.mu.Lock()
-	r.inDecider, r.serverRules = inboundDecider{cfg: cfg}, rules
+	r.serverDecisions, r.serverCfg, r.serverRules = decisions, cfg, rules
 	r.mu.Unlock()
 	return nil
+}
+
+// serverArrivals are the destinations a connection can have when it
+// reaches the server pod: the Service's endpoint after the world's
+// kube-proxy DNAT (a client without a sidecar), and every server pod
+// address the client sidecar's decisions relay to.
+func serverArrivals(b *fixtures.Bundle, client *decisionTable) []netip.AddrPort {
+	_, to := kubeProxyTarget(b)
+	out := []netip.AddrPort{to}
+	for _, act := range client.actions() {
+		if act.Kind == dataplane.TCPProxy && act.Upstream.Addr() == ServerIP {
+			out = append(out, act.Upstream)
+		}
+	}
+	slices.SortFunc(out, netip.AddrPort.Compare)
+	return slices.Compact(out)
 }
 
 // requirement names what an inbound scenario needs that the emulator does

@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/target"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
@@ -193,11 +195,11 @@ func TestDeciderRefusesTLSOrigination(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
-	_, err = decider{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.Route(dst, dataplane.Detection{}, false)
+	_, err = outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, predict.OpaqueBytes)
 	if !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
 	}
-	act, err := decider{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.Route(dst, dataplane.Detection{}, false)
+	act, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.route(dst, predict.OpaqueBytes)
 	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(ServerIP, 10000) {
 		t.Errorf("Route to a plaintext peer: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
 	}
@@ -221,5 +223,99 @@ func TestProbeRefusedIsAnError(t *testing.T) {
 	obs, err := l.Probe(ctx, b, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "could not carry out Envoy's decision") || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Probe = %s, %v; want an error naming the refusal", obs.Outcome, err)
+	}
+}
+
+// The wire path runs no simulation: every decision is made when the
+// configuration changes, so probes, control probes and the collider
+// check through both emulated sidecars leave Istio's simulation counter
+// where it was. (Not parallel: the counter is process-wide.)
+func TestWirePathRunsNoSimulation(t *testing.T) {
+	l, ctx := setUp(t)
+	top, _ := l.Topology(ctx)
+	for _, id := range []string{
+		"mysql-10000-http", // held by http_inspector: the no-bytes decision
+		"mongo-10000-http", // opaque client bytes
+		"mysql-10000-http-protocol-detection-timeout", // timeout, then the chain
+		"smtp-10000-http-serviceentry-tcp",            // IP listener
+		"mysql-inbound-tcp-pa-disable-dr-disable",     // both sidecars relay
+	} {
+		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
+		b, err := fixtures.Render(s, top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Deploy(ctx, b); err != nil {
+			t.Fatalf("%s: deploy: %v", id, err)
+		}
+		if err := l.Remediate(ctx, b); err != nil {
+			t.Fatalf("%s: remediate: %v", id, err)
+		}
+		before := predict.SimulationRuns()
+		obs, err := l.Probe(ctx, b, s.Expect.Budget(500*time.Millisecond))
+		if err != nil {
+			t.Errorf("%s: probe: %v", id, err)
+		}
+		if _, err := l.Control(ctx, b, time.Second); err != nil {
+			t.Errorf("%s: control: %v", id, err)
+		}
+		if err := l.ColliderHTTP(ctx, b); err != nil {
+			t.Errorf("%s: collider: %v", id, err)
+		}
+		r, _ := l.run(b)
+		recs := waitRecords(r, 1)
+		if n := predict.SimulationRuns() - before; n != 0 {
+			t.Errorf("%s: the wire path ran Istio's simulation %d times (probe %s, emulator %v)", id, n, obs.Outcome, recs)
+		}
+		if len(recs) == 0 {
+			t.Errorf("%s: no connection reached an emulated sidecar: the check above proved nothing", id)
+		}
+		if err := l.Release(ctx, b); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// A connection or HTTP request the scenario did not plan for is refused
+// with its destination named, never decided on the wire.
+func TestUnplannedDestinationIsRefused(t *testing.T) {
+	l := New()
+	top, _ := l.Topology(context.Background())
+	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http")
+	b, err := fixtures.Render(s, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := l.predictor.Sidecar(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dsts, reqs, err := plannedDestinations(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := decide(clientSide, outboundPlanner{cfg: cfg}, dsts, reqs)
+	before := predict.SimulationRuns()
+	if _, err := table.Inspect(dsts[0]); err != nil {
+		t.Errorf("planned destination %s: %v", dsts[0], err)
+	}
+	other := netip.MustParseAddrPort("198.18.0.99:10000")
+	if _, err := table.Inspect(other); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), other.String()) {
+		t.Errorf("Inspect(%s) = %v, want a refusal naming it", other, err)
+	}
+	if _, err := table.Route(other, dataplane.Detection{}, false); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), other.String()) {
+		t.Errorf("Route(%s) = %v, want a refusal naming it", other, err)
+	}
+	act, err := table.Route(reqs[0].Destination, dataplane.Detection{AppProtocol: "http/1.1"}, false)
+	if err != nil || act.Kind != dataplane.HTTP {
+		t.Fatalf("the collider check's connection: %+v %v, want the HTTP connection manager", act, err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+reqs[0].Destination.String()+"/elsewhere", nil)
+	req.Host = reqs[0].Host
+	if _, _, err := act.Route(req); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "/elsewhere") {
+		t.Errorf("an unplanned request: %v, want a refusal naming its path", err)
+	}
+	if n := predict.SimulationRuns() - before; n != 0 {
+		t.Errorf("lookups ran Istio's simulation %d times", n)
 	}
 }

@@ -62,12 +62,30 @@ type scenarioRun struct {
 	// that moves the collider only adds what is missing.
 	listening map[netip.AddrPort]bool
 
-	mu          sync.Mutex
-	decider     decider
-	rules       string
-	inDecider   inboundDecider
-	serverRules string
-	records     []sideRecord
+	mu sync.Mutex
+	// clientDecisions and serverDecisions are what the emulated sidecars
+	// look up (decided before the wire); clientCfg and serverCfg the
+	// configurations they were decided from, for evidence.
+	clientDecisions, serverDecisions *decisionTable
+	clientCfg, serverCfg             *predict.EnvoyConfig
+	rules                            string
+	serverRules                      string
+	records                          []sideRecord
+	probes                           []probeRecord
+}
+
+// probeRecord is one probe with the wall-clock time it started, so its
+// timings line up with the emulator's connection records in evidence.
+type probeRecord struct {
+	what  string
+	start time.Time
+	obs   probe.Observation
+}
+
+func (p probeRecord) String() string {
+	t := p.obs.Timings
+	return fmt.Sprintf("%s: started %s, %s, connect +%s, first server byte +%s, done +%s (%s)",
+		p.what, p.start.UTC().Format("15:04:05.000000"), p.obs.Outcome, t.Connect, t.FirstByte, t.Done, p.obs.Detail)
 }
 
 // Which emulated sidecar handled a connection.
@@ -84,32 +102,40 @@ type sideRecord struct {
 
 func (s sideRecord) String() string { return s.side + ": " + s.ConnRecord.String() }
 
-// current is the Decider a run's proxy asks: the run swaps the
-// configuration under it (Remediate, Revert), as istiod pushes to Envoy,
-// and each connection reads the one in force.
-type current[D dataplane.Decider] struct {
+// current is the Decider a run's emulated sidecar asks: the run swaps the
+// decisions under it (Remediate, Revert), as istiod pushes to Envoy, and
+// each connection reads the table in force.
+type current struct {
 	mu *sync.Mutex
-	d  *D
+	t  **decisionTable
 }
 
-func (c current[D]) get() D {
+func (c current) get() *decisionTable {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return *c.d
+	return *c.t
 }
 
-func (c current[D]) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (c current) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
 	return c.get().Inspect(dst)
 }
 
-func (c current[D]) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
+func (c current) Route(dst netip.AddrPort, det dataplane.Detection, timedOut bool) (dataplane.Action, error) {
 	return c.get().Route(dst, det, timedOut)
 }
 
+// record keeps a connection record, replacing an earlier version of it
+// (a relay updates its record at the server's first byte).
 func (r *scenarioRun) record(side string, rec dataplane.ConnRecord) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.records) - 1; i >= 0; i-- {
+		if r.records[i].side == side && r.records[i].ID == rec.ID {
+			r.records[i].ConnRecord = rec
+			return
+		}
+	}
 	r.records = append(r.records, sideRecord{side, rec})
-	r.mu.Unlock()
 }
 
 func (r *scenarioRun) close() error {
@@ -193,7 +219,7 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err != nil {
 		return fmt.Errorf("emulated sidecar listener: %w", err)
 	}
-	r.proxy = &dataplane.Proxy{Decider: current[decider]{&r.mu, &r.decider}, Dial: r.client.Dialer(proxyUID), Record: func(rec dataplane.ConnRecord) { r.record(clientSide, rec) }}
+	r.proxy = &dataplane.Proxy{Decider: current{&r.mu, &r.clientDecisions}, Dial: r.client.Dialer(proxyUID), Record: func(rec dataplane.ConnRecord) { r.record(clientSide, rec) }}
 	go r.proxy.Serve(ln)
 	return nil
 }
@@ -208,10 +234,11 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		return err
 	}
 	// A client without a sidecar has no istio-init: no rules, and the
-	// emulated client sidecar is never reached (its decider has no
-	// configuration and refuses, should anything arrive).
+	// emulated client sidecar is never reached (it refuses, should
+	// anything arrive).
 	var cfg *predict.EnvoyConfig
 	rules := noCapture
+	decisions := refusingTable(clientSide, fmt.Errorf("%w: a connection reached the client sidecar's port, but the client pod has no sidecar", dataplane.ErrNotEmulated))
 	if client.Injected {
 		if cfg, err = l.predictor.Sidecar(b); err != nil {
 			return err
@@ -219,6 +246,11 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}); err != nil {
 			return err
 		}
+		dsts, reqs, err := plannedDestinations(b)
+		if err != nil {
+			return err
+		}
+		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, dsts, reqs)
 	}
 	r.mu.Lock()
 	same := rules == r.rules
@@ -228,16 +260,61 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 			return fmt.Errorf("programming istio-iptables' rules for the client pod: %w", err)
 		}
 	}
-	if err := l.configureServer(r, b); err != nil {
+	if err := l.configureServer(r, b, decisions); err != nil {
 		return err
 	}
 	if err := r.startServers(b); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.decider, r.rules = decider{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, rules
+	r.clientDecisions, r.clientCfg, r.rules = decisions, cfg, rules
 	r.mu.Unlock()
 	return nil
+}
+
+// colliderCheckPath is the path of ColliderHTTP's request.
+const colliderCheckPath = "/firstbyte-collider-check"
+
+// plannedDestinations are what the scenario's clients send through the
+// client pod: the probe's connection to the server and the collider
+// check's HTTP request. The emulated client sidecar decides these, and
+// only these, before the wire.
+func plannedDestinations(b *fixtures.Bundle) ([]netip.AddrPort, []httpRequest, error) {
+	dst, err := predict.Destination(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	dsts := []netip.AddrPort{dst}
+	var reqs []httpRequest
+	if b.ColliderAddr != "" {
+		collider, err := colliderVIP(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		dsts = append(dsts, collider)
+		reqs = append(reqs, httpRequest{Destination: collider, Host: b.ColliderAddr, Path: colliderCheckPath})
+	}
+	return dsts, reqs, nil
+}
+
+// colliderVIP is the address ColliderHTTP dials: the collider Service's
+// ClusterIP on its port.
+func colliderVIP(b *fixtures.Bundle) (netip.AddrPort, error) {
+	_, p, err := net.SplitHostPort(b.ColliderAddr)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("collider address %q: %w", b.ColliderAddr, err)
+	}
+	port, err := strconv.ParseUint(p, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("collider address %q: port: %w", b.ColliderAddr, err)
+	}
+	// What the collider's name resolves to: its ClusterIP, or for a
+	// headless Service its pod's IP.
+	ip := ColliderClusterIP
+	if b.Scenario.Collider.Type == scenarios.Headless {
+		ip = ColliderPodIP
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), nil
 }
 
 // startServers starts the protocol server on its pod IP (and, in the mesh,
@@ -341,7 +418,7 @@ func (l *Local) Probe(ctx context.Context, b *fixtures.Bundle, budget time.Durat
 	r.mu.Lock()
 	seen := len(r.records)
 	r.mu.Unlock()
-	obs, err := r.probe(ctx, b, r.client, dst, budget)
+	obs, err := r.probe(ctx, b, "probe", r.client, dst, budget)
 	if err != nil {
 		return obs, err
 	}
@@ -368,16 +445,16 @@ func (l *Local) Control(ctx context.Context, b *fixtures.Bundle, budget time.Dur
 		return probe.Observation{}, err
 	}
 	if r.server != nil {
-		return r.probe(ctx, b, r.server, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(b.Scenario.Port)), budget)
+		return r.probe(ctx, b, "control", r.server, netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(b.Scenario.Port)), budget)
 	}
 	dst, err := predict.Destination(b)
 	if err != nil {
 		return probe.Observation{}, err
 	}
-	return r.probe(ctx, b, r.control, dst, budget)
+	return r.probe(ctx, b, "control", r.control, dst, budget)
 }
 
-func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, from *netlab.Host, dst netip.AddrPort, budget time.Duration) (probe.Observation, error) {
+func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, what string, from *netlab.Host, dst netip.AddrPort, budget time.Duration) (probe.Observation, error) {
 	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: dst.String(), Budget: budget, Dial: from.Dialer(-1)}
 	if b.Scenario.Protocol == scenarios.SMTP {
 		// Delivery is confirmed on the server itself, in process.
@@ -391,7 +468,12 @@ func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, from *netla
 			return nil
 		}
 	}
-	return probe.Run(ctx, cfg), nil
+	start := time.Now()
+	obs := probe.Run(ctx, cfg)
+	r.mu.Lock()
+	r.probes = append(r.probes, probeRecord{what: what + " to " + dst.String(), start: start, obs: obs})
+	r.mu.Unlock()
+	return obs, nil
 }
 
 // ColliderHTTP sends one GET to the collider's Service from the client,
@@ -404,14 +486,11 @@ func (l *Local) ColliderHTTP(ctx context.Context, b *fixtures.Bundle) error {
 	if err != nil {
 		return err
 	}
-	_, port, _ := net.SplitHostPort(b.ColliderAddr)
-	// What the collider's name resolves to: its ClusterIP, or for a
-	// headless Service its pod's IP.
-	ip := ColliderClusterIP
-	if b.Scenario.Collider.Type == scenarios.Headless {
-		ip = ColliderPodIP
+	vip, err := colliderVIP(b)
+	if err != nil {
+		return err
 	}
-	url := "http://" + net.JoinHostPort(ip.String(), port) + "/firstbyte-collider-check"
+	url := "http://" + vip.String() + colliderCheckPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -443,16 +522,20 @@ func (l *Local) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) er
 		return err
 	}
 	r.mu.Lock()
-	cfg, rules := r.decider.cfg, r.rules
-	serverCfg, serverRules := r.inDecider.cfg, r.serverRules
-	var conns strings.Builder
+	cfg, rules := r.clientCfg, r.rules
+	serverCfg, serverRules := r.serverCfg, r.serverRules
+	var conns, probes strings.Builder
 	for _, rec := range r.records {
 		conns.WriteString(rec.String() + "\n")
+	}
+	for _, p := range r.probes {
+		probes.WriteString(p.String() + "\n")
 	}
 	r.mu.Unlock()
 	files := map[string][]byte{
 		"iptables-rules.txt":  []byte(rules),
 		"emulator-conns.txt":  []byte(conns.String()),
+		"probes.txt":          []byte(probes.String()),
 		"manifests-base.yaml": fixtures.Manifest(b.Base),
 		"manifests.yaml":      fixtures.Manifest(b.Final),
 	}

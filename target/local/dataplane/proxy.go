@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,6 +71,9 @@ type Decider interface {
 // ConnRecord says what the emulator did with one connection; the local
 // target keeps them as evidence.
 type ConnRecord struct {
+	// ID numbers the proxy's connections; a record sent again with the
+	// same ID replaces the earlier version.
+	ID          uint64
 	Destination netip.AddrPort
 	Listener    string
 	Waited      time.Duration
@@ -86,6 +90,17 @@ type ConnRecord struct {
 	// observed says nothing about Envoy. The local target turns such a
 	// probe into an error, never an observation.
 	Refused bool
+
+	// Per-phase timings, the evidence of a slow connection. Accepted is
+	// when the emulator's accept returned (wall clock, to line up with the
+	// probe's own clock); Decision is the time spent in the Decider (its
+	// lookups, without the inspectors' wait); Dial is tcp_proxy's upstream
+	// connect; FirstServerByte is when the server's first byte reached
+	// the emulator, since Accepted (zero when none did).
+	Accepted        time.Time
+	Decision        time.Duration
+	Dial            time.Duration
+	FirstServerByte time.Duration
 }
 
 func (r ConnRecord) String() string {
@@ -105,7 +120,18 @@ func (r ConnRecord) String() string {
 	if r.Refused {
 		s += " (refused by the emulator)"
 	}
+	if !r.Accepted.IsZero() {
+		s += fmt.Sprintf(" [accepted %s, decision %s, upstream dial %s, first server byte %s]",
+			r.Accepted.UTC().Format("15:04:05.000000"), r.Decision, r.Dial, sinceAccept(r.FirstServerByte))
+	}
 	return s
+}
+
+func sinceAccept(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return "+" + d.String()
 }
 
 // Proxy is one side of the emulated sidecar: outbound (port 15001,
@@ -119,10 +145,12 @@ type Proxy struct {
 	// DialFrom opens an upstream connection bound to a source address,
 	// for actions that name one; nil refuses them.
 	DialFrom func(ctx context.Context, source netip.Addr, network, addr string) (net.Conn, error)
-	// Record receives one record per connection once it is decided.
+	// Record receives a connection's record once it is decided, and again
+	// (same ID) when a relayed connection's first server byte arrives.
 	Record func(ConnRecord)
 	Logger *slog.Logger
 
+	seq   atomic.Uint64
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	mu    sync.Mutex
@@ -204,16 +232,24 @@ func (p *Proxy) logger() *slog.Logger {
 }
 
 func (p *Proxy) handle(c net.Conn) {
-	rec := ConnRecord{}
+	rec := ConnRecord{ID: p.seq.Add(1), Accepted: time.Now()}
 	// The record goes out once the decision is complete: before a relay
-	// starts (it may last long), at the end otherwise.
-	emit := sync.OnceFunc(func() {
+	// starts (it may last long), at the end otherwise; a relay sends it
+	// again, updated, at the server's first byte (before the client sees
+	// it). Record keeps the last version of each ID.
+	emitted := false
+	emit := func() {
+		emitted = true
 		if p.Record != nil {
 			p.Record(rec)
 		}
 		p.logger().Debug("connection", "record", rec.String())
-	})
-	defer emit()
+	}
+	defer func() {
+		if !emitted {
+			emit()
+		}
+	}()
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		rec.Err = "not a TCP connection"
@@ -227,7 +263,9 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	rec.Destination = dst
+	t := time.Now()
 	insp, err := p.Decider.Inspect(dst)
+	rec.Decision = time.Since(t)
 	if err != nil {
 		// Recorded before the close, so the client sees the close after
 		// the record exists.
@@ -259,7 +297,9 @@ func (p *Proxy) handle(c net.Conn) {
 		}
 	}
 	rec.Detection = insp.Inspectors.Detect(sniffed.Bytes)
+	t = time.Now()
 	act, err := p.Decider.Route(dst, rec.Detection, sniffed.TimedOut)
+	rec.Decision += time.Since(t)
 	if err != nil {
 		rec.Err, rec.Refused = err.Error(), true
 		emit()
@@ -272,7 +312,9 @@ func (p *Proxy) handle(c net.Conn) {
 	case TCPProxy:
 		rec.Upstream = act.Upstream.String()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		t = time.Now()
 		up, err := p.dial(ctx, act)
+		rec.Dial = time.Since(t)
 		cancel()
 		if err != nil {
 			// Envoy's tcp_proxy closes the downstream when the upstream
@@ -282,7 +324,11 @@ func (p *Proxy) handle(c net.Conn) {
 			return
 		}
 		emit()
-		Relay(down, up)
+		// The relay's goroutine updates rec while this one waits in Relay.
+		Relay(down, up, func() {
+			rec.FirstServerByte = time.Since(rec.Accepted)
+			emit()
+		})
 	case HTTP:
 		p.serveHTTP(down, act, &rec)
 	default:

@@ -118,6 +118,17 @@ func TestProxyPassthroughConnects(t *testing.T) {
 	if r.Destination.String() != l.mysql || r.Action != TCPProxy || r.Upstream != l.mysql {
 		t.Errorf("record %s", r)
 	}
+	if again := <-l.records; again.ID == r.ID {
+		r = again // the update at the server's first byte
+	} else {
+		t.Errorf("a second record %s, want the first one's update", again)
+	}
+	// The per-phase timings of a relayed connection: the server's first
+	// byte reached the emulator after the upstream dial, and before the
+	// probe saw it (the record goes out first).
+	if r.Accepted.IsZero() || r.Dial <= 0 || r.FirstServerByte < r.Dial || r.FirstServerByte > obs.Timings.FirstByte {
+		t.Errorf("phase timings %s; probe first byte %s", r, obs.Timings.FirstByte)
+	}
 }
 
 // The sidecar hang: an HTTP inspector with no timeout holds a server-first

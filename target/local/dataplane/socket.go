@@ -123,11 +123,15 @@ func (p *prefixConn) Read(b []byte) (int, error) { return p.r.Read(b) }
 
 // Relay copies both ways until both sides are done, half-closing so a
 // server that speaks first and a client that closes first both work.
-func Relay(down, up net.Conn) {
+// firstUpstreamByte, when set, runs once the first bytes from up are read,
+// before they are written to down.
+func Relay(down, up net.Conn, firstUpstreamByte func()) {
 	var wg sync.WaitGroup
-	pipe := func(dst, src net.Conn) {
+	pipe := func(dst, src net.Conn, first func()) {
 		defer wg.Done()
-		io.Copy(dst, src)
+		if first == nil || copyFirst(dst, src, first) == nil {
+			io.Copy(dst, src)
+		}
 		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 			cw.CloseWrite()
 		} else {
@@ -135,11 +139,24 @@ func Relay(down, up net.Conn) {
 		}
 	}
 	wg.Add(2)
-	go pipe(up, down)
-	go pipe(down, up)
+	go pipe(up, down, nil)
+	go pipe(down, up, firstUpstreamByte)
 	wg.Wait()
 	down.Close()
 	up.Close()
+}
+
+// copyFirst copies src's first read to dst, calling first in between.
+func copyFirst(dst, src net.Conn, first func()) error {
+	buf := make([]byte, 32*1024)
+	n, err := src.Read(buf)
+	if n > 0 {
+		first()
+		if _, werr := dst.Write(buf[:n]); werr != nil {
+			return werr
+		}
+	}
+	return err
 }
 
 // CloseWrite lets a prefixConn be half-closed like the socket it wraps.
