@@ -9,7 +9,9 @@
 #
 # Variables: TARGET, SCENARIOS (a scenario file), LABELS (Ginkgo label
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
-# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain).
+# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), SERVERS=embedded|upstream
+# (upstream: real servers — pinned images on kind/cluster, Debian's MariaDB
+# and Exim on local).
 
 SHELL       := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -c
@@ -20,17 +22,18 @@ SCENARIOS   ?=
 LABELS      ?=
 ID          ?=
 DRY_RUN     ?=
+SERVERS     ?= embedded
 GOTEST_FLAGS ?= -count=1
 
 # The scripts under hack/ read these from the environment.
-export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER
+export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER SERVERS
 
 .PHONY: all e2e test unit vet predict local bench explain fmt-check clean help
 
 all: test
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,16p' Makefile | sed 's/^# \{0,1\}//'
 
 e2e:
 ifeq ($(TARGET),predict)

@@ -2,7 +2,8 @@
 # make e2e TARGET=local: the Ginkgo suite on this machine, scenarios in
 # parallel processes (Ginkgo -p), each scenario in its own network
 # namespaces. Needs root, iproute2 and iptables. Environment: SCENARIOS,
-# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8).
+# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8), SERVERS (embedded,
+# or upstream: Debian's MariaDB and Exim, installed on demand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ if [ -n "${DRY_RUN:-}" ] && [ "${DRY_RUN}" != "0" ]; then
   exit 2
 fi
 
-args=(-target=local)
+args=(-target=local -servers="${SERVERS:-embedded}")
 [ -n "${SCENARIOS:-}" ] && args+=(-scenarios="$(realpath "$SCENARIOS")")
 [ -n "${ARTIFACTS:-}" ] && args+=(-artifacts="$ARTIFACTS")
 ginkgo=(go tool ginkgo -p --procs="${PROCS:-8}" --timeout=15m --no-color)
