@@ -47,8 +47,8 @@ type Servers struct {
 	// (Debian mariadb-server 1:10.11.19-0+deb12u1)".
 	MariaDB, Exim string
 
-	templateOnce sync.Once
-	templateErr  error
+	templateMu   sync.Mutex
+	templateDone bool
 	seq          int
 	mu           sync.Mutex
 }
@@ -204,19 +204,32 @@ var mariadbOptions = []string{
 }
 
 // template initialises a datadir once per process (mariadb-install-db);
-// instances start from a copy, which is faster than initialising each.
+// instances start from a copy, which is faster than initialising each. A
+// failed attempt is removed and retried by the next caller.
 func (s *Servers) template(ctx context.Context) (string, error) {
+	s.templateMu.Lock()
+	defer s.templateMu.Unlock()
 	dir := filepath.Join(s.dir, "mariadb-template")
-	s.templateOnce.Do(func() {
-		args := append([]string{"--datadir=" + dir, "--auth-root-authentication-method=normal", "--skip-test-db"}, mariadbOptions...)
-		// mariadb-install-db takes --no-defaults first.
-		cmd := exec.CommandContext(ctx, mariadbInstallDB, args...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			s.templateErr = fmt.Errorf("%s %s: %w\n%s", mariadbInstallDB, strings.Join(args, " "), err, tail(string(out), 15))
-		}
-	})
-	return dir, s.templateErr
+	if s.templateDone {
+		return dir, nil
+	}
+	// mariadb-install-db reads --no-defaults only as its first argument.
+	args := append(append([]string{}, mariadbOptions...), "--datadir="+dir, "--auth-root-authentication-method=normal", "--skip-test-db")
+	out, err := exec.CommandContext(ctx, mariadbInstallDB, args...).CombinedOutput()
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("%s %s: %w\n%s", mariadbInstallDB, strings.Join(args, " "), err, firstLines(string(out), 25))
+	}
+	s.templateDone = true
+	return dir, nil
+}
+
+func firstLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[:n]
+	}
+	return strings.Join(l, "\n")
 }
 
 // StartMariaDB starts a MariaDB server in the network namespace netns,
