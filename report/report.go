@@ -257,3 +257,16 @@ func (r *Report) hasServers() bool {
 	}
 	return false
 }
+
+// ReadFile reads a report.json back.
+func ReadFile(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	r := &Report{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("%s is not a firstbyte report.json: %w", path, err)
+	}
+	return r, nil
+}
