@@ -32,7 +32,12 @@ rc=0
 "${ginkgo[@]}" ./e2e -- "${args[@]}" || rc=$?
 
 # The suite removes its namespaces per scenario and at tear-down; prove it.
-left=$(ip netns list 2>/dev/null | grep -E '^fb-[0-9]+-' || true)
+# Namespaces whose owner pid (fb-<pid>-) is alive belong to another run
+# still going on this machine, not to this one (its processes have exited).
+left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^fb-[0-9]+-' | while read -r ns; do
+  pid=${ns#fb-}; pid=${pid%%-*}
+  kill -0 "$pid" 2>/dev/null || echo "$ns"
+done || true)
 if [ -n "$left" ]; then
   echo "make e2e TARGET=local: network namespaces left behind:" >&2
   echo "$left" >&2

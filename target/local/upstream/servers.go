@@ -214,7 +214,14 @@ func (s *Servers) template(ctx context.Context) (string, error) {
 		return dir, nil
 	}
 	// mariadb-install-db reads --no-defaults only as its first argument.
-	args := append(append([]string{}, mariadbOptions...), "--datadir="+dir, "--auth-root-authentication-method=normal", "--skip-test-db")
+	tmp := filepath.Join(s.dir, "mariadb-template-tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	// Its own tmpdir: the bootstrap's temporary tables in a shared /tmp
+	// can be removed under it by other programs' clean-ups.
+	args := append(append([]string{}, mariadbOptions...), "--datadir="+dir, "--tmpdir="+tmp, "--auth-root-authentication-method=normal", "--skip-test-db")
 	out, err := exec.CommandContext(ctx, mariadbInstallDB, args...).CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -265,6 +272,7 @@ func (s *Servers) StartMariaDB(ctx context.Context, netns string, addrs []netip.
 	argv := append([]string{mariadbd}, mariadbOptions...)
 	argv = append(argv,
 		"--datadir="+data,
+		"--tmpdir="+dir,
 		"--socket="+sock,
 		"--pid-file="+filepath.Join(dir, "mysqld.pid"),
 		"--port="+strconv.Itoa(port),
