@@ -11,7 +11,9 @@
 #
 # Variables: TARGET, SCENARIOS (a scenario file), LABELS (Ginkgo label
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
-# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), ISTIO_LINES (predict).
+# ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), ISTIO_LINES (predict),
+# SERVERS=embedded|upstream (upstream: real servers — pinned images on
+# kind/cluster, Debian's MariaDB and Exim on local).
 
 SHELL       := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -c
@@ -23,17 +25,18 @@ LABELS      ?=
 ID          ?=
 DRY_RUN     ?=
 ISTIO_LINES ?=
+SERVERS     ?= embedded
 GOTEST_FLAGS ?= -count=1
 
 # The scripts under hack/ read these from the environment.
-export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES
+export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS
 
 .PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help
 
 all: test
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 e2e:
 ifeq ($(TARGET),predict)

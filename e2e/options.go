@@ -29,6 +29,10 @@ type Options struct {
 	Budget time.Duration
 	// RepoRoot is the repository root (found from the working directory).
 	RepoRoot string
+	// Servers is embedded (the agent's Go servers, the default) or
+	// upstream (real upstream servers: pinned images on kind and cluster,
+	// Debian's MariaDB and Exim on local).
+	Servers string
 }
 
 // OptionsFromEnv reads FIRSTBYTE_TARGET, SCENARIOS, ARTIFACTS, DRY_RUN and
@@ -45,6 +49,10 @@ func OptionsFromEnv(getenv func(string) string) (Options, error) {
 		DryRun:    getenv("DRY_RUN") == "1" || getenv("DRY_RUN") == "true",
 		Budget:    probe.DefaultBudget,
 		RepoRoot:  root,
+		Servers:   getenv("SERVERS"),
+	}
+	if o.Servers == "" {
+		o.Servers = "embedded"
 	}
 	if v := getenv("FIRSTBYTE_BUDGET"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -67,6 +75,15 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Artifacts, "artifacts", o.Artifacts, "reports root: reports go to <artifacts>/<target> (env ARTIFACTS)")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan and touch nothing (env DRY_RUN=1)")
 	fs.DurationVar(&o.Budget, "budget", o.Budget, "base first-byte budget of a probe (env FIRSTBYTE_BUDGET)")
+	fs.StringVar(&o.Servers, "servers", o.Servers, "embedded (the agent's Go servers) or upstream (real upstream servers) (env SERVERS)")
+}
+
+// CheckServers rejects a SERVERS value other than embedded or upstream.
+func (o Options) CheckServers() error {
+	if o.Servers != "embedded" && o.Servers != "upstream" {
+		return fmt.Errorf("SERVERS=%q (or -servers): want embedded (the Go servers, the default) or upstream (real upstream servers)", o.Servers)
+	}
+	return nil
 }
 
 // ReportDir is where the run's reports go.

@@ -81,6 +81,9 @@ type phase struct {
 
 var phases = []phase{
 	{name: "deploy", run: func(ctx context.Context, x *run) error {
+		if n, ok := x.r.Target.(target.ServerNamer); ok {
+			x.row.Server = n.ServerImplementation(x.b)
+		}
 		if err := x.r.Target.Deploy(ctx, x.b); err != nil {
 			x.fail("deploy", "%v", err)
 			return err

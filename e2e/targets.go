@@ -20,7 +20,7 @@ type Factory func(o Options) (target.Target, error)
 var Targets = map[string]Factory{
 	kube.Kind:    kubeTarget(kube.Kind),
 	kube.Cluster: kubeTarget(kube.Cluster),
-	"local":      func(Options) (target.Target, error) { return local.New(), nil },
+	"local":      func(o Options) (target.Target, error) { return local.NewWith(o.Servers) },
 }
 
 func kubeTarget(name string) Factory {
@@ -31,12 +31,16 @@ func kubeTarget(name string) Factory {
 		}
 		cfg.Explain = explainLive
 		cfg.Expect = predict.ExpectedConfigDumps
+		cfg.Servers = o.Servers
 		return kube.New(cfg)
 	}
 }
 
 // NewTarget builds the named target, naming the known ones on a typo.
 func NewTarget(o Options) (target.Target, error) {
+	if err := o.CheckServers(); err != nil {
+		return nil, err
+	}
 	f, ok := Targets[o.Target]
 	if !ok {
 		return nil, fmt.Errorf("unknown target %q: want one of %s (FIRSTBYTE_TARGET or -target)", o.Target, strings.Join(TargetNames(), ", "))

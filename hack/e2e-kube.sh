@@ -10,6 +10,8 @@
 #   ISTIO_VERSION   the Istio the kind target installs (default: hack/versions.env)
 #   KEEP_CLUSTER=1  keep the kind cluster this run creates; KIND_CLUSTER=name reuses one
 #   FIRSTBYTE_IMAGE the agent image (cluster target: a pushed image is required)
+#   SERVERS         embedded (the agent's servers) or upstream (the images
+#                   pinned in hack/versions.env)
 set -euo pipefail
 
 target="${1:-${TARGET:-kind}}"
@@ -25,7 +27,7 @@ esac
 hack/check-scenarios.sh
 
 artifacts="${ARTIFACTS:-${root}/artifacts}"
-args=(-target="${target}" -artifacts="${artifacts}")
+args=(-target="${target}" -artifacts="${artifacts}" -servers="${SERVERS:-embedded}")
 if [[ -n "${SCENARIOS:-}" ]]; then
   scenarios="${SCENARIOS}"
   [[ "${scenarios}" = /* ]] || scenarios="${root}/${scenarios}"

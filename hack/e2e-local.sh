@@ -2,7 +2,8 @@
 # make e2e TARGET=local: the Ginkgo suite on this machine, scenarios in
 # parallel processes (Ginkgo -p), each scenario in its own network
 # namespaces. Needs root, iproute2 and iptables. Environment: SCENARIOS,
-# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8).
+# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8), SERVERS (embedded,
+# or upstream: Debian's MariaDB and Exim, installed on demand).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ if [ -n "${DRY_RUN:-}" ] && [ "${DRY_RUN}" != "0" ]; then
   exit 2
 fi
 
-args=(-target=local)
+args=(-target=local -servers="${SERVERS:-embedded}")
 [ -n "${SCENARIOS:-}" ] && args+=(-scenarios="$(realpath "$SCENARIOS")")
 [ -n "${ARTIFACTS:-}" ] && args+=(-artifacts="$ARTIFACTS")
 ginkgo=(go tool ginkgo -p --procs="${PROCS:-8}" --timeout=15m --no-color)
@@ -35,7 +36,12 @@ rc=0
 "${ginkgo[@]}" ./e2e -- "${args[@]}" || rc=$?
 
 # The suite removes its namespaces per scenario and at tear-down; prove it.
-left=$(ip netns list 2>/dev/null | grep -E '^fb-[0-9]+-' || true)
+# Namespaces whose owner pid (fb-<pid>-) is alive belong to another run
+# still going on this machine, not to this one (its processes have exited).
+left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^fb-[0-9]+-' | while read -r ns; do
+  pid=${ns#fb-}; pid=${pid%%-*}
+  kill -0 "$pid" 2>/dev/null || echo "$ns"
+done || true)
 if [ -n "$left" ]; then
   echo "make e2e TARGET=local: network namespaces left behind:" >&2
   echo "$left" >&2

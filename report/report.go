@@ -39,6 +39,9 @@ type Row struct {
 	// Labels are the scenario's labels (protocol:, family:, ...).
 	Labels   []string `json:"labels,omitempty"`
 	Expected string   `json:"expected"`
+	// Server names the server implementation and version the probe
+	// talked to (e.g. "mariadb 10.11.19 (Debian ...)", "mysql:8.4@sha256:…").
+	Server string `json:"server,omitempty"`
 	// Observed is the outcome seen on the wire, or predicted by predict.
 	Observed string `json:"observed"`
 	// FirstByte is the first-server-byte latency; zero when none came.
@@ -114,6 +117,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### firstbyte %s — Istio %s\n\n", r.Target, r.Istio)
 	head := []string{"scenario", "expected", "observed", "first byte", "verdict"}
+	withServer := r.hasServers()
+	if withServer {
+		head = append(head, "server")
+	}
 	head = append(head, r.ExtraColumns...)
 	head = append(head, "decision / reason")
 	b.WriteString("| " + strings.Join(head, " | ") + " |\n")
@@ -128,6 +135,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			firstByte += " (margin " + row.Margin + ")"
 		}
 		cols := []string{row.ID, row.Expected, row.Observed, firstByte, verdict}
+		if withServer {
+			cols = append(cols, row.Server)
+		}
 		for _, c := range r.ExtraColumns {
 			v := row.Extra[c]
 			if v == "" {
@@ -243,4 +253,28 @@ func writeFile(path string, write func(io.Writer) error) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// hasServers says whether any row names its server implementation (the
+// table then has a server column).
+func (r *Report) hasServers() bool {
+	for _, row := range r.Rows {
+		if row.Server != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadFile reads a report.json back.
+func ReadFile(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading report: %w", err)
+	}
+	r := &Report{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("%s is not a firstbyte report.json: %w", path, err)
+	}
+	return r, nil
 }

@@ -78,6 +78,13 @@ type Describer interface {
 	Describe(b *fixtures.Bundle) string
 }
 
+// ServerNamer is implemented by targets that can name the server
+// implementation and version a scenario's probe talks to (embedded Go
+// server, Debian's MariaDB, a digest-pinned image); reports show it per row.
+type ServerNamer interface {
+	ServerImplementation(b *fixtures.Bundle) string
+}
+
 // Skipper is implemented by targets that cannot run every scenario; a
 // non-empty requirement skips the scenario and the report counts it.
 type Skipper interface {

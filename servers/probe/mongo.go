@@ -49,6 +49,10 @@ func exchangeMongo(ctx context.Context, cfg Config, dial DialFunc) (string, erro
 				cancel(fmt.Errorf("server check (hello) failed: %w", e.Failure))
 			},
 		})
+	if cfg.User != "" {
+		// The root user of the upstream image lives in the admin database.
+		opts.SetAuth(options.Credential{Username: cfg.User, Password: cfg.Password, AuthSource: "admin"})
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return "", fmt.Errorf("mongo: configure client: %w", err)

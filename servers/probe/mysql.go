@@ -20,6 +20,9 @@ func exchangeMySQL(ctx context.Context, cfg Config, dial DialFunc) (string, erro
 	mc := mysql.NewConfig()
 	mc.User = mysqlserver.DefaultUser
 	mc.Passwd = mysqlserver.DefaultPassword
+	if cfg.User != "" {
+		mc.User, mc.Passwd = cfg.User, cfg.Password
+	}
 	mc.Net = "tcp"
 	mc.Addr = cfg.Addr
 	mc.DialFunc = dial

@@ -44,6 +44,11 @@ type Config struct {
 	// itself after the probe (the local target reads the server's mailbox
 	// in-process) picks the ID up front.
 	MessageID string
+	// User and Password log in to MySQL and MongoDB; empty User means the
+	// embedded servers' fixed credentials (mysqlserver.DefaultUser) for
+	// MySQL and no authentication for MongoDB. Upstream servers
+	// (SERVERS=upstream) take a per-run random password.
+	User, Password string
 }
 
 func (c Config) withDefaults() Config {

@@ -99,6 +99,12 @@ type Config struct {
 	// Expect renders what the sidecars must show; the sidecar waits need
 	// it.
 	Expect Expecter
+
+	// Servers is embedded (the agent's servers) or upstream (the pinned
+	// images of hack/versions.env; see upstream.go).
+	Servers string
+	// upstream is filled by New when Servers is upstream.
+	upstream upstreamRun
 }
 
 // NewRunID returns a fresh run label value.
@@ -166,6 +172,7 @@ func (c Config) topology() fixtures.Topology {
 	t := fixtures.DefaultTopology()
 	t.RunID = c.RunID
 	t.Image = c.Image
+	t.Upstream = c.upstream.servers
 	if c.Target == Cluster {
 		suffix := strings.TrimPrefix(c.RunID, "fb-")
 		t.ClientNamespace += "-" + suffix

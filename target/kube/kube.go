@@ -74,6 +74,9 @@ func New(cfg Config) (*Target, error) {
 	if cfg.SyncTimeout == 0 {
 		cfg.SyncTimeout = 2 * time.Minute
 	}
+	if err := cfg.setUpstream(); err != nil {
+		return nil, err
+	}
 	t := &Target{cfg: cfg, env: envconf.New()}
 	if cfg.Target == Kind {
 		kc, err := kindcluster.LoadConfig(cfg.KindConfig)

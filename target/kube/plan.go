@@ -111,6 +111,7 @@ func (t *Target) PlanDeploy(b *fixtures.Bundle) []string {
 		lines = append(lines, "  "+objectLine(o))
 	}
 	lines = append(lines, fmt.Sprintf("  Deployment %s/%s (the control pod: agent without a sidecar, for control probes)", b.Topology.ServerNamespace, controlDeployment))
+	lines = append(lines, t.planUpstream(b)...)
 	lines = append(lines, fmt.Sprintf("prune: delete objects labelled %s=%s in %s that this list lacks", fixtures.LabelRun, b.Topology.RunID, strings.Join(t.namespacesOf(b), ", ")))
 	lines = append(lines, "mesh config: merge into ConfigMap "+t.meshConfigMapName()+" key mesh (over the text found at the first change):")
 	lines = append(lines, fragmentLines(b.BaseMeshConfig)...)
@@ -167,8 +168,8 @@ func changeNote(b *fixtures.Bundle, o fixtures.Object) string {
 
 // PlanProbe describes Probe.
 func (t *Target) PlanProbe(b *fixtures.Bundle, budget time.Duration) []string {
-	lines := []string{fmt.Sprintf("exec in %s/%s container %s (through its sidecar): %s", b.Topology.ClientNamespace, clientDeployment, clientContainer,
-		strings.Join(t.ProbeCommand(b, b.ServerAddr, budget, msgIDPlaceholder(b)), " "))}
+	lines := []string{t.hidePassword(b, fmt.Sprintf("exec in %s/%s container %s (through its sidecar): %s", b.Topology.ClientNamespace, clientDeployment, clientContainer,
+		strings.Join(t.ProbeCommand(b, b.ServerAddr, budget, msgIDPlaceholder(b)), " ")))}
 	return append(lines, t.planConfirm(b)...)
 }
 
@@ -183,7 +184,7 @@ func (t *Target) planConfirm(b *fixtures.Bundle) []string {
 	if b.Scenario.Protocol != scenarios.SMTP {
 		return nil
 	}
-	return []string{fmt.Sprintf("when connected: confirm delivery in %s/%s container %s: %s", b.Topology.ServerNamespace, serverDeployment, serverContainer, strings.Join(GetCommand(confirmURL(b, msgIDPlaceholder(b))), " "))}
+	return []string{fmt.Sprintf("when connected: confirm delivery in %s/%s container %s: %s", b.Topology.ServerNamespace, serverDeployment, t.serverAgentContainer(b), strings.Join(GetCommand(t.confirmURL(b, msgIDPlaceholder(b))), " "))}
 }
 
 // PlanControl describes Control.
@@ -193,8 +194,8 @@ func (t *Target) PlanControl(b *fixtures.Bundle, budget time.Duration) []string 
 	if b.Scenario.Security.ServerSidecar {
 		why = "the server's own pod over loopback, past its sidecar"
 	}
-	lines := []string{fmt.Sprintf("exec in %s container %s (%s): %s", from, container, why,
-		strings.Join(t.ProbeCommand(b, addr, budget, msgIDPlaceholder(b)), " "))}
+	lines := []string{t.hidePassword(b, fmt.Sprintf("exec in %s container %s (%s): %s", from, container, why,
+		strings.Join(t.ProbeCommand(b, addr, budget, msgIDPlaceholder(b)), " ")))}
 	return append(lines, t.planConfirm(b)...)
 }
 

@@ -24,7 +24,7 @@ func (t *Target) ProbeCommand(b *fixtures.Bundle, addr string, budget time.Durat
 	if b.Scenario.Protocol == scenarios.SMTP && messageID != "" {
 		cmd = append(cmd, "--message-id", messageID)
 	}
-	return cmd
+	return append(cmd, t.probeCredentials(b)...)
 }
 
 // GetCommand is the agent command line of one HTTP GET.
@@ -35,6 +35,15 @@ func GetCommand(rawURL string) []string {
 // messageID is the SMTP Message-ID of a scenario's probe.
 func (t *Target) messageID(b *fixtures.Bundle, what string) string {
 	return fmt.Sprintf("<%s-%s-%s-%d@firstbyte.test>", t.cfg.RunID, b.Scenario.ID, what, time.Now().UnixNano())
+}
+
+// confirmURL is where the delivery check asks: Mailpit's API for the
+// upstream SMTP image, else the server agent's mailbox.
+func (t *Target) confirmURL(b *fixtures.Bundle, messageID string) string {
+	if t.upstreamFor(b) != nil {
+		return mailpitConfirmURL(messageID)
+	}
+	return confirmURL(b, messageID)
 }
 
 // confirmURL is the server agent's mailbox query for a Message-ID, asked
@@ -72,7 +81,7 @@ func (t *Target) Control(ctx context.Context, b *fixtures.Bundle, budget time.Du
 // controlPath is where the control probe runs and what it dials.
 func (t *Target) controlPath(b *fixtures.Bundle) (types.NamespacedName, string, string) {
 	if b.Scenario.Security.ServerSidecar {
-		return deploymentKey(b.Topology.ServerNamespace, serverDeployment), serverContainer, hostPort("127.0.0.1", b.Scenario.Port)
+		return deploymentKey(b.Topology.ServerNamespace, serverDeployment), t.serverAgentContainer(b), hostPort("127.0.0.1", b.Scenario.Port)
 	}
 	return deploymentKey(b.Topology.ServerNamespace, controlDeployment), controlContainer, b.ServerAddr
 }
@@ -160,9 +169,22 @@ func (t *Target) get(ctx context.Context, from types.NamespacedName, container, 
 // arrived, from inside the server pod over loopback: no sidecar, mesh
 // policy or REGISTRY_ONLY stands between the check and the mailbox.
 func (t *Target) confirmDelivery(ctx context.Context, b *fixtures.Bundle, messageID string) error {
-	r, err := t.get(ctx, deploymentKey(b.Topology.ServerNamespace, serverDeployment), serverContainer, confirmURL(b, messageID))
+	r, err := t.get(ctx, deploymentKey(b.Topology.ServerNamespace, serverDeployment), t.serverAgentContainer(b), t.confirmURL(b, messageID))
 	if err != nil {
 		return err
+	}
+	if t.upstreamFor(b) != nil {
+		if !r.OK {
+			return fmt.Errorf("Mailpit's API answered %d %s%s for %s", r.Status, strings.TrimSpace(r.Body), r.Error, messageID)
+		}
+		n, err := mailpitFound(r.Body)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("Mailpit holds no message with Message-ID %s", messageID)
+		}
+		return nil
 	}
 	if !r.OK {
 		return fmt.Errorf("the server's mailbox answered %d %s%s for %s", r.Status, strings.TrimSpace(r.Body), r.Error, messageID)

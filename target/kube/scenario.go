@@ -38,7 +38,15 @@ func (t *Target) ScenarioTopology(ctx context.Context, s scenarios.Scenario) (fi
 	}
 	var first []fixtures.Object
 	for _, o := range b.Base {
-		if o.Template == "namespaces" || (o.Template == "server" && o.Kind == "Deployment") {
+		if o.Template == "namespaces" {
+			first = append(first, o)
+		}
+	}
+	if t.upstreamFor(b) != nil { // the server reads it at start
+		first = append(first, t.secretObject(topo))
+	}
+	for _, o := range b.Base {
+		if o.Template == "server" && o.Kind == "Deployment" {
 			first = append(first, o)
 		}
 	}

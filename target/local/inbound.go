@@ -120,9 +120,7 @@ func (l *Local) deployServerPod(r *scenarioRun, b *fixtures.Bundle) error {
 	}
 	r.server = pod
 	port := uint16(b.Scenario.Port)
-	if err := r.serve(pod, netip.AddrPortFrom(netip.IPv4Unspecified(), port), func(ln net.Listener) error {
-		return serveProtocol(r.ctx, b.Scenario.Protocol, r.mailbox, ln)
-	}); err != nil {
+	if err := r.startProtocol(pod, b.Scenario.Protocol, []netip.AddrPort{netip.AddrPortFrom(netip.IPv4Unspecified(), port)}); err != nil {
 		return err
 	}
 	if err := restore(r.net.World(), kubeProxyRules(b)); err != nil {

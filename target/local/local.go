@@ -26,6 +26,7 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target/local/netlab"
+	"github.com/firstbyte/firstbyte/target/local/upstream"
 )
 
 // Addresses every local scenario renders with (each in its own world).
@@ -43,6 +44,11 @@ type Local struct {
 	mu   sync.Mutex
 	runs map[string]*scenarioRun
 	seq  atomic.Int64
+
+	// servers is embedded or upstream (servers.go); upstream is set up by
+	// Setup when it is upstream.
+	servers  string
+	upstream *upstream.Servers
 }
 
 // New returns the local target.
@@ -63,7 +69,7 @@ func (*Local) IstioVersion() string {
 }
 
 // Setup checks root and the tools, and sweeps what killed runs left.
-func (*Local) Setup(ctx context.Context) error {
+func (l *Local) Setup(ctx context.Context) error {
 	if err := netlab.CheckPrivileges(); err != nil {
 		return err
 	}
@@ -76,7 +82,10 @@ func (*Local) Setup(ctx context.Context) error {
 	if len(removed) > 0 {
 		fmt.Fprintf(os.Stderr, "local: removed %d network namespaces left by killed runs: %s\n", len(removed), strings.Join(removed, " "))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return l.setupUpstream(ctx)
 }
 
 // Teardown closes every scenario still open. Safe to call twice.
@@ -88,6 +97,9 @@ func (l *Local) Teardown(ctx context.Context) error {
 	var errs []error
 	for _, r := range runs {
 		errs = append(errs, r.close())
+	}
+	if l.upstream != nil {
+		errs = append(errs, l.upstream.Close())
 	}
 	return errors.Join(errs...)
 }

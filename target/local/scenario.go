@@ -29,6 +29,7 @@ import (
 	"github.com/firstbyte/firstbyte/servers/smtpserver"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
 	"github.com/firstbyte/firstbyte/target/local/netlab"
+	"github.com/firstbyte/firstbyte/target/local/upstream"
 )
 
 // noCapture is the nat table of a pod without a sidecar: no istio-init,
@@ -61,6 +62,11 @@ type scenarioRun struct {
 	// listening are the world addresses with a server, so a remediation
 	// that moves the collider only adds what is missing.
 	listening map[netip.AddrPort]bool
+	// upstream starts Debian's servers (SERVERS=upstream; nil: embedded);
+	// instances are the run's, mta its Exim for delivery checks.
+	upstream  *upstream.Servers
+	instances []*upstream.Instance
+	mta       *upstream.Instance
 
 	mu sync.Mutex
 	// clientDecisions and serverDecisions are what the emulated sidecars
@@ -146,7 +152,7 @@ func (r *scenarioRun) close() error {
 	}
 	r.cancel()
 	r.servers.Wait()
-	return r.net.Close()
+	return errors.Join(r.closeInstances(), r.net.Close())
 }
 
 // baseBundle is the bundle as it stands before the remediation.
@@ -171,7 +177,7 @@ func (l *Local) Deploy(ctx context.Context, b *fixtures.Bundle) error {
 		return err
 	}
 	rctx, cancel := context.WithCancel(context.Background())
-	r := &scenarioRun{net: n, ctx: rctx, cancel: cancel, mailbox: smtpserver.NewMailbox(), listening: map[netip.AddrPort]bool{}}
+	r := &scenarioRun{net: n, ctx: rctx, cancel: cancel, mailbox: smtpserver.NewMailbox(), listening: map[netip.AddrPort]bool{}, upstream: l.upstream}
 	if err := l.deploy(r, b); err != nil {
 		return errors.Join(fmt.Errorf("deploying %s on the local target: %w", b.Scenario.ID, err), r.close())
 	}
@@ -330,10 +336,8 @@ func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
 			addrs = append(addrs, netip.AddrPortFrom(ServerClusterIP, uint16(s.Port)))
 		}
 	}
-	for _, a := range addrs {
-		if err := r.serve(r.net.World(), a, func(ln net.Listener) error { return serveProtocol(r.ctx, s.Protocol, r.mailbox, ln) }); err != nil {
-			return err
-		}
+	if err := r.startProtocol(r.net.World(), s.Protocol, addrs); err != nil {
+		return err
 	}
 	if b.ColliderAddr == "" {
 		return nil
@@ -456,12 +460,16 @@ func (l *Local) Control(ctx context.Context, b *fixtures.Bundle, budget time.Dur
 
 func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, what string, from *netlab.Host, dst netip.AddrPort, budget time.Duration) (probe.Observation, error) {
 	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: dst.String(), Budget: budget, Dial: from.Dialer(-1)}
+	cfg.User, cfg.Password = r.credentials(b.Scenario.Protocol)
 	if b.Scenario.Protocol == scenarios.SMTP {
 		// Delivery is confirmed on the server itself, in process.
 		id := make([]byte, 8)
 		rand.Read(id)
 		cfg.MessageID = "<" + hex.EncodeToString(id) + "@local.firstbyte.test>"
-		cfg.ConfirmSMTP = func(_ context.Context, messageID string) error {
+		cfg.ConfirmSMTP = func(ctx context.Context, messageID string) error {
+			if r.mta != nil {
+				return r.mta.Confirm(ctx, messageID)
+			}
 			if _, ok := r.mailbox.Find(messageID); !ok {
 				return fmt.Errorf("message %s is not in the server's mailbox", messageID)
 			}

@@ -7,7 +7,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -36,17 +35,7 @@ func main() {
 	}
 }
 
-func read(path string) (*report.Report, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading report: %w", err)
-	}
-	r := &report.Report{}
-	if err := json.Unmarshal(data, r); err != nil {
-		return nil, fmt.Errorf("%s is not a firstbyte report.json: %w", path, err)
-	}
-	return r, nil
-}
+func read(path string) (*report.Report, error) { return report.ReadFile(path) }
 
 // Write prints the table: one row per scenario (in first-seen order), one
 // column per report (its target and Istio version).

@@ -30,6 +30,10 @@ func runProbe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	exchange := fs.Duration("exchange", probe.DefaultExchange, "limit for the rest of the exchange after the first server byte")
 	messageID := fs.String("message-id", "", "smtp only: the Message-ID to send, e.g. <run-1@firstbyte.test>; default a fresh one")
 	confirmURL := fs.String("confirm-url", "", "smtp only: the server agent's /messages URL, to confirm delivery on the server")
+	user := fs.String("user", "", "mysql, mongo: log in as this user (upstream servers); default the embedded server's")
+	// The kind and cluster targets pass the per-run random password by
+	// exec: an exec's argv is stored in no cluster object.
+	password := fs.String("password", "", "mysql, mongo: --user's password")
 	if err := fs.Parse(args); err != nil {
 		return usagef("probe %s: %v", proto, err)
 	}
@@ -46,6 +50,12 @@ func runProbe(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return usagef("probe %s: --exchange %s must be positive, e.g. --exchange 5s", proto, *exchange)
 	}
 	cfg := probe.Config{Protocol: scenarios.Protocol(proto), Addr: *addr, Budget: *budget, Exchange: *exchange, MessageID: *messageID}
+	if *user != "" {
+		if proto == string(scenarios.SMTP) {
+			return usagef("probe smtp: --user applies to mysql and mongo only: drop it")
+		}
+		cfg.User, cfg.Password = *user, *password
+	}
 	if *messageID != "" && proto != string(scenarios.SMTP) {
 		return usagef("probe %s: --message-id applies to smtp only: drop it", proto)
 	}
