@@ -377,7 +377,11 @@ func (m *Mesh) inspectorCauses(cfg *predict.EnvoyConfig, listener string, dst ne
 		out = append(out, Cause{Text: "Istio's generator put the inspector on " + listener + "; no Service or ServiceEntry port in the input explains it (a mesh setting or an EnvoyFilter?)"})
 	}
 	if d := m.MeshConfig.GetProtocolDetectionTimeout(); d != nil {
-		out = append(out, Cause{Text: fmt.Sprintf("meshConfig.protocolDetectionTimeout %s sets how long it waits (0s: forever)", d.AsDuration()), Origin: m.MeshOrigin})
+		c := Cause{Text: fmt.Sprintf("meshConfig.protocolDetectionTimeout %s (Istio's default) sets how long it waits (0s: forever)", d.AsDuration())}
+		if strings.Contains(m.MeshConfigYAML, "protocolDetectionTimeout") {
+			c.Text, c.Origin = fmt.Sprintf("meshConfig.protocolDetectionTimeout %s sets how long it waits (0s: forever)", d.AsDuration()), m.MeshOrigin
+		}
+		out = append(out, c)
 	}
 	return out, vipOwner
 }

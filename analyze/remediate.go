@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	apinetworking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -259,7 +258,7 @@ func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
 				hidden = append(hidden, n)
 			}
 			slices.Sort(hidden)
-			out = append(out, remedy{kind: string(scenarios.SidecarEgress), change: fmt.Sprintf("add a Sidecar in %s whose egress hosts leave out namespace %s", ns, strings.Join(hidden, ", ")),
+			out = append(out, remedy{kind: string(scenarios.SidecarEgress), change: fmt.Sprintf("add a Sidecar in namespace %s (and each other client namespace outside %s) whose egress hosts leave out namespace %s", ns, strings.Join(hidden, ", "), strings.Join(hidden, ", ")),
 				note: "its workloads then cannot reach those namespaces' services through the mesh",
 				mesh: func(c *Mesh) { c.Sidecars = append(c.Sidecars, egressSidecar(ns, hosts)) }})
 		}
@@ -433,5 +432,3 @@ func (m *Mesh) movePort(objs []string, from, to int) {
 		}
 	}
 }
-
-var _ = corev1.ServicePort{}
