@@ -1,0 +1,31 @@
+// Package analyze finds server-first hazards in a real mesh before they
+// bite: it reads the mesh (YAML, a live cluster, or a sidecar's config
+// dump), builds each client scope's sidecar configuration with Istio's own
+// generator (predict.GenerateMesh), walks every outbound listener with
+// predict's Envoy model, and reports each listener that holds or misroutes
+// a server-first connection, with its cause, the server-first destinations
+// it meets, and the remediations that fix it, each checked by running the
+// generator again with the remediation applied. It never encodes Istio's
+// rules itself: protocol classification comes from Istio's
+// ConvertProtocol, listeners from the generator, capture from Istio's
+// iptables builder, outcomes from predict.
+//
+// Two hazard classes:
+//   - inspector-hold: a listener inspector (http_inspector, tls_inspector)
+//     waits for client bytes a server-first client never sends: it hangs
+//     (protocolDetectionTimeout 0s), connects late, or is closed.
+//   - port-capture: a wildcard tcp_proxy listener (a TCP ServiceEntry
+//     without addresses, IST0134) proxies every address on the port to one
+//     service.
+//
+// Decisions, written down: a scope is a set of sidecars Istio gives the
+// same outbound configuration (same Sidecar resource, same visibility,
+// same capture annotations); a hazard no known server-first destination
+// meets is reported as "exposed", not as a finding, and does not fail the
+// gate; exclusions (excludeOutboundIPRanges/Ports) are offered only for
+// destinations outside the Kubernetes registry, since they take mesh
+// traffic out of the mesh; remediation checks run the generator on the
+// finding's port slice of the mesh (Services and ServiceEntries with that
+// port) once that slice is shown to reproduce the finding, else on the
+// whole mesh.
+package analyze

@@ -1,0 +1,186 @@
+package analyze
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+)
+
+// HitsServerFirst reports whether any finding hits a declared or named
+// server-first destination: the CI gate (exit code 1).
+func (r *Report) HitsServerFirst() bool { return len(r.Findings) > 0 }
+
+// WriteJSON writes the report as JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	if r.Findings == nil {
+		r.Findings = []*Finding{}
+	}
+	if r.Exposed == nil {
+		r.Exposed = []*Finding{}
+	}
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(r)
+}
+
+// WriteTable writes the terminal report: a table of findings, then each
+// finding's causes, hits and checked remediations.
+func (r *Report) WriteTable(w io.Writer) error {
+	fmt.Fprintf(w, "firstbyte analyze — %s, %d objects, %d client scopes\n", r.Istio, r.Input.Objects, len(r.Scopes))
+	r.writeSkipped(w)
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "\nno hazard meets a declared or named server-first destination")
+	} else {
+		fmt.Fprintf(w, "\n%d hazard(s) meet server-first destinations:\n\n", len(r.Findings))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCLASS\tPORT\tWHERE\tA SERVER-FIRST CLIENT\tCAUSE\tHITS\tFIXED BY")
+		for _, f := range r.Findings {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", f.ID, f.Class, f.Port, shortWhere(f), short(f.Meets), shortCause(f), len(f.Hits), fixers(f))
+		}
+		tw.Flush()
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "\n%s  %s\n", f.ID, f.Where)
+			fmt.Fprintf(w, "    a server-first client %s\n", f.Meets)
+			for _, c := range f.Causes {
+				fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
+			}
+			for _, h := range f.Hits {
+				fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, h.Scope)
+			}
+			for _, rr := range f.Remediations {
+				fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
+				if rr.Note != "" && rr.Verdict != NoFix {
+					fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
+				}
+			}
+			if len(f.Scenarios) > 0 {
+				fmt.Fprintf(w, "    scenarios: %s\n", strings.Join(f.Scenarios, ", "))
+			}
+		}
+	}
+	if len(r.Exposed) > 0 {
+		fmt.Fprintf(w, "\n%d port(s) where a server-first client would meet a hazard, with no server-first destination known there (name one with --server-first or --server-first-ports):\n", len(r.Exposed))
+		for _, f := range r.Exposed {
+			fmt.Fprintf(w, "  %s  %s: %s (%s)\n", f.ID, f.Where, f.Meets, shortCause(f))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nnote: %s\n", n)
+	}
+	return nil
+}
+
+// WriteMarkdown writes the report as Markdown.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	fmt.Fprintf(w, "# firstbyte analyze\n\n%s, %d objects, %d client scopes.\n\n", r.Istio, r.Input.Objects, len(r.Scopes))
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "No hazard meets a declared or named server-first destination.")
+	} else {
+		fmt.Fprintln(w, "| id | class | port | where | a server-first client | cause | hits | fixed by |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %d | %s |\n", f.ID, f.Class, f.Port, md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
+		}
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "\n## %s: %s\n\nA server-first client %s.\n\n", f.ID, md(f.Where), md(f.Meets))
+			for _, c := range f.Causes {
+				fmt.Fprintf(w, "- cause: %s%s\n", md(c.Text), md(originText(c.Origin)))
+			}
+			for _, h := range f.Hits {
+				fmt.Fprintf(w, "- hits: %s (%s, %s) → %s, from %s\n", md(h.Destination.Name), h.Destination.Source, h.Destination.Protocol, h.Verdict, md(h.Scope))
+			}
+			if len(f.Remediations) > 0 {
+				fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
+				for _, rr := range f.Remediations {
+					fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(rr.Note))
+				}
+			}
+			if len(f.Scenarios) > 0 {
+				fmt.Fprintf(w, "\nScenarios: %s\n", strings.Join(f.Scenarios, ", "))
+			}
+		}
+	}
+	if len(r.Exposed) > 0 {
+		fmt.Fprintln(w, "\n## Exposed ports (no server-first destination known)")
+		for _, f := range r.Exposed {
+			fmt.Fprintf(w, "- %s: %s: %s (%s)\n", f.ID, md(f.Where), md(f.Meets), md(shortCause(f)))
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nNote: %s\n", md(n))
+	}
+	return nil
+}
+
+func (r *Report) writeSkipped(w io.Writer) {
+	for _, k := range slices.Sorted(maps.Keys(r.Input.Skipped)) {
+		s := r.Input.Skipped[k]
+		fmt.Fprintf(w, "skipped %d document(s): %s (first at %s)\n", s.Count, k, s.First)
+	}
+	if n := len(r.Input.AllocatedIPs); n > 0 {
+		fmt.Fprintf(w, "%d Service(s) had no clusterIP; analyze gave them one as the API server would (e.g. %s)\n", n, r.Input.AllocatedIPs[0])
+	}
+}
+
+func md(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+func originText(o Origin) string {
+	if o.File == "" {
+		return ""
+	}
+	return " [" + o.String() + "]"
+}
+
+func short(s string) string {
+	if i := strings.Index(s, " ("); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func shortWhere(f *Finding) string {
+	if f.Any {
+		return "every address (" + f.Listener + ")"
+	}
+	return f.Listener
+}
+
+func shortCause(f *Finding) string {
+	var out []string
+	for _, c := range f.Causes {
+		if c.Object != "" {
+			s := c.Object
+			if c.PortName != "" {
+				s += " port " + c.PortName
+			}
+			if c.AppProtocol != "" {
+				s += " appProtocol " + c.AppProtocol
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 && len(f.Causes) > 0 {
+		return short(f.Causes[0].Text)
+	}
+	return strings.Join(out, ", ")
+}
+
+func fixers(f *Finding) string {
+	var out []string
+	for _, r := range f.Remediations {
+		switch r.Verdict {
+		case Fixes:
+			out = append(out, r.Kind)
+		case FixesLate:
+			out = append(out, r.Kind+" (late)")
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ", ")
+}

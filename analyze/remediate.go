@@ -1,0 +1,434 @@
+package analyze
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"google.golang.org/protobuf/types/known/durationpb"
+	apinetworking "istio.io/api/networking/v1alpha3"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// Remediation verdicts.
+const (
+	Fixes     = "fixes"
+	FixesLate = "fixes, late"
+	NoFix     = "does not fix"
+)
+
+// RemediationResult is one remediation, applied to the mesh and checked
+// by running Istio's generator (and iptables rules) again.
+type RemediationResult struct {
+	// Kind is the scenario model's name for it where it has one
+	// (serviceentry-tcp, port-separation, ...).
+	Kind   string `json:"kind"`
+	Change string `json:"change"`
+	// Verdict is fixes, "fixes, late" or "does not fix"; Outcomes are the
+	// hits' predicted outcomes with it applied.
+	Verdict  string   `json:"verdict"`
+	Outcomes []string `json:"outcomes"`
+	// Note says what to weigh before applying it.
+	Note string `json:"note,omitempty"`
+
+	after time.Duration
+}
+
+// remedy is a remediation before it is checked: how it changes the mesh
+// and the client pod's annotations.
+type remedy struct {
+	kind, change, note string
+	mesh               func(*Mesh)
+	annotations        map[string]string
+}
+
+// remediate checks every applicable remediation of each finding.
+func (m *Mesh) remediate(findings []*Finding, opt Options) error {
+	type job struct {
+		f *Finding
+		r remedy
+		i int
+	}
+	var jobs []job
+	for _, f := range findings {
+		rs := m.remedies(f, opt)
+		f.Remediations = make([]RemediationResult, len(rs))
+		for i, r := range rs {
+			jobs = append(jobs, job{f, r, i})
+		}
+	}
+	// The port's slice of the mesh is enough for Istio to build that
+	// port's listeners; each finding first checks that the slice still
+	// shows the hazard, else its checks run on the whole mesh.
+	slice := map[*Finding]int{}
+	for _, f := range findings {
+		port := f.Port
+		if f.Listener == "virtualOutbound" {
+			port = 0
+		}
+		res, err := m.check(f, remedy{kind: "none", mesh: func(*Mesh) {}}, port)
+		if err != nil {
+			return err
+		}
+		if res.Verdict == Fixes || !sameOutcomes(res, f) {
+			port = 0
+		}
+		slice[f] = port
+	}
+	errs := make([]error, len(jobs))
+	sem := make(chan struct{}, max(1, opt.Parallel))
+	var wg sync.WaitGroup
+	for n, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			res, err := m.check(j.f, j.r, slice[j.f])
+			j.f.Remediations[j.i], errs[n] = res, err
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func sameOutcomes(r RemediationResult, f *Finding) bool {
+	if len(r.Outcomes) != len(f.Hits) {
+		return false
+	}
+	for i, h := range f.Hits {
+		if r.Outcomes[i] != h.Verdict {
+			return false
+		}
+	}
+	return true
+}
+
+// check applies a remedy to a copy of the mesh, runs Istio's generator
+// for the finding's scope and walks every hit again.
+func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) {
+	res := RemediationResult{Kind: r.kind, Change: r.change, Note: r.note}
+	c := m.clone()
+	r.mesh(c)
+	in, err := c.generatorInput(port)
+	if err != nil {
+		return res, err
+	}
+	cfgs, err := predict.GenerateMesh(in, []predict.MeshProxy{f.scope.proxy()}, "the mesh with "+r.kind+" applied")
+	if err != nil {
+		return res, err
+	}
+	fixed, late := true, time.Duration(0)
+	for _, h := range f.Hits {
+		pr, err := walkDestination(f.scope, cfgs[0], h.Destination, r.annotations)
+		if err != nil {
+			return res, err
+		}
+		res.Outcomes = append(res.Outcomes, verdictText(pr))
+		switch {
+		case pr.Outcome != scenarios.Connected:
+			fixed = false
+		case f.Class == PortCapture && pr.Cluster == f.captureCluster:
+			fixed = false
+		case pr.After > 0:
+			late = max(late, pr.After)
+		}
+	}
+	switch {
+	case !fixed:
+		res.Verdict = NoFix
+	case late > 0:
+		res.Verdict, res.after = FixesLate, late
+	default:
+		res.Verdict = Fixes
+	}
+	return res, nil
+}
+
+// remedies lists the remediations that fit a finding.
+func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
+	var out []remedy
+	var external []netip.Addr
+	allExternal := true
+	for _, h := range f.Hits {
+		d := h.Destination
+		if !d.External {
+			allExternal = false
+		}
+		if d.External && !d.Any && !slices.Contains(external, d.Addr.Addr()) {
+			external = append(external, d.Addr.Addr())
+		}
+	}
+	port := f.Port
+	ns := f.scope.Namespace
+	colliders := causeObjects(f.Causes)
+
+	if f.Class == PortCapture {
+		for _, obj := range colliders {
+			se := obj
+			out = append(out, remedy{kind: "serviceentry-addresses", change: fmt.Sprintf("give %s addresses (here %s, from the class E range Istio's auto-allocation uses) so it gets an address-specific listener", se, autoAddress(se)),
+				note: "use the addresses the host really resolves to, or enable DNS capture with auto-allocation",
+				mesh: func(c *Mesh) {
+					for _, x := range c.ServiceEntries {
+						if "ServiceEntry/"+x.Namespace+"/"+x.Name == se {
+							x.Spec.Addresses = []string{autoAddress(se)}
+						}
+					}
+				}})
+		}
+	}
+	if len(external) > 0 && f.Class == InspectorHold {
+		ips := slices.Clone(external)
+		out = append(out, remedy{kind: string(scenarios.ServiceEntryTCP), change: fmt.Sprintf("add a MESH_EXTERNAL ServiceEntry, protocol TCP, port %d, addresses %s", port, joinAddrs(ips, "/32")),
+			mesh: func(c *Mesh) {
+				for _, ip := range ips {
+					c.ServiceEntries = append(c.ServiceEntries, tcpServiceEntry(ns, ip, port))
+				}
+			}})
+	}
+	if f.Class == InspectorHold && f.vipOwner == "" {
+		for _, obj := range colliders {
+			obj := obj
+			out = append(out, remedy{kind: string(scenarios.ColliderPortTCP), change: fmt.Sprintf("declare %s port %d as TCP (%s)", obj, port, renameText(c0(m, obj, port))),
+				note: "only if that port really carries no HTTP: its HTTP routing and telemetry go", mesh: func(c *Mesh) { c.renamePort(obj, port) }})
+		}
+		if len(colliders) > 0 {
+			to := m.freePort(port)
+			out = append(out, remedy{kind: string(scenarios.PortSeparation), change: fmt.Sprintf("move %s from port %d to %d", strings.Join(colliders, ", "), port, to),
+				note: "its clients must dial the new port", mesh: func(c *Mesh) { c.movePort(colliders, port, to) }})
+		}
+	}
+	if f.Class == InspectorHold && f.vipOwner != "" {
+		obj := f.vipOwner
+		out = append(out, remedy{kind: "server-port-tcp", change: fmt.Sprintf("declare %s port %d as TCP (%s)", obj, port, renameText(c0(m, obj, port))),
+			mesh: func(c *Mesh) { c.renamePort(obj, port) }})
+	}
+	if f.Class == InspectorHold && m.MeshConfig.GetProtocolDetectionTimeout().AsDuration() == 0 {
+		d := opt.DetectionTimeout
+		out = append(out, remedy{kind: string(scenarios.ProtocolDetectionTimeout), change: fmt.Sprintf("set meshConfig.protocolDetectionTimeout: %s", d),
+			note: "mesh-wide; every server-first connection through a sniffing listener starts that much late",
+			mesh: func(c *Mesh) { c.MeshConfig.ProtocolDetectionTimeout = durationpb.New(d) }})
+	}
+	if len(external) > 0 {
+		out = append(out, remedy{kind: string(scenarios.ExcludeIPRanges), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundIPRanges: %s", joinAddrs(external, "/32")),
+			note: "the connection bypasses the sidecar (no mesh telemetry or policy for it)",
+			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundIPRanges": joinAddrs(external, "/32")}})
+	}
+	if allExternal {
+		out = append(out, remedy{kind: string(scenarios.ExcludePorts), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundPorts: %d", port),
+			note: fmt.Sprintf("every connection on port %d bypasses the sidecar, mesh Services on it included", port),
+			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundPorts": fmt.Sprint(port)}})
+	}
+	if f.scope.Sidecar == "" && len(colliders) > 0 && f.vipOwner == "" {
+		hide := map[string]bool{}
+		ok := true
+		for _, obj := range colliders {
+			cns := strings.Split(obj, "/")[1]
+			if cns == ns {
+				ok = false
+			}
+			hide[cns] = true
+		}
+		for _, h := range f.Hits {
+			if o := h.Destination.Owner; o != "" && hide[strings.Split(o, "/")[1]] {
+				ok = false
+			}
+		}
+		if ok {
+			hosts := []string{"./*", m.MeshConfig.GetRootNamespace() + "/*"}
+			for n := range m.Namespaces {
+				if !hide[n] && n != ns && n != m.MeshConfig.GetRootNamespace() {
+					hosts = append(hosts, n+"/*")
+				}
+			}
+			slices.Sort(hosts[2:])
+			var hidden []string
+			for n := range hide {
+				hidden = append(hidden, n)
+			}
+			slices.Sort(hidden)
+			out = append(out, remedy{kind: string(scenarios.SidecarEgress), change: fmt.Sprintf("add a Sidecar in namespace %s (and each other client namespace outside %s) whose egress hosts leave out namespace %s", ns, strings.Join(hidden, ", "), strings.Join(hidden, ", ")),
+				note: "its workloads then cannot reach those namespaces' services through the mesh",
+				mesh: func(c *Mesh) { c.Sidecars = append(c.Sidecars, egressSidecar(ns, hosts)) }})
+		}
+	}
+	return out
+}
+
+func causeObjects(cs []Cause) []string {
+	var out []string
+	for _, c := range cs {
+		if c.Object != "" && !slices.Contains(out, c.Object) {
+			out = append(out, c.Object)
+		}
+	}
+	return out
+}
+
+func joinAddrs(ips []netip.Addr, suffix string) string {
+	var s []string
+	for _, ip := range ips {
+		s = append(s, ip.String()+suffix)
+	}
+	return strings.Join(s, ",")
+}
+
+// autoAddress is a stable address from 240.240.0.0/16 for a ServiceEntry.
+func autoAddress(key string) string {
+	var h uint32 = 2166136261
+	for _, b := range []byte(key) {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return fmt.Sprintf("240.240.%d.%d", (h>>8)%256, h%254+1)
+}
+
+func tcpServiceEntry(ns string, ip netip.Addr, port int) *networkingv1.ServiceEntry {
+	name := fmt.Sprintf("firstbyte-%s-%d", strings.NewReplacer(".", "-", ":", "-").Replace(ip.String()), port)
+	return &networkingv1.ServiceEntry{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "ServiceEntry"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: apinetworking.ServiceEntry{
+			Hosts:      []string{name + ".external"},
+			Addresses:  []string{ip.String() + "/32"},
+			Location:   apinetworking.ServiceEntry_MESH_EXTERNAL,
+			Resolution: apinetworking.ServiceEntry_STATIC,
+			Ports:      []*apinetworking.ServicePort{{Number: uint32(port), Name: fmt.Sprintf("tcp-%d", port), Protocol: "TCP"}},
+			Endpoints:  []*apinetworking.WorkloadEntry{{Address: ip.String()}},
+		},
+	}
+}
+
+func egressSidecar(ns string, hosts []string) *networkingv1.Sidecar {
+	return &networkingv1.Sidecar{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "Sidecar"},
+		ObjectMeta: metav1.ObjectMeta{Name: "firstbyte-egress", Namespace: ns},
+		Spec:       apinetworking.Sidecar{Egress: []*apinetworking.IstioEgressListener{{Hosts: hosts}}},
+	}
+}
+
+// c0 returns the Service port or ServiceEntry port of obj on port.
+func c0(m *Mesh, obj string, port int) (name, appProtocol string) {
+	for _, s := range m.Services {
+		if "Service/"+s.Namespace+"/"+s.Name == obj {
+			for _, p := range s.Spec.Ports {
+				if int(p.Port) == port {
+					if p.AppProtocol != nil {
+						return p.Name, *p.AppProtocol
+					}
+					return p.Name, ""
+				}
+			}
+		}
+	}
+	for _, se := range m.ServiceEntries {
+		if "ServiceEntry/"+se.Namespace+"/"+se.Name == obj {
+			for _, p := range se.Spec.Ports {
+				if int(p.Number) == port {
+					return p.Name, p.Protocol
+				}
+			}
+		}
+	}
+	return "", ""
+}
+
+func renameText(name, appProtocol string) string {
+	to := tcpName(name)
+	s := fmt.Sprintf("port name %q → %q", name, to)
+	if appProtocol != "" {
+		s += fmt.Sprintf(", appProtocol/protocol %q → \"TCP\"", appProtocol)
+	}
+	return s
+}
+
+// tcpName is the port name with its protocol prefix replaced by tcp:
+// http → tcp, http-web → tcp-web, db → tcp-db, "" → tcp.
+func tcpName(name string) string {
+	if name == "" {
+		return "tcp"
+	}
+	if i := strings.IndexByte(name, '-'); i >= 0 {
+		return "tcp" + name[i:]
+	}
+	for _, p := range []string{"http", "http2", "grpc", "grpc-web", "https", "tls", "tcp", "udp"} {
+		if name == p {
+			return "tcp"
+		}
+	}
+	return "tcp-" + name
+}
+
+func (m *Mesh) renamePort(obj string, port int) {
+	for _, s := range m.Services {
+		if "Service/"+s.Namespace+"/"+s.Name != obj {
+			continue
+		}
+		for i, p := range s.Spec.Ports {
+			if int(p.Port) == port {
+				s.Spec.Ports[i].Name = tcpName(p.Name)
+				if p.AppProtocol != nil {
+					tcp := "tcp"
+					s.Spec.Ports[i].AppProtocol = &tcp
+				}
+			}
+		}
+	}
+	for _, se := range m.ServiceEntries {
+		if "ServiceEntry/"+se.Namespace+"/"+se.Name != obj {
+			continue
+		}
+		for _, p := range se.Spec.Ports {
+			if int(p.Number) == port {
+				p.Protocol, p.Name = "TCP", tcpName(p.Name)
+			}
+		}
+	}
+}
+
+// freePort is the first port above p that nothing in the mesh declares.
+func (m *Mesh) freePort(p int) int {
+	used := m.ports()
+	for q := p + 1; q < 65536; q++ {
+		if !used[q] && (q < 15000 || q > 15100) {
+			return q
+		}
+	}
+	return 1
+}
+
+func (m *Mesh) movePort(objs []string, from, to int) {
+	for _, s := range m.Services {
+		if !slices.Contains(objs, "Service/"+s.Namespace+"/"+s.Name) {
+			continue
+		}
+		for i, p := range s.Spec.Ports {
+			if int(p.Port) == from {
+				if p.TargetPort.IntVal == 0 && p.TargetPort.StrVal == "" {
+					s.Spec.Ports[i].TargetPort = intstr.FromInt32(p.Port) // the pods keep serving where they did
+				}
+				s.Spec.Ports[i].Port = int32(to)
+			}
+		}
+	}
+	for _, se := range m.ServiceEntries {
+		if !slices.Contains(objs, "ServiceEntry/"+se.Namespace+"/"+se.Name) {
+			continue
+		}
+		for _, p := range se.Spec.Ports {
+			if int(p.Number) == from {
+				p.Number = uint32(to)
+			}
+		}
+	}
+}
