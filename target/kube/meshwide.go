@@ -152,9 +152,9 @@ func (t *Target) Admit(list []scenarios.Scenario) error {
 func (t *Target) PlanMeshWide(list []scenarios.Scenario) []string {
 	switch {
 	case t.cfg.Target == Kind:
-		return []string{"kind: the cluster is the suite's own, so the collider Services and meshConfig edits below are allowed"}
+		return []string{"kind: the cluster is the suite's own, so its collider Services and meshConfig edits need no opt-in"}
 	case t.cfg.DisposableMesh:
-		return []string{DisposableMeshEnv + "=1: the mesh-wide changes below (collider Services, meshConfig edits) are allowed on this cluster"}
+		return []string{DisposableMeshEnv + "=1: the scenarios' mesh-wide changes (collider Services, meshConfig edits) are allowed on this cluster"}
 	}
 	err := t.Admit(list)
 	if err == nil {

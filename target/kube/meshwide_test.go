@@ -13,6 +13,7 @@ import (
 	"github.com/firstbyte/firstbyte/target/kube/meshconfig"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -75,7 +76,11 @@ func TestClusterRefusesMeshWideChangesWithoutOptIn(t *testing.T) {
 		if err := cl.List(ctx, obj, client.HasLabels{"firstbyte.dev/run"}); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(metaItems(t, obj)); n != 0 {
+		items, err := meta.ExtractList(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(items); n != 0 {
 			t.Errorf("the refused run created %d %T objects", n, obj)
 		}
 	}
@@ -106,32 +111,6 @@ func TestKindNeedsNoMeshOptIn(t *testing.T) {
 	if err := tg.Admit([]scenarios.Scenario{scenario(t, "mysql-3306-http")}); err != nil {
 		t.Errorf("kind Admit = %v", err)
 	}
-}
-
-func metaItems(t *testing.T, l client.ObjectList) []metav1.Object {
-	t.Helper()
-	switch v := l.(type) {
-	case *corev1.ServiceList:
-		var out []metav1.Object
-		for i := range v.Items {
-			out = append(out, &v.Items[i])
-		}
-		return out
-	case *appsv1.DeploymentList:
-		var out []metav1.Object
-		for i := range v.Items {
-			out = append(out, &v.Items[i])
-		}
-		return out
-	case *corev1.NamespaceList:
-		var out []metav1.Object
-		for i := range v.Items {
-			out = append(out, &v.Items[i])
-		}
-		return out
-	}
-	t.Fatalf("unexpected list %T", l)
-	return nil
 }
 
 // A reused kind cluster whose istiod runs another version than
