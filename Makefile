@@ -6,6 +6,7 @@
 #   make e2e TARGET=local     real sockets through netns + Istio's iptables (root)
 #   make e2e TARGET=cluster   an existing cluster from KUBECONFIG
 #   make test                 everything that runs on this machine
+#   make pins                 resolve every pin of hack/versions.env (network)
 #   make bench                timings and false-verdict counts
 #   make soak                 the local catalogue SOAK_RUNS times under load (root)
 #
@@ -29,9 +30,10 @@ SERVERS     ?= embedded
 GOTEST_FLAGS ?= -count=1
 
 # The scripts under hack/ read these from the environment.
-export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS
+export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS \
+       FIRSTBYTE_DISPOSABLE_MESH REINSTALL_ISTIO GINKGO_TIMEOUT_MINUTES
 
-.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help
+.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check pins
 
 all: test
 
@@ -81,10 +83,26 @@ fmt-check:
 unit:
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-# test: everything that runs on this machine — vet, gofmt, unit tests
-# (which include the predict table), then the local target.
-test: fmt-check vet unit
-	@$(MAKE) --no-print-directory local
+# test: everything that runs on this machine — the Debian packages the
+# local target needs (installed as root), gofmt, go mod tidy, vet, unit
+# tests (which include the predict table), then the local target. Without
+# root it runs the rest, and says what it skipped and how to run it.
+test: tools fmt-check tidy-check vet unit
+	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory local; \
+	else echo "make test: skipped, because they need root (network namespaces, iptables rules): the local target (make e2e TARGET=local) and the Go tests of target/local, target/local/netlab and target/local/dataplane (they skip themselves). Everything else passed. Run the rest: sudo make test"; fi
+
+# tools: as root, install the missing Debian packages (iproute2, iptables).
+tools:
+	@hack/ensure-tools.sh
+
+# tidy-check: go.mod and go.sum are what go mod tidy makes them.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "tidy-check: go.mod/go.sum are not tidy (diff above): run go mod tidy and commit the result" >&2; exit 1; }
+
+# pins: resolve every pin of hack/versions.env (node image digests in the
+# registry, istioctl tarballs and their .sha256); needs the network.
+pins:
+	@hack/pins.sh
 
 # bench: probe verdict timings and false verdicts, the predict catalogue,
 # a 30 s fuzz run of the scenario-file loader (findings land in

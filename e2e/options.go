@@ -14,7 +14,7 @@ import (
 
 // Options configure a suite run. Flags override the environment.
 type Options struct {
-	// Target is kind, cluster (or local, once registered).
+	// Target is a registered target: kind, cluster or local (Targets).
 	Target string
 	// Scenarios is a scenario file run instead of the catalogue
 	// (WithCatalogue runs both).

@@ -33,6 +33,20 @@ type Planner interface {
 	PlanEvidence(b *fixtures.Bundle) []string
 }
 
+// Admitter is a target that checks the whole run before set-up (the
+// cluster target refuses mesh-wide changes without
+// FIRSTBYTE_DISPOSABLE_MESH=1); PlanMeshWide describes that check.
+type Admitter interface {
+	Admit(list []scenarios.Scenario) error
+	PlanMeshWide(list []scenarios.Scenario) []string
+}
+
+// LinePlanner is a target run over a matrix of Istio lines (kind, in the
+// e2e workflow): the plan names each line and the node image it runs on.
+type LinePlanner interface {
+	PlanIstioLines() []string
+}
+
 // PlannedScenario is one scenario of a plan with its rendered bundle.
 type PlannedScenario struct {
 	Scenario scenarios.Scenario
@@ -63,6 +77,16 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 	fmt.Fprintf(w, "dry run: nothing is created, built, loaded or probed; no Docker and no cluster are needed\n")
 	fmt.Fprintf(w, "scenarios: %d from %s; base first-byte budget %s; reports to %s\n\n", len(list), source, o.Budget, o.ReportDir())
 
+	if lp, ok := p.(LinePlanner); ok {
+		fmt.Fprintf(w, "== Istio lines (hack/versions.env ISTIO_VERSIONS, the e2e workflow's matrix: one job per line, ISTIO_VERSION=<line>)\n")
+		writeLines(w, "", lp.PlanIstioLines())
+		fmt.Fprintln(w)
+	}
+	if a, ok := p.(Admitter); ok {
+		fmt.Fprintf(w, "== mesh-wide changes\n")
+		writeLines(w, "", a.PlanMeshWide(list))
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "== set-up (e2e-framework env funcs, in order; the first failure stops the run)\n")
 	writeLines(w, "", p.PlanSetup())
 

@@ -53,7 +53,9 @@ func TestKindPlan(t *testing.T) {
 	text, plan := planFor(t, "kind")
 	pos := 0
 	for _, s := range []string{
-		"target kind", "== set-up", "1. docker", "2. kind cluster", "node image: kindest/node:", "@sha256:",
+		"target kind", "== Istio lines", "Istio 1.30.8 on node image kindest/node:v1.34.11@sha256:",
+		"Istio 1.31.4 on node image kindest/node:v1.35.8@sha256:", "Istio 1.32.0 on node image kindest/node:v1.36.4@sha256:",
+		"== set-up", "1. docker", "2. kind cluster", "node image: kindest/node:", "@sha256:",
 		"kind config: hack/kind-config.yaml", "3. connect", "4. istio", "istioctl", "kind: IstioOperator",
 		"mode: ALLOW_ANY", "accessLogFile: /dev/stdout", "5. image", "docker build -f servers/Dockerfile", "ctr images import",
 		"== scenarios",
@@ -158,7 +160,7 @@ func TestPlanObjectsDecodeStrictly(t *testing.T) {
 func TestClusterPlan(t *testing.T) {
 	text, _ := planFor(t, "cluster")
 	pos := 0
-	for _, s := range []string{"target cluster", "1. connect", "KUBECONFIG", "2. istio", "istiod", "3. image", "FIRSTBYTE_IMAGE", "== scenarios", "fb-client-", "== tear-down", "delete every object and namespace labelled firstbyte.dev/run="} {
+	for _, s := range []string{"target cluster", "== mesh-wide changes", "the run stops here, before set-up", "FIRSTBYTE_DISPOSABLE_MESH", "1. connect", "KUBECONFIG", "2. istio", "istiod", "3. image", "FIRSTBYTE_IMAGE", "== scenarios", "fb-client-", "== tear-down", "delete every object and namespace labelled firstbyte.dev/run="} {
 		pos = index(t, text, s, pos)
 	}
 	if strings.Contains(text, "kind cluster \"") {

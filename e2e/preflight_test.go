@@ -134,7 +134,7 @@ func TestSuiteFailsFastWithoutKubeconfig(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	out, err, _ := runCommand(t, 2*time.Minute, environ("HOME="+t.TempDir(), "FIRSTBYTE_TARGET=cluster", "ARTIFACTS="+t.TempDir()),
+	out, err, _ := runCommand(t, 2*time.Minute, environ("HOME="+t.TempDir(), "FIRSTBYTE_TARGET=cluster", "FIRSTBYTE_DISPOSABLE_MESH=1", "ARTIFACTS="+t.TempDir()),
 		os.Args[0], "-test.run=^TestE2E$", "-test.v", "-ginkgo.no-color")
 	if err == nil {
 		t.Fatalf("the suite passed without a kubeconfig:\n%s", out)
@@ -173,5 +173,22 @@ func TestBadScenarioFileFailsOnceOnEveryTarget(t *testing.T) {
 			t.Errorf("%v: the protocol error is printed %d times, want once:\n%s", script, n, out)
 		}
 		wantMessage(t, out, bad+`:4: protocol: unknown protocol "postgres"`, bad+`:2: id: "Bad_ID"`)
+	}
+}
+
+// Without FIRSTBYTE_DISPOSABLE_MESH=1 the cluster run lists its mesh-wide
+// changes and stops before set-up: it never even looks for a cluster.
+func TestSuiteRefusesMeshWideChangesWithoutOptIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	out, err, _ := runCommand(t, 2*time.Minute, environ("HOME="+t.TempDir(), "FIRSTBYTE_TARGET=cluster", "FIRSTBYTE_DISPOSABLE_MESH=", "ARTIFACTS="+t.TempDir()),
+		os.Args[0], "-test.run=^TestE2E$", "-test.v", "-ginkgo.no-color")
+	if err == nil {
+		t.Fatalf("the cluster run passed without FIRSTBYTE_DISPOSABLE_MESH:\n%s", out)
+	}
+	wantMessage(t, out, "mesh-wide change(s)", "FIRSTBYTE_DISPOSABLE_MESH is not 1", `port 3306 name "http"`, "REGISTRY_ONLY")
+	if strings.Contains(out, "KUBECONFIG is unset") {
+		t.Errorf("the refused run went on to set-up:\n%s", out)
 	}
 }

@@ -103,6 +103,17 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 		Fail(err.Error())
 	}
 	suiteTarget = tg
+	if a, ok := tg.(Admitter); ok {
+		// The whole run is checked before set-up touches anything.
+		suiteConfig, _ := GinkgoConfiguration()
+		list, err := filterByLabels(selected, suiteConfig.LabelFilter)
+		if err != nil {
+			Fail(err.Error())
+		}
+		if err := a.Admit(list); err != nil {
+			Fail(err.Error())
+		}
+	}
 	// Registered before Setup, so a failed or interrupted set-up is torn
 	// down too. Ginkgo runs it on SIGINT/SIGTERM as well.
 	DeferCleanup(func(ctx SpecContext) {

@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,7 +62,9 @@ func TestE2EWorkflowMatrixMatchesPins(t *testing.T) {
 	}
 	var wf struct {
 		Jobs map[string]struct {
-			Strategy struct {
+			Needs          any `json:"needs"`
+			TimeoutMinutes int `json:"timeout-minutes"`
+			Strategy       struct {
 				Matrix struct {
 					Istio []string `json:"istio"`
 				} `json:"matrix"`
@@ -92,5 +97,137 @@ func TestE2EWorkflowMatrixMatchesPins(t *testing.T) {
 	}
 	if !runsE2E || !uploads {
 		t.Errorf("the kind job must run make e2e (%v) and upload the reports (%v)", runsE2E, uploads)
+	}
+
+	// The default is the newest line of the matrix, and every line runs on
+	// its own pinned node image (kind node images by digest).
+	if last := p.IstioVersions()[len(p.IstioVersions())-1]; p.IstioVersion() != last {
+		t.Errorf("ISTIO_VERSION=%s, want the newest matrix line %s", p.IstioVersion(), last)
+	}
+	for _, v := range p.IstioVersions() {
+		m, _ := pins.Minor(v)
+		key := "KIND_NODE_IMAGE_ISTIO_" + strings.ReplaceAll(m, ".", "_")
+		if img := p.Get(key); !strings.HasPrefix(img, "kindest/node:v") || !strings.Contains(img, "@sha256:") {
+			t.Errorf("Istio %s: %s=%q, want a kindest/node image pinned by digest", v, key, img)
+		}
+	}
+
+	// The pins job runs first: it resolves every pin, and the matrix needs it.
+	pinsJob, ok := wf.Jobs["pins"]
+	if !ok {
+		t.Fatal("e2e.yml has no pins job")
+	}
+	var runsPins bool
+	for _, s := range pinsJob.Steps {
+		runsPins = runsPins || strings.Contains(s.Run, "make pins")
+	}
+	if !runsPins {
+		t.Error("the pins job does not run make pins")
+	}
+	if needs := fmt.Sprint(kind.Needs); !strings.Contains(needs, "pins") {
+		t.Errorf("the kind job needs %q, want pins", needs)
+	}
+
+	// Ginkgo's timeout ends the suite with time left in the job to build
+	// first and to write and upload the reports after.
+	script, err := os.ReadFile(filepath.Join(root, "hack", "e2e-kube.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`GINKGO_TIMEOUT_MINUTES:-(\d+)`).FindSubmatch(script)
+	if m == nil {
+		t.Fatal("hack/e2e-kube.sh sets no default GINKGO_TIMEOUT_MINUTES")
+	}
+	ginkgoMinutes, _ := strconv.Atoi(string(m[1]))
+	if kind.TimeoutMinutes == 0 || kind.TimeoutMinutes-ginkgoMinutes < 45 {
+		t.Errorf("the kind job's timeout (%d min) leaves %d min beyond Ginkgo's (%d min): want at least 45 for the build (before) and the reports (after)", kind.TimeoutMinutes, kind.TimeoutMinutes-ginkgoMinutes, ginkgoMinutes)
+	}
+
+	// The docs name the same lines.
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range p.IstioVersions() {
+		if !strings.Contains(string(readme), v) {
+			t.Errorf("README.md does not name the matrix line %s", v)
+		}
+	}
+	for _, old := range regexp.MustCompile(`\b1\.\d+\.\d+\b`).FindAllString(string(readme), -1) {
+		m, _ := pins.Minor(old)
+		known := false
+		for _, v := range p.IstioVersions() {
+			if mv, _ := pins.Minor(v); mv == m {
+				known = true
+			}
+		}
+		if !known && strings.HasPrefix(old, "1.2") {
+			t.Errorf("README.md names Istio %s, which is not a supported line of hack/versions.env", old)
+		}
+	}
+}
+
+// e2e.yml's pull_request path filter names the directory of every package
+// the suite builds (go list -deps -test ./e2e/...), so no change to what
+// the kind run executes skips it.
+func TestE2EWorkflowPathFilterIsComplete(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: go list over the e2e graph")
+	}
+	root, _ := RepoRoot()
+	data, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "e2e.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wf struct {
+		On struct {
+			PullRequest struct {
+				Paths []string `json:"paths"`
+			} `json:"pull_request"`
+		} `json:"on"`
+	}
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatal(err)
+	}
+	paths := wf.On.PullRequest.Paths
+	if len(paths) == 0 {
+		return // no filter: every change runs it
+	}
+	for _, f := range []string{"go.mod", "go.sum", "Makefile", ".github/workflows/e2e.yml"} {
+		if !slices.Contains(paths, f) {
+			t.Errorf("e2e.yml path filter lacks %s", f)
+		}
+	}
+	cmd := exec.Command("go", "list", "-deps", "-test", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./e2e/...")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	covered := func(rel string) bool {
+		for _, p := range paths {
+			if dir, ok := strings.CutSuffix(p, "/**"); ok && (rel == dir || strings.HasPrefix(rel, dir+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	missing := map[string]bool{}
+	for _, dir := range strings.Fields(string(out)) {
+		rel, err := filepath.Rel(root, dir)
+		if err != nil || strings.HasPrefix(rel, "..") || filepath.IsAbs(rel) {
+			continue // a module dependency: go.mod and go.sum cover it
+		}
+		if !covered(filepath.ToSlash(rel)) {
+			missing[rel] = true
+		}
+	}
+	for _, f := range []string{"hack/e2e-kube.sh", "hack/versions.env", "hack/istioctl.sh", "hack/pins.sh", "servers/Dockerfile"} {
+		if !covered(f) {
+			missing[f] = true
+		}
+	}
+	for m := range missing {
+		t.Errorf("e2e.yml path filter does not cover %s, which the kind run uses", m)
 	}
 }

@@ -9,9 +9,12 @@
 #   ARTIFACTS=dir   reports go to <dir>/<target> (default artifacts/)
 #   ISTIO_VERSION   the Istio the kind target installs (default: hack/versions.env)
 #   KEEP_CLUSTER=1  keep the kind cluster this run creates; KIND_CLUSTER=name reuses one
+#   REINSTALL_ISTIO=1  install ISTIO_VERSION over a reused cluster that runs another Istio
+#   FIRSTBYTE_DISPOSABLE_MESH=1  allow the cluster target's mesh-wide changes
 #   FIRSTBYTE_IMAGE the agent image (cluster target: a pushed image is required)
 #   SERVERS         embedded (the agent's servers) or upstream (the images
 #                   pinned in hack/versions.env)
+#   GINKGO_TIMEOUT_MINUTES  the suite's time limit (default 180)
 set -euo pipefail
 
 target="${1:-${TARGET:-kind}}"
@@ -75,4 +78,10 @@ case "${target}" in
     ;;
 esac
 
-exec "${gotest[@]}" -timeout 6h -args "${args[@]}" -ginkgo.v -ginkgo.timeout=5h
+# Ginkgo's timeout ends the suite while there is time left to write the
+# reports (its interrupt runs the tear-down and the report hooks); go test's
+# own timeout, which kills without reports, comes 15 minutes later. The e2e
+# workflow's job timeout leaves room for both and the build (a test in
+# e2e/workflows_test.go keeps the margin).
+ginkgo_minutes="${GINKGO_TIMEOUT_MINUTES:-180}"
+exec "${gotest[@]}" -timeout "$((ginkgo_minutes + 15))m" -args "${args[@]}" -ginkgo.v -ginkgo.timeout="${ginkgo_minutes}m"

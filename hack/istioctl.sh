@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "${root}/hack/pins.sh"
 version="${1:-${ISTIO_VERSION}}"
 if [[ ! "${version}" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
-  echo "hack/istioctl.sh: version '${version}' is not major.minor.patch (e.g. 1.29.8)" >&2
+  echo "hack/istioctl.sh: version '${version}' is not major.minor.patch (e.g. 1.32.0)" >&2
   exit 2
 fi
 case "$(uname -m)" in

@@ -63,9 +63,31 @@ type Row struct {
 	Duration time.Duration `json:"durationNs"`
 }
 
+// Basis says what each target's verdicts rest on; every report names it
+// in its header, so nobody reads a local or predict table as a run on real
+// Envoy.
+var Basis = map[string]string{
+	"kind":    "real Envoy sidecars in a kind cluster the run made, with the pinned Istio installed by its istioctl",
+	"cluster": "real Envoy sidecars of an existing cluster's own Istio",
+	"local": "the real kernel running Istio's own iptables rules, real servers and clients on real sockets; " +
+		"every Envoy decision (listener, inspector wait, filter chain, cluster) is taken from predict's Envoy model, " +
+		"so local cannot disagree with predict about Envoy",
+	"predict": "Istio's own config generator (pilot's FakeDiscoveryServer, istio-iptables, the injector) and firstbyte's Envoy model; no traffic",
+}
+
+// BasisOf returns Basis for a target, or says it is unknown.
+func BasisOf(target string) string {
+	if b, ok := Basis[target]; ok {
+		return b
+	}
+	return "unknown target " + target
+}
+
 // Report is a whole run.
 type Report struct {
 	Target string `json:"target"`
+	// Basis is what the verdicts rest on (BasisOf(Target) when empty).
+	Basis string `json:"basis,omitempty"`
 	// Istio names the Istio version the run used or predicted with.
 	Istio    string        `json:"istio"`
 	Started  time.Time     `json:"started"`
@@ -116,6 +138,7 @@ func FormatLatency(d time.Duration) string {
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### firstbyte %s — Istio %s\n\n", r.Target, r.Istio)
+	fmt.Fprintf(&b, "Verdicts rest on: %s.\n\n", r.basis())
 	head := []string{"scenario", "expected", "observed", "first byte", "verdict"}
 	withServer := r.hasServers()
 	if withServer {
@@ -161,11 +184,20 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
+func (r *Report) basis() string {
+	if r.Basis != "" {
+		return r.Basis
+	}
+	return BasisOf(r.Target)
+}
+
 // WriteJSON writes the machine form.
 func (r *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	withBasis := *r
+	withBasis.Basis = r.basis()
+	return enc.Encode(&withBasis)
 }
 
 type junitSuites struct {

@@ -50,6 +50,9 @@ func TestMarkdown(t *testing.T) {
 		"| mysql-10000-http | hangs | hung | - | pass | - |",
 		"| **FAIL** |",
 		"1 passed, 1 failed, 1 skipped",
+		// local's header says its Envoy decisions are predict's.
+		"Verdicts rest on: the real kernel running Istio's own iptables rules",
+		"taken from predict's Envoy model, so local cannot disagree with predict about Envoy",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, out)
@@ -67,6 +70,9 @@ func TestWriteDir(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil || len(back.Rows) != 3 || back.Rows[1].Verdict != Fail {
 		t.Fatalf("json round trip: %v %+v", err, back)
 	}
+	if back.Basis != Basis["local"] {
+		t.Errorf("report.json basis = %q, want local's", back.Basis)
+	}
 	var suites junitSuites
 	data, _ = os.ReadFile(filepath.Join(dir, Files.JUnit))
 	if err := xml.Unmarshal(data, &suites); err != nil {
@@ -75,5 +81,17 @@ func TestWriteDir(t *testing.T) {
 	s := suites.Suites[0]
 	if s.Tests != 3 || s.Failures != 1 || s.Skipped != 1 || s.Cases[1].Failure == nil || s.Cases[2].Skipped == nil {
 		t.Errorf("junit: %+v", s)
+	}
+}
+
+// Every target the suite runs says what its verdicts rest on.
+func TestBasisForEveryTarget(t *testing.T) {
+	for _, target := range []string{"kind", "cluster", "local", "predict"} {
+		if Basis[target] == "" {
+			t.Errorf("no basis for target %s", target)
+		}
+	}
+	if !strings.Contains(Basis["kind"], "real Envoy") || strings.Contains(Basis["predict"], "real Envoy") {
+		t.Errorf("kind must rest on real Envoy and predict must not: %q / %q", Basis["kind"], Basis["predict"])
 	}
 }

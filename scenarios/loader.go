@@ -326,7 +326,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 	switch s.Placement {
 	case InMesh:
 		if !serverPortSet {
-			p.fail(at("placement"), "serverPort", "missing: an in-mesh server needs its Service port declaration, e.g. {name: db}; write {} for an unnamed port")
+			p.fail(at("placement"), "serverPort", "missing: an in-mesh server needs its Service port declaration, e.g. {portName: db}; write {} for an unnamed port")
 		}
 		if !familySet {
 			s.Family = ServerPort

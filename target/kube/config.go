@@ -86,6 +86,14 @@ type Config struct {
 	// Kubeconfig is the cluster target's kubeconfig file ("" = KUBECONFIG,
 	// then ~/.kube/config).
 	Kubeconfig string
+	// DisposableMesh (FIRSTBYTE_DISPOSABLE_MESH=1) allows the cluster
+	// target's mesh-wide changes: collider Services on server-first ports
+	// and meshConfig edits. Without it the run lists them and stops.
+	DisposableMesh bool
+	// ReinstallIstio (REINSTALL_ISTIO=1) lets the kind target install
+	// IstioVersion over a reused cluster's other Istio version; without it
+	// such a cluster is refused.
+	ReinstallIstio bool
 
 	// Timeouts of the waits.
 	RolloutTimeout, SyncTimeout time.Duration
@@ -116,12 +124,14 @@ func NewRunID() string {
 
 // ConfigFromEnv builds a Config for target from the pins file in repoRoot
 // and the environment: ISTIO_VERSION, ISTIOCTL, KIND_CLUSTER, KEEP_CLUSTER,
-// KIND_NODE_IMAGE, FIRSTBYTE_IMAGE, FIRSTBYTE_RUN_ID, KUBECONFIG.
+// KIND_NODE_IMAGE, FIRSTBYTE_IMAGE, FIRSTBYTE_RUN_ID, KUBECONFIG,
+// FIRSTBYTE_DISPOSABLE_MESH, REINSTALL_ISTIO.
 func ConfigFromEnv(target, repoRoot string, lookupEnv func(string) (string, bool)) (Config, error) {
 	if target != Kind && target != Cluster {
 		return Config{}, fmt.Errorf("target %q: the kube target runs kind or cluster", target)
 	}
 	env := func(k string) string { v, _ := lookupEnv(k); return v }
+	yes := func(k string) bool { return env(k) == "1" || strings.EqualFold(env(k), "true") }
 	p, err := pins.Load(filepath.Join(repoRoot, pins.File), lookupEnv)
 	if err != nil {
 		return Config{}, err
@@ -135,12 +145,14 @@ func ConfigFromEnv(target, repoRoot string, lookupEnv func(string) (string, bool
 		Istioctl:       env("ISTIOCTL"),
 		IstioValues:    filepath.Join(repoRoot, "hack", "istio", "values.yaml.tmpl"),
 		KindCluster:    env("KIND_CLUSTER"),
-		KeepCluster:    env("KEEP_CLUSTER") == "1" || strings.EqualFold(env("KEEP_CLUSTER"), "true"),
+		KeepCluster:    yes("KEEP_CLUSTER"),
 		KindConfig:     filepath.Join(repoRoot, "hack", "kind-config.yaml"),
 		NodeImage:      p.NodeImage(p.IstioVersion(), lookupEnv),
 		Image:          p.AgentImage(),
 		ImageFromEnv:   env("FIRSTBYTE_IMAGE") != "",
 		Kubeconfig:     "",
+		DisposableMesh: yes(DisposableMeshEnv),
+		ReinstallIstio: yes(ReinstallIstioEnv),
 		RolloutTimeout: 5 * time.Minute,
 		SyncTimeout:    2 * time.Minute,
 		Exchange:       5 * time.Second,

@@ -300,7 +300,7 @@ func (t *Target) connect(c client.Client, exec podexec.Executor) {
 func (t *Target) stepIstioInstall() Step {
 	plan := []string{
 		fmt.Sprintf("Istio %s with %s (hack/istioctl.sh %s downloads it, sha256-checked)", t.cfg.IstioVersion, rel(t.cfg.RepoRoot, t.istioctl.Path), t.cfg.IstioVersion),
-		"skip the install when istiod already runs " + t.cfg.IstioVersion + " (a reused cluster)",
+		"a reused cluster: skip the install when istiod already runs " + t.cfg.IstioVersion + "; another version is refused unless " + ReinstallIstioEnv + "=1 (then " + t.cfg.IstioVersion + " is installed over it)" + reinstallNote(t.cfg.ReinstallIstio),
 		"command: " + strings.Join(append([]string{rel(t.cfg.RepoRoot, t.istioctl.Path)}, t.istioctl.InstallCommand("<rendered values>", "<kind kubeconfig>")[1:]...), " "),
 		"then wait for Deployment istio-system/istiod to roll out",
 		"values (" + rel(t.cfg.RepoRoot, t.cfg.IstioValues) + ", rendered, decoded strictly as an IstioOperator):",
@@ -309,11 +309,20 @@ func (t *Target) stepIstioInstall() Step {
 		plan = append(plan, "  | "+l)
 	}
 	return Step{Name: "istio", Plan: plan, Run: func(ctx context.Context, cfg *envconf.Config) (context.Context, error) {
-		if in, err := istioinstall.Detect(ctx, t.client); err == nil && in.Version == t.cfg.IstioVersion {
+		in, err := istioinstall.Detect(ctx, t.client)
+		switch {
+		case err == nil && in.Version == t.cfg.IstioVersion:
 			t.progress("istio: %s already installed (%s)", in.Version, in.Image)
 			t.detected = in
 			t.mesh = meshconfig.New(t.client, in.MeshConfigMap)
 			return ctx, nil
+		case in.Version != "" && in.Version != t.cfg.IstioVersion && !t.cfg.ReinstallIstio:
+			return ctx, fmt.Errorf("kind cluster %q already runs Istio %s (%s), not ISTIO_VERSION=%s: refusing to test another Istio than asked. Set %s=1 to install %s over it, delete the cluster (kind delete cluster --name %s), or run with ISTIO_VERSION=%s",
+				t.kind.Name, in.Version, in.Image, t.cfg.IstioVersion, ReinstallIstioEnv, t.cfg.IstioVersion, t.kind.Name, in.Version)
+		case in.Version != "" && in.Version != t.cfg.IstioVersion:
+			t.progress("istio: %s=1: installing %s over the cluster's %s", ReinstallIstioEnv, t.cfg.IstioVersion, in.Version)
+		case err != nil && in.Version == "" && !errors.Is(err, istioinstall.ErrNotInstalled):
+			return ctx, err
 		}
 		if err := t.istioctl.Check(ctx); err != nil {
 			return ctx, err
@@ -326,7 +335,7 @@ func (t *Target) stepIstioInstall() Step {
 		if err := t.applier.WaitRollout(wctx, types.NamespacedName{Namespace: istioinstall.Namespace, Name: "istiod"}); err != nil {
 			return ctx, err
 		}
-		in, err := istioinstall.Detect(ctx, t.client)
+		in, err = istioinstall.Detect(ctx, t.client)
 		if err != nil {
 			return ctx, err
 		}
@@ -334,6 +343,13 @@ func (t *Target) stepIstioInstall() Step {
 		t.mesh = meshconfig.New(t.client, in.MeshConfigMap)
 		return ctx, nil
 	}}
+}
+
+func reinstallNote(on bool) string {
+	if on {
+		return " (" + ReinstallIstioEnv + "=1 is set)"
+	}
+	return ""
 }
 
 func stripComments(s string) string {

@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -251,6 +252,27 @@ func planSteps(steps []Step) []string {
 		for _, l := range s.Plan {
 			out = append(out, "   "+l)
 		}
+	}
+	return out
+}
+
+// PlanIstioLines names, for the dry run, every Istio line of the CI matrix
+// (ISTIO_VERSIONS) with the kind node image it runs on, and marks this
+// run's line (ISTIO_VERSION). The cluster target runs the cluster's own.
+func (t *Target) PlanIstioLines() []string {
+	if t.cfg.Target != Kind || t.cfg.Pins == nil {
+		return []string{"the cluster's own Istio (read from istiod at set-up)"}
+	}
+	var out []string
+	for _, v := range t.cfg.Pins.IstioVersions() {
+		line := fmt.Sprintf("Istio %s on node image %s", v, t.cfg.Pins.NodeImage(v, nil))
+		if v == t.cfg.IstioVersion {
+			line += "  <- this run (ISTIO_VERSION)"
+		}
+		out = append(out, line)
+	}
+	if !slices.Contains(t.cfg.Pins.IstioVersions(), t.cfg.IstioVersion) {
+		out = append(out, fmt.Sprintf("this run: Istio %s on node image %s (not a matrix line)", t.cfg.IstioVersion, t.cfg.NodeImage))
 	}
 	return out
 }

@@ -30,6 +30,9 @@ const placeholderServerIP = "<server-pod-IP>"
 // does. The later Deploy applies the same objects unchanged.
 func (t *Target) ScenarioTopology(ctx context.Context, s scenarios.Scenario) (fixtures.Topology, error) {
 	topo := t.cfg.topology()
+	if err := t.refuseMeshWide(s); err != nil {
+		return topo, err
+	}
 	pre := topo
 	pre.ServerIP = placeholderServerIP
 	b, err := fixtures.Render(s, pre)
@@ -79,6 +82,9 @@ func (t *Target) waitRollout(ctx context.Context, key types.NamespacedName) erro
 // options, wait for every rollout, then wait until the client sidecar
 // shows the base state.
 func (t *Target) Deploy(ctx context.Context, b *fixtures.Bundle) error {
+	if err := t.refuseMeshWide(b.Scenario); err != nil {
+		return err
+	}
 	if err := t.applier.Apply(ctx, b.Base); err != nil {
 		return err
 	}

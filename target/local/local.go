@@ -7,7 +7,8 @@
 // evaluator decides from Istio's own generated listeners. Probes are the
 // real clients, run inside the client namespace.
 //
-// Every scenario renders with the same addresses (inside 198.18.0.0/16)
+// Every scenario renders with the same addresses (the world in
+// 198.18.0.0/16, the veth links in 198.19.0.0/16: all inside 198.18.0.0/15)
 // because every scenario has its own world; so scenarios run in parallel
 // and share Istio generator runs exactly as predict does.
 package local

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -170,6 +171,9 @@ func (i *Istioctl) Install(ctx context.Context, r *Rendered, kubeconfig string) 
 	return nil
 }
 
+// ErrNotInstalled is Detect's error for a cluster without istiod.
+var ErrNotInstalled = errors.New("this cluster has no Istio")
+
 // Installed is what Detect finds in a cluster.
 type Installed struct {
 	// Version is the istiod image tag ("" when no istiod runs).
@@ -196,7 +200,7 @@ func Detect(ctx context.Context, c client.Client) (Installed, error) {
 		}
 	}
 	if d == nil {
-		return Installed{}, fmt.Errorf("no istiod Deployment (label app=istiod) in %s: this cluster has no Istio; install it (istioctl install) or use make e2e TARGET=kind, which installs a pinned Istio", Namespace)
+		return Installed{}, fmt.Errorf("%w: no istiod Deployment (label app=istiod) in %s: install Istio (istioctl install) or use make e2e TARGET=kind, which installs a pinned Istio", ErrNotInstalled, Namespace)
 	}
 	var in Installed
 	for _, ct := range d.Spec.Template.Spec.Containers {

@@ -126,11 +126,11 @@ func (p *Pins) NodeImage(istioVersion string, lookupEnv func(string) (string, bo
 	return p.values["KIND_NODE_IMAGE"]
 }
 
-// Minor returns "1.29" for "1.29.8", or an error naming the expected form.
+// Minor returns "1.32" for "1.32.0", or an error naming the expected form.
 func Minor(version string) (string, error) {
 	m := versionPattern.FindStringSubmatch(version)
 	if m == nil {
-		return "", fmt.Errorf("Istio version %q: want major.minor.patch, such as 1.29.8", version)
+		return "", fmt.Errorf("Istio version %q: want major.minor.patch, such as 1.32.0", version)
 	}
 	return m[1] + "." + m[2], nil
 }
