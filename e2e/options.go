@@ -78,9 +78,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Servers, "servers", o.Servers, "embedded (the agent's Go servers) or upstream (real upstream servers) (env SERVERS)")
 }
 
-// CheckServers rejects a SERVERS value other than embedded or upstream.
+// CheckServers rejects a SERVERS value other than embedded or upstream
+// (empty means embedded).
 func (o Options) CheckServers() error {
-	if o.Servers != "embedded" && o.Servers != "upstream" {
+	if o.Servers != "" && o.Servers != "embedded" && o.Servers != "upstream" {
 		return fmt.Errorf("SERVERS=%q (or -servers): want embedded (the Go servers, the default) or upstream (real upstream servers)", o.Servers)
 	}
 	return nil

@@ -65,6 +65,9 @@ func main() {
 	var keys []key
 	for _, r := range runs {
 		for _, row := range r.Rows {
+			if row.Verdict == report.Skip || row.Server == "" {
+				continue
+			}
 			k := key{row.Protocol, row.Server}
 			if !slices.Contains(keys, k) {
 				keys = append(keys, k)
