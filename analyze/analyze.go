@@ -35,6 +35,8 @@ type Options struct {
 	DetectionTimeout time.Duration
 	// Parallel bounds concurrent generator runs for remediation checks.
 	Parallel int
+	// SkipRemediations leaves remediation checks out (a quick gate).
+	SkipRemediations bool
 }
 
 // Report is the analysis of one mesh.
@@ -194,7 +196,9 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	for i, f := range r.Exposed {
 		f.ID = fmt.Sprintf("E%d", i+1)
 	}
-	if err := m.remediate(r.Findings, opt); err != nil {
+	if opt.SkipRemediations {
+		r.Notes = append(r.Notes, "remediations not checked (--check-remediations=false)")
+	} else if err := m.remediate(r.Findings, opt); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -261,6 +265,9 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *predict.EnvoyConfig) ([]*Finding, err
 				return nil, err
 			}
 			continue
+		}
+		if !cfg.HasListenerFilters(name) {
+			continue // an address-specific listener without filters holds nothing
 		}
 		if err := check(name, ap, false); err != nil {
 			return nil, err

@@ -17,7 +17,7 @@ func AnalyzeDump(cfg *predict.EnvoyConfig, opt Options) (*Report, error) {
 	if err := m.Finish(); err != nil {
 		return nil, err
 	}
-	r := &Report{Istio: "config dump " + cfg.Source, Scopes: []string{cfg.Source}}
+	r := &Report{Istio: cfg.Source, Scopes: []string{cfg.Source}}
 	for _, n := range cfg.Notes {
 		r.Notes = append(r.Notes, "config dump: "+n)
 	}
@@ -42,8 +42,10 @@ func AnalyzeDump(cfg *predict.EnvoyConfig, opt Options) (*Report, error) {
 	for _, f := range hz {
 		f.Scopes = []string{s.String()}
 		if f.Any && f.Class == InspectorHold {
+			// Without the mesh's objects the dump's own routes are the
+			// provenance: the services the HTTP chain serves on the port.
 			if d := cfg.RouteDomains(fmt.Sprint(f.Port)); len(d) > 0 {
-				f.Causes = append([]Cause{{Text: fmt.Sprintf("the HTTP route configuration %d serves %v: their Service ports on %d are HTTP or sniffed", f.Port, d, f.Port)}}, f.Causes...)
+				f.Causes = []Cause{{Text: fmt.Sprintf("the HTTP route configuration %d serves %v: their Service ports on %d are HTTP or sniffed", f.Port, d, f.Port)}}
 			}
 		}
 		for _, d := range dests {

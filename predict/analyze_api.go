@@ -169,3 +169,10 @@ func (c *EnvoyConfig) RouteDomains(routeConfig string) []string {
 	}
 	return out
 }
+
+// HasListenerFilters reports whether the named listener has any listener
+// filter: one without can hold no connection for client bytes.
+func (c *EnvoyConfig) HasListenerFilters(name string) bool {
+	l := c.listener(name)
+	return l != nil && len(l.GetListenerFilters()) > 0
+}

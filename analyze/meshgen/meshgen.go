@@ -45,7 +45,10 @@ func Write(w io.Writer, o Options) error {
 		ip := fmt.Sprintf("10.96.%d.%d", 1+i/250, 1+i%250)
 		p("---\napiVersion: v1\nkind: Service\nmetadata: {name: %s, namespace: %s}\nspec:\n  clusterIP: %s\n  selector: {app: %s}\n  ports:\n", name, ns, ip, name)
 		k := kinds[r.IntN(len(kinds))]
-		port := 8000 + r.IntN(60)
+		port := 8000 + r.IntN(60) // HTTP and sniffed ports
+		if k == "tcp-db" || k == "tcp" {
+			port = 9100 + r.IntN(60) // TCP ports on their own range: hazards are planted, not random
+		}
 		if k == "" {
 			p("  - {port: %d, targetPort: 8080}\n", port)
 		} else {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/firstbyte/firstbyte/analyze"
@@ -35,7 +36,19 @@ Exit codes: 0 no hazard meets a server-first destination, 1 one does, 2 bad inpu
 Flags:
 `
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// FIRSTBYTE_CPUPROFILE=file writes a CPU profile (for the benchmark).
+	if p := os.Getenv("FIRSTBYTE_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			code := run(os.Args[1:], os.Stdout, os.Stderr)
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(code)
+		}
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "analyze" {
@@ -51,6 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ports := fs.IntSlice("server-first-ports", nil, "ports on which every destination is server-first (comma-separated)")
 	output := fs.StringP("output", "o", "table", "table, markdown or json")
 	emit := fs.String("emit-scenarios", "", "write a scenario file reproducing each finding (make e2e SCENARIOS=FILE)")
+	checkRem := fs.Bool("check-remediations", true, "check each finding's remediations with Istio's generator")
 	timeout := fs.Duration("detection-timeout", time.Second, "the protocolDetectionTimeout the remediation check tries")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args[1:]); err != nil {
@@ -75,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if sources != 1 {
 		return bad("give exactly one input: -f FILE|DIR (repeatable), --cluster, or --config-dump FILE")
 	}
-	opt := analyze.Options{ServerFirst: *serverFirst, ServerFirstPorts: *ports, DetectionTimeout: *timeout}
+	opt := analyze.Options{ServerFirst: *serverFirst, ServerFirstPorts: *ports, DetectionTimeout: *timeout, SkipRemediations: !*checkRem}
 
 	var reports []*analyze.Report
 	if len(*dumps) > 0 {
