@@ -182,7 +182,44 @@ func (n *Network) AddHost(role string) (*Host, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("host side of %s: %w", h.Name, err)
 	}
+	if err := n.pinNeighbours(h, worldSide); err != nil {
+		return nil, fmt.Errorf("neighbour entries of %s: %w", h.Name, err)
+	}
 	return h, nil
+}
+
+// pinNeighbours writes permanent neighbour (ARP) entries for both ends of
+// a host's veth, so no connection waits for address resolution. Why: on a
+// fresh veth under load the first ARP exchange is sometimes lost, and the
+// kernel retries it only after neigh retrans_time (1 s); the queued SYN
+// then leaves 1.01 s late, which a probe reads as a late connect or a
+// hang. A pod's link partner never changes, so a static entry is exact.
+func (n *Network) pinNeighbours(h *Host, worldSide string) error {
+	var worldMAC, hostMAC net.HardwareAddr
+	var worldIdx, hostIdx int
+	if err := n.world.Do(func() error {
+		l, err := netlink.LinkByName(worldSide)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", worldSide, err)
+		}
+		worldMAC, worldIdx = l.Attrs().HardwareAddr, l.Attrs().Index
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := h.Do(func() error {
+		l, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return fmt.Errorf("link eth0: %w", err)
+		}
+		hostMAC, hostIdx = l.Attrs().HardwareAddr, l.Attrs().Index
+		return netlink.NeighSet(&netlink.Neigh{LinkIndex: hostIdx, State: netlink.NUD_PERMANENT, IP: net.IP(h.Gateway.AsSlice()), HardwareAddr: worldMAC})
+	}); err != nil {
+		return err
+	}
+	return n.world.Do(func() error {
+		return netlink.NeighSet(&netlink.Neigh{LinkIndex: worldIdx, State: netlink.NUD_PERMANENT, IP: net.IP(h.IP.AsSlice()), HardwareAddr: hostMAC})
+	})
 }
 
 // AddPod is AddHost for a pod whose own address is in the world range (a
