@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -210,5 +211,40 @@ func TestPodAddress(t *testing.T) {
 	}
 	if _, err := n.AddPod("elsewhere", netip.MustParseAddr("10.0.0.1")); err == nil {
 		t.Error("AddPod accepted an address outside the local range")
+	}
+}
+
+// Both ends of a host's veth know each other's MAC from the start: no
+// connection waits for (or loses) an ARP exchange.
+func TestNeighboursArePinned(t *testing.T) {
+	needRoot(t)
+	n, err := New("t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := n.AddHost("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	permanent := func(in *Host, ip netip.Addr) error {
+		return in.Do(func() error {
+			neighs, err := netlink.NeighList(0, netlink.FAMILY_V4)
+			if err != nil {
+				return err
+			}
+			for _, nb := range neighs {
+				if nb.IP.Equal(net.IP(ip.AsSlice())) && nb.State == netlink.NUD_PERMANENT && len(nb.HardwareAddr) > 0 {
+					return nil
+				}
+			}
+			return fmt.Errorf("no permanent neighbour entry for %s in %s: %v", ip, in.Name, neighs)
+		})
+	}
+	if err := permanent(h, h.Gateway); err != nil {
+		t.Error(err)
+	}
+	if err := permanent(n.World(), h.IP); err != nil {
+		t.Error(err)
 	}
 }
