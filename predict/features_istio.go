@@ -5,7 +5,9 @@ package predict
 import "istio.io/istio/pilot/pkg/networking/util"
 
 // istioHasDynamicDNS: this Istio's pilot builds ALLOW_ANY_DYNAMIC_DNS
-// config; the reference to its helper is the proof, and a line that lacks
-// it builds features_istio_1_31_dev_master.go instead (build tag
-// istio_1_31_dev_master, set by hack/predict-lines.sh).
-var istioHasDynamicDNS = util.IsAllowAnyDynamicDNSOutbound != nil
+// config. The reference to its helper is the proof: a line that lacks it
+// does not compile this file and builds features_istio_1_31_dev_master.go
+// instead (build tag istio_1_31_dev_master, set by hack/predict-lines.sh).
+var _ = util.IsAllowAnyDynamicDNSOutbound
+
+const istioHasDynamicDNS = true

@@ -5,4 +5,4 @@ package predict
 // istioHasDynamicDNS: Istio master of 2026-04-23 (hack/istio/1.31-dev-master)
 // predates pilot's ALLOW_ANY_DYNAMIC_DNS support: its
 // pilot/pkg/networking/util has no IsAllowAnyDynamicDNSOutbound.
-var istioHasDynamicDNS = false
+const istioHasDynamicDNS = false

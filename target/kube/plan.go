@@ -3,6 +3,7 @@ package kube
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -58,6 +59,32 @@ func planIPs(b *fixtures.Bundle) map[string]string {
 	return ips
 }
 
+// planConditions derives a state's sidecar conditions for the plan, before
+// the cluster has assigned any address: documentation addresses (RFC 5737
+// TEST-NET-2, all with three-digit last octets so none is a prefix of
+// another) stand in for the server pod's IP and the ClusterIPs, so Istio's
+// generator can build the expected config; the plan prints each stand-in
+// as its placeholder (standIns maps one to the other).
+func (t *Target) planConditions(b *fixtures.Bundle, phase fixtures.Phase) (sidecarConditions, map[string]string, error) {
+	topo := b.Topology
+	standIns := map[string]string{}
+	if topo.ServerIP == placeholderServerIP {
+		topo.ServerIP = "198.51.100.199"
+		standIns[topo.ServerIP] = placeholderServerIP
+	}
+	ips, placeholders := map[string]string{}, planIPs(b)
+	for _, key := range slices.Sorted(maps.Keys(placeholders)) {
+		ip := fmt.Sprintf("198.51.100.%d", 200+len(ips))
+		ips[key], standIns[ip] = ip, placeholders[key]
+	}
+	sb, err := fixtures.Render(b.Scenario, topo)
+	if err != nil {
+		return sidecarConditions{}, nil, err
+	}
+	conds, err := t.conditions(sb, phase, ips, nil)
+	return conds, standIns, err
+}
+
 func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 	want := b.BaseAnnotations
 	if phase == fixtures.Remediated {
@@ -72,7 +99,16 @@ func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 		ann = append(ann, k+"="+v)
 	}
 	lines := []string{"wait: the running client pod has " + strings.Join(ann, ", ")}
-	conds, err := t.conditions(b, phase, planIPs(b), nil)
+	conds, standIns, err := t.planConditions(b, phase)
+	describe := func(cs []sidecarsync.Condition) []string {
+		out := sidecarsync.Describe(cs)
+		for i := range out {
+			for ip, placeholder := range standIns {
+				out[i] = strings.ReplaceAll(out[i], ip, placeholder)
+			}
+		}
+		return out
+	}
 	if err != nil {
 		return append(lines, "wait: (cannot derive the sidecar checks: "+err.Error()+")")
 	}
@@ -80,13 +116,13 @@ func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
 		lines = append(lines, "the client has no sidecar: nothing to wait for on the client side")
 	} else {
 		lines = append(lines, "wait: the client sidecar's config ("+strings.Join(ConfigDumpCommand(), " ")+" in istio-proxy) shows what Istio's generator builds for the state:")
-		for _, c := range sidecarsync.Describe(conds.client) {
+		for _, c := range describe(conds.client) {
 			lines = append(lines, "  - "+c)
 		}
 	}
 	if conds.server != nil {
 		lines = append(lines, "wait: the server's own sidecar shows:")
-		for _, c := range sidecarsync.Describe(conds.server) {
+		for _, c := range describe(conds.server) {
 			lines = append(lines, "  - "+c)
 		}
 	}
