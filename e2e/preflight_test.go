@@ -167,7 +167,7 @@ func TestBadScenarioFileFailsOnceOnEveryTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, script := range [][]string{{"hack/e2e-local.sh"}, {"hack/e2e-kube.sh", "kind"}, {"hack/e2e-kube.sh", "cluster"}, {"hack/check-scenarios.sh"}} {
-		out, err, _ := runCommand(t, 3*time.Minute, environ("SCENARIOS="+bad, "PATH="+fakeDocker(t, noEngine)), "bash", script...)
+		out, err, _ := runCommand(t, 5*time.Minute, environ("SCENARIOS="+bad, "PATH="+fakeDocker(t, noEngine)), "bash", script...)
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Errorf("%v: %v, want exit status 2:\n%s", script, err, out)
