@@ -169,7 +169,7 @@ func TestEvaluateHandBuilt(t *testing.T) {
 			scenarios.Connected, time.Second, "0.0.0.0_10000", "PassthroughFilterChain", "PassthroughCluster"},
 		{"1s timeout without continue_on_listener_filters_timeout: Envoy closes after 1s",
 			handBuilt(wildcardHTTP(t, 10000, second, false), virtualOutbound(t, "PassthroughCluster")), mysql,
-			scenarios.Reset, 0, "0.0.0.0_10000", "", ""},
+			scenarios.Reset, time.Second, "0.0.0.0_10000", "", ""}, // the close comes after the timeout: "fails reset after 1s"
 		{"timeout unset: Envoy's 15s default, then the default chain",
 			handBuilt(wildcardHTTP(t, 10000, nil, true), virtualOutbound(t, "PassthroughCluster")), mysql,
 			scenarios.Connected, 15 * time.Second, "0.0.0.0_10000", "PassthroughFilterChain", "PassthroughCluster"},
