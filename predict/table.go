@@ -37,6 +37,10 @@ func Table(results []Result, build IstioBuild, took time.Duration) *report.Repor
 			row.Observed, row.Verdict, row.Reason = "error", report.Fail, res.Err.Error()
 		} else {
 			row.Judge(res.Scenario.Expect, res.Prediction.Outcome, res.Prediction.After)
+			// A margin says how close a measured time came to its
+			// threshold; a prediction's time is the configured timeout
+			// itself, not a measurement, so it has none.
+			row.Margin = ""
 			row.Decision = res.Prediction.Decision()
 			row.Extra = map[string]string{ServerBytesBeforeDenyColumn: res.Prediction.ServerBytesBeforeDenyText()}
 		}
