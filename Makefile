@@ -65,7 +65,7 @@ else
 endif
 
 explain:
-	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue.yaml)" >&2; exit 2; }
+	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue*.yaml)" >&2; exit 2; }
 	@hack/check-scenarios.sh
 	@$(GO) test ./predict/ -run '^TestExplain$$' $(GOTEST_FLAGS) -v \
 		-args -explain="$(ID)" $(if $(SCENARIOS),-scenarios="$(abspath $(SCENARIOS))") | hack/predict-filter.sh

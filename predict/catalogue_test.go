@@ -112,7 +112,7 @@ func TestCatalogue(t *testing.T) {
 // TestExplain prints the explain trace of one scenario (-explain=<id>).
 func TestExplain(t *testing.T) {
 	if *explainID == "" {
-		t.Skip("set -explain=<scenario-id> to explain a scenario (ids: scenarios/catalogue.yaml)")
+		t.Skip("set -explain=<scenario-id> to explain a scenario (ids: scenarios/catalogue*.yaml)")
 	}
 	all := scenarios.Catalogue()
 	if *scenarioFile != "" {
@@ -124,7 +124,7 @@ func TestExplain(t *testing.T) {
 	}
 	s, ok := scenarios.Lookup(all, *explainID)
 	if !ok {
-		where := "the catalogue (scenarios/catalogue.yaml)"
+		where := "the catalogue (" + scenarios.CatalogueFamilies() + ")"
 		if *scenarioFile != "" {
 			where += " or " + *scenarioFile
 		}

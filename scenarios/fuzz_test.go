@@ -30,7 +30,9 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	f.Add(catalogueYAML)
+	for _, data := range catalogueData() {
+		f.Add(data)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		list, err := Parse("fuzz.yaml", data)
 		if err != nil {
