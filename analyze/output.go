@@ -49,7 +49,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 				fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
 			}
 			for _, h := range f.Hits {
-				fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, h.Scope)
+				fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, terseList(h.Scope, 6))
 			}
 			for _, rr := range f.Remediations {
 				fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
@@ -183,4 +183,20 @@ func fixers(f *Finding) string {
 		return "-"
 	}
 	return strings.Join(out, ", ")
+}
+
+// terseList shortens a comma-separated list to its first n items and a
+// count of the rest: a scope of 1,800 workloads fits on a terminal line
+// (-o json keeps every member).
+func terseList(list string, n int) string {
+	head, tail, _ := strings.Cut(list, " (")
+	items := strings.Split(head, ", ")
+	if len(items) <= n {
+		return list
+	}
+	out := strings.Join(items[:n], ", ") + fmt.Sprintf(" and %d more", len(items)-n)
+	if tail != "" {
+		out += " (" + tail
+	}
+	return out
 }

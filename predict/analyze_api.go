@@ -102,6 +102,7 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*Envoy
 	err = test.Wrap(func(t test.Failer) {
 		f := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			KubernetesObjects: kube,
+			KubeClientBuilder: fakeKubeBuilder(t),
 			ConfigString:      strings.Join(m.Istio, "\n---\n"),
 			MeshConfig:        m.Mesh,
 		})

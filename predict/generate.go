@@ -75,6 +75,7 @@ func generate(in generatorInput, what string) (map[string]*EnvoyConfig, error) {
 	err = test.Wrap(func(t test.Failer) {
 		f := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			KubernetesObjects: in.kube,
+			KubeClientBuilder: fakeKubeBuilder(t),
 			ConfigString:      strings.Join(in.istio, "\n---\n"),
 			MeshConfig:        in.mesh,
 		})

@@ -170,7 +170,8 @@ type admittedPod struct {
 func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]string, deployments []*appsv1.Deployment) (map[string]admittedPod, error) {
 	out := map[string]admittedPod{}
 	spare := sparePodIPs.Addr().Next()
-	for _, d := range deployments {
+	pods := make([]*corev1.Pod, len(deployments))
+	for i, d := range deployments {
 		ip, ok := podIPs[d.Name]
 		if !ok {
 			ip, spare = spare, spare.Next()
@@ -179,7 +180,7 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 		for _, c := range d.Spec.Template.Spec.Containers {
 			containers = append(containers, corev1.Container{Name: c.Name, Ports: c.Ports})
 		}
-		p := &corev1.Pod{
+		pods[i] = &corev1.Pod{
 			TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 			ObjectMeta: metav1.ObjectMeta{
 				Name: d.Name + "-0", Namespace: d.Namespace,
@@ -193,10 +194,13 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 			},
 		}
-		inj, err := InjectPod(nsLabels[d.Namespace], p)
-		if err != nil {
-			return nil, err
-		}
+	}
+	injs, err := injectPods(nsLabels, pods)
+	if err != nil {
+		return nil, err
+	}
+	for i, d := range deployments {
+		p, inj := pods[i], injs[i]
 		p.Labels = maps.Clone(inj.Labels)
 		// The registry needs only what it reads; annotations would split
 		// the cache for nothing.
