@@ -87,6 +87,8 @@ type Finding struct {
 	outcome        scenarios.Outcome
 	after          time.Duration
 	scope          *Scope
+	// server is the walked server of an inbound finding.
+	server *inboundServer
 	// vipOwner is the Service whose own VIP listener holds (server-port
 	// hazards).
 	vipOwner string
@@ -149,6 +151,13 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 		proxies[i] = s.proxy()
 		r.Scopes = append(r.Scopes, s.String())
 	}
+	servers, err := m.servers(dests)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range servers {
+		proxies = append(proxies, s.proxy())
+	}
 	cfgs, err := predict.GenerateMesh(in, proxies, "the mesh")
 	if err != nil {
 		return nil, err
@@ -178,6 +187,15 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 					f.Hits = append(f.Hits, *hit)
 				}
 			}
+		}
+	}
+	for i, s := range servers {
+		f, err := m.inboundHazard(s, cfgs[len(scopes)+i])
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			order = append(order, f)
 		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return order[i].Port < order[j].Port })

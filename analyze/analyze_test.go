@@ -192,3 +192,54 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("skipped %v, want 2 (a non-Kubernetes document and a Secret)", m.Skipped)
 	}
 }
+
+// TestInboundMesh: servers with their own sidecars, walked at
+// virtualInbound for a plaintext client. The declared TCP port hangs on
+// PERMISSIVE's tls_inspector (Istio's serverFirstTestCases, a known
+// failure); the unnamed port adds http_inspector, so only declaring it
+// TCP and disabling mTLS together fix it. Every verdict is checked by
+// the generator, and the emitted inbound scenarios reproduce.
+func TestInboundMesh(t *testing.T) {
+	r := analyzeMesh(t, "inbound", Options{ServerFirst: []string{"mail.db:2525"}})
+	byPort := map[int]*Finding{}
+	for _, f := range r.Findings {
+		if f.Class == InboundHold {
+			byPort[f.Port] = f
+		}
+	}
+	db, mail := byPort[3306], byPort[25]
+	if db == nil || mail == nil {
+		t.Fatalf("want inbound findings on pod ports 3306 and 25, got %v", byPort)
+	}
+	if db.outcome != scenarios.Hung || !strings.Contains(db.Meets, "tls_inspector") {
+		t.Errorf("3306: %s / %s, want hung on tls_inspector", db.outcome, db.Meets)
+	}
+	if db.Causes[0].Object != "Service/db/orders-db" || db.Causes[0].Origin.Line == 0 {
+		t.Errorf("3306 cause = %+v", db.Causes[0])
+	}
+	v := verdicts(db)
+	for k, want := range map[string]string{"peerauthentication-disable": Fixes, "exclude-inbound-ports": Fixes, "protocol-detection-timeout": FixesLate} {
+		if v[k] != want {
+			t.Errorf("3306 %s: %q, want %q", k, v[k], want)
+		}
+	}
+	if _, ok := v["server-port-tcp"]; ok {
+		t.Errorf("3306 is declared TCP already: no rename to offer")
+	}
+	v = verdicts(mail)
+	for k, want := range map[string]string{"server-port-tcp": NoFix, "peerauthentication-disable": NoFix, "server-port-tcp+peerauthentication-disable": Fixes, "exclude-inbound-ports": Fixes} {
+		if v[k] != want {
+			t.Errorf("25 %s: %q, want %q", k, v[k], want)
+		}
+	}
+	list := reproduce(t, r)
+	var inbound int
+	for _, s := range list {
+		if s.Security.ServerSidecar && s.Security.NoClientSidecar {
+			inbound++
+		}
+	}
+	if inbound < 2 {
+		t.Errorf("%d inbound scenarios emitted, want the finding and its PeerAuthentication fix", inbound)
+	}
+}

@@ -10,13 +10,16 @@
 // ConvertProtocol, listeners from the generator, capture from Istio's
 // iptables builder, outcomes from predict.
 //
-// Two hazard classes:
+// Three hazard classes:
 //   - inspector-hold: a listener inspector (http_inspector, tls_inspector)
 //     waits for client bytes a server-first client never sends: it hangs
 //     (protocolDetectionTimeout 0s), connects late, or is closed.
 //   - port-capture: a wildcard tcp_proxy listener (a TCP ServiceEntry
 //     without addresses, IST0134) proxies every address on the port to one
 //     service.
+//   - inbound-hold: a server's own sidecar holds a plaintext server-first
+//     connection at virtualInbound (PERMISSIVE's tls_inspector, or
+//     http_inspector on an undeclared port); see inbound.go.
 //
 // Decisions, written down: a scope is a set of sidecars Istio gives the
 // same outbound configuration (same Sidecar resource, same visibility,

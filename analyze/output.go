@@ -143,6 +143,9 @@ func short(s string) string {
 }
 
 func shortWhere(f *Finding) string {
+	if f.server != nil {
+		return fmt.Sprintf("server pod :%d (%s)", f.Port, f.Listener)
+	}
 	if f.Any {
 		return "every address (" + f.Listener + ")"
 	}

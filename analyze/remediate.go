@@ -70,7 +70,10 @@ func (m *Mesh) remediate(findings []*Finding, opt Options) error {
 	slice := map[*Finding]int{}
 	for _, f := range findings {
 		port := f.Port
-		if f.Listener == "virtualOutbound" {
+		switch {
+		case f.server != nil:
+			port = int(f.server.port.Port) // the slice keeps Services by their own port
+		case f.Listener == "virtualOutbound":
 			port = 0
 		}
 		res, err := m.check(f, remedy{kind: "none", mesh: func(*Mesh) {}}, port)
@@ -125,13 +128,23 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 	if err != nil {
 		return res, err
 	}
-	cfgs, err := predict.GenerateMesh(in, []predict.MeshProxy{f.scope.proxy()}, "the mesh with "+r.kind+" applied")
+	proxy := func() predict.MeshProxy { return f.scope.proxy() }
+	walk := func(cfg *predict.EnvoyConfig, h Hit) (predict.Prediction, error) {
+		return walkDestination(f.scope, cfg, h.Destination, r.annotations)
+	}
+	if f.server != nil {
+		proxy = f.server.proxy
+		walk = func(cfg *predict.EnvoyConfig, _ Hit) (predict.Prediction, error) {
+			return walkInbound(f.server, cfg, r.annotations)
+		}
+	}
+	cfgs, err := predict.GenerateMesh(in, []predict.MeshProxy{proxy()}, "the mesh with "+r.kind+" applied")
 	if err != nil {
 		return res, err
 	}
 	fixed, late := true, time.Duration(0)
 	for _, h := range f.Hits {
-		pr, err := walkDestination(f.scope, cfgs[0], h.Destination, r.annotations)
+		pr, err := walk(cfgs[0], h)
 		if err != nil {
 			return res, err
 		}
@@ -158,6 +171,9 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 
 // remedies lists the remediations that fit a finding.
 func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
+	if f.server != nil {
+		return m.inboundRemedies(f, opt)
+	}
 	var out []remedy
 	var external []netip.Addr
 	allExternal := true

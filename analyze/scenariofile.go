@@ -24,7 +24,11 @@ type scenarioDoc struct {
 	Collider    any            `yaml:"collider"`
 	Remediation any            `yaml:"remediation,omitempty"`
 	Mesh        map[string]any `yaml:"mesh,omitempty"`
-	Expect      string         `yaml:"expect"`
+	// The inbound family: a server with its own sidecar.
+	ServerSidecar      bool   `yaml:"serverSidecar,omitempty"`
+	ClientSidecar      *bool  `yaml:"clientSidecar,omitempty"`
+	PeerAuthentication string `yaml:"peerAuthentication,omitempty"`
+	Expect             string `yaml:"expect"`
 }
 
 type portDoc struct {
@@ -112,6 +116,9 @@ func scenarioID(parts ...string) string {
 func scenariosFor(f *Finding) ([]scenarioDoc, string) {
 	if f.Class == PortCapture {
 		return nil, "the scenario model has no ServiceEntry that captures another server's port (its ServiceEntry points at the server itself)"
+	}
+	if f.server != nil {
+		return inboundScenarios(f)
 	}
 	var svc *Cause
 	for i, c := range f.Causes {
@@ -221,4 +228,72 @@ func remediationExpect(rr RemediationResult) string {
 		return "fails " + o
 	}
 	return ""
+}
+
+// inboundScenarios maps an inbound finding onto the inbound family: an
+// in-mesh server with its own sidecar, a client without one (plaintext),
+// the server's port as declared and the PeerAuthentication mode that
+// applies; each checked remediation the family can state becomes one
+// more scenario. Emission predicts each and keeps only those that
+// reproduce.
+// inboundSlug shortens remediation kinds in ids, which stop at 63
+// characters.
+var inboundSlug = map[string]string{"peerauthentication-disable": "pa-disable", "server-port-tcp": "port-tcp", "server-port-tcp+peerauthentication-disable": "port-tcp-pa-disable"}
+
+func inboundScenarios(f *Finding) ([]scenarioDoc, string) {
+	s := f.server
+	if s.target != int(s.port.Port) {
+		return nil, fmt.Sprintf("the Service maps port %d to pod port %d, and the inbound family's server listens on the Service's port", s.port.Port, s.target)
+	}
+	proto := f.Hits[0].Destination.Protocol
+	if proto != "smtp" && proto != "mongo" {
+		proto = "mysql"
+	}
+	mode := "PERMISSIVE"
+	for _, c := range f.Causes {
+		if strings.HasPrefix(c.Object, "PeerAuthentication/") {
+			if i := strings.Index(c.Text, "(mode "); i >= 0 {
+				mode = strings.FieldsFunc(c.Text[i+len("(mode "):], func(r rune) bool { return r == ';' || r == ')' })[0]
+			}
+		}
+	}
+	if mode == "UNSET" {
+		mode = "PERMISSIVE"
+	}
+	no := false
+	port := &portDoc{PortName: s.port.Name}
+	if s.port.AppProtocol != nil {
+		port.AppProtocol = *s.port.AppProtocol
+	}
+	mesh := map[string]any(nil)
+	if f.meshTimeout > 0 {
+		mesh = map[string]any{"protocolDetectionTimeout": f.meshTimeout.String()}
+	}
+	base := scenarioDoc{
+		ID:       scenarioID("analyze", proto, "inbound", s.svc.Namespace, s.svc.Name, fmt.Sprint(s.port.Port)),
+		Why:      fmt.Sprintf("%s (found by firstbyte analyze as %s): a plaintext client %s", f.Causes[0].Text, f.ID, f.Meets),
+		Protocol: proto, Placement: string(scenarios.InMesh), Port: int(s.port.Port), ServerPort: port, Collider: "none",
+		Mesh: mesh, ServerSidecar: true, ClientSidecar: &no, PeerAuthentication: mode, Expect: expectText(f.outcome, f.after),
+	}
+	out := []scenarioDoc{base}
+	for _, rr := range f.Remediations {
+		x := base
+		x.ID = scenarioID(base.ID, inboundSlug[rr.Kind])
+		x.Why = fmt.Sprintf("%s, checked by firstbyte analyze on the mesh: %s", rr.Change, rr.Verdict)
+		switch rr.Kind {
+		case "peerauthentication-disable":
+			x.PeerAuthentication = "DISABLE"
+		case "server-port-tcp":
+			x.ServerPort = &portDoc{PortName: tcpName(s.port.Name)}
+		case "server-port-tcp+peerauthentication-disable":
+			x.PeerAuthentication, x.ServerPort = "DISABLE", &portDoc{PortName: tcpName(s.port.Name)}
+		default:
+			continue
+		}
+		if x.Expect = remediationExpect(rr); x.Expect == "" {
+			continue
+		}
+		out = append(out, x)
+	}
+	return out, ""
 }

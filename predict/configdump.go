@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	// Envoy's type registry: every extension's config type, so a live
@@ -51,7 +52,8 @@ func ReadConfigDump(data []byte, source string) (*EnvoyConfig, error) {
 		return nil, fmt.Errorf("config dump %s is not JSON: %w (save it with curl localhost:15000/config_dump)", source, err)
 	}
 	unknown := map[string]bool{}
-	tree = opaqueUnknownTypes(tree, unknown)
+	var broken []string
+	tree = opaqueUnknownTypes(tree, unknown, &broken)
 	clean, err := json.Marshal(tree)
 	if err != nil {
 		return nil, fmt.Errorf("config dump %s: %w", source, err)
@@ -77,6 +79,9 @@ func ReadConfigDump(data []byte, source string) (*EnvoyConfig, error) {
 		sort.Strings(types)
 		cfg.Notes = append(cfg.Notes, fmt.Sprintf("typed configs this binary cannot decode were kept opaque (they decide no listener, chain or cluster): %v", types))
 	}
+	for _, b := range broken {
+		cfg.Notes = append(cfg.Notes, "could not read "+b+": left out")
+	}
 	if !cfg.EndpointsKnown {
 		cfg.Notes = append(cfg.Notes, "the dump has no endpoints (taken without ?include_eds): EDS clusters are assumed to have endpoints")
 	}
@@ -84,32 +89,54 @@ func ReadConfigDump(data []byte, source string) (*EnvoyConfig, error) {
 }
 
 // opaqueUnknownTypes replaces every Any whose type the registry cannot
-// resolve with a Struct holding the same JSON.
-func opaqueUnknownTypes(v any, unknown map[string]bool) any {
+// resolve, or whose body does not decode as that type (another Envoy's
+// field shapes), with a Struct holding the same JSON. It works bottom-up,
+// so one bad typed config costs only itself: the listener around it
+// still decodes. Bodies that do not decode are listed in broken.
+func opaqueUnknownTypes(v any, unknown map[string]bool, broken *[]string) any {
 	switch x := v.(type) {
 	case map[string]any:
-		if url, ok := x["@type"].(string); ok {
-			if _, err := protoregistry.GlobalTypes.FindMessageByURL(url); err != nil {
-				unknown[url] = true
-				body := map[string]any{}
-				for k, val := range x {
-					if k != "@type" {
-						body[k] = val
-					}
-				}
-				body["original_type"] = url
-				return map[string]any{"@type": "type.googleapis.com/google.protobuf.Struct", "value": body}
-			}
-		}
 		for k, val := range x {
-			x[k] = opaqueUnknownTypes(val, unknown)
+			x[k] = opaqueUnknownTypes(val, unknown, broken)
+		}
+		url, ok := x["@type"].(string)
+		if !ok {
+			return x
+		}
+		mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
+		if err != nil {
+			unknown[url] = true
+			return opaque(x, url)
+		}
+		if url == "type.googleapis.com/google.protobuf.Struct" {
+			return x
+		}
+		body, err := json.Marshal(x)
+		if err == nil {
+			err = (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &anypb.Any{})
+		}
+		if err != nil {
+			name, _ := x["name"].(string)
+			*broken = append(*broken, fmt.Sprintf("%s %q: %v", mt.Descriptor().Name(), name, err))
+			return opaque(x, url)
 		}
 	case []any:
 		for i, val := range x {
-			x[i] = opaqueUnknownTypes(val, unknown)
+			x[i] = opaqueUnknownTypes(val, unknown, broken)
 		}
 	}
 	return v
+}
+
+func opaque(x map[string]any, url string) map[string]any {
+	body := map[string]any{}
+	for k, val := range x {
+		if k != "@type" {
+			body[k] = val
+		}
+	}
+	body["original_type"] = url
+	return map[string]any{"@type": "type.googleapis.com/google.protobuf.Struct", "value": body}
 }
 
 func (c *EnvoyConfig) addDumpSection(a *anypb.Any) error {
@@ -117,13 +144,14 @@ func (c *EnvoyConfig) addDumpSection(a *anypb.Any) error {
 	if err != nil {
 		return fmt.Errorf("section %s: %w", a.GetTypeUrl(), err)
 	}
-	var unpackErr error
-	unpack := func(x *anypb.Any, into proto.Message) bool {
-		if x == nil || unpackErr != nil {
+	// An entry that does not decode (another Envoy's field shapes) is
+	// left out and named: the rest of the dump still explains itself.
+	unpack := func(kind, name string, x *anypb.Any, into proto.Message) bool {
+		if x == nil || x.MessageIs(&structpb.Struct{}) { // opaque: already noted
 			return false
 		}
 		if err := x.UnmarshalTo(into); err != nil {
-			unpackErr = fmt.Errorf("%s: %w", x.GetTypeUrl(), err)
+			c.Notes = append(c.Notes, fmt.Sprintf("%s %s could not be read (%v): left out", kind, name, err))
 			return false
 		}
 		return true
@@ -131,12 +159,12 @@ func (c *EnvoyConfig) addDumpSection(a *anypb.Any) error {
 	switch d := msg.(type) {
 	case *adminv3.ListenersConfigDump:
 		for _, s := range d.GetStaticListeners() {
-			if l := (&listener.Listener{}); unpack(s.GetListener(), l) {
+			if l := (&listener.Listener{}); unpack("static listener", "", s.GetListener(), l) {
 				c.Listeners = append(c.Listeners, l)
 			}
 		}
 		for _, s := range d.GetDynamicListeners() {
-			if l := (&listener.Listener{}); unpack(s.GetActiveState().GetListener(), l) {
+			if l := (&listener.Listener{}); unpack("listener", s.GetName(), s.GetActiveState().GetListener(), l) {
 				c.Listeners = append(c.Listeners, l)
 			} else if s.GetWarmingState() != nil {
 				c.Notes = append(c.Notes, fmt.Sprintf("listener %s is still warming: not active, left out", s.GetName()))
@@ -144,40 +172,47 @@ func (c *EnvoyConfig) addDumpSection(a *anypb.Any) error {
 		}
 	case *adminv3.ClustersConfigDump:
 		for _, s := range d.GetStaticClusters() {
-			if cl := (&cluster.Cluster{}); unpack(s.GetCluster(), cl) {
+			if cl := (&cluster.Cluster{}); unpack("static cluster", "", s.GetCluster(), cl) {
 				c.Clusters = append(c.Clusters, cl)
 			}
 		}
 		for _, s := range d.GetDynamicActiveClusters() {
-			if cl := (&cluster.Cluster{}); unpack(s.GetCluster(), cl) {
+			if cl := (&cluster.Cluster{}); unpack("cluster", "", s.GetCluster(), cl) {
 				c.Clusters = append(c.Clusters, cl)
 			}
 		}
 	case *adminv3.RoutesConfigDump:
 		for _, s := range d.GetStaticRouteConfigs() {
-			if r := (&route.RouteConfiguration{}); unpack(s.GetRouteConfig(), r) {
+			if r := (&route.RouteConfiguration{}); unpack("static route configuration", "", s.GetRouteConfig(), r) {
 				c.Routes = append(c.Routes, r)
 			}
 		}
 		for _, s := range d.GetDynamicRouteConfigs() {
-			if r := (&route.RouteConfiguration{}); unpack(s.GetRouteConfig(), r) {
+			if r := (&route.RouteConfiguration{}); unpack("route configuration", "", s.GetRouteConfig(), r) {
 				c.Routes = append(c.Routes, r)
 			}
 		}
 	case *adminv3.EndpointsConfigDump:
 		c.EndpointsKnown = true
 		for _, s := range d.GetStaticEndpointConfigs() {
-			if e := (&endpoint.ClusterLoadAssignment{}); unpack(s.GetEndpointConfig(), e) {
+			if e := (&endpoint.ClusterLoadAssignment{}); unpack("static endpoints", "", s.GetEndpointConfig(), e) {
 				c.Endpoints = append(c.Endpoints, e)
 			}
 		}
 		for _, s := range d.GetDynamicEndpointConfigs() {
-			if e := (&endpoint.ClusterLoadAssignment{}); unpack(s.GetEndpointConfig(), e) {
+			if e := (&endpoint.ClusterLoadAssignment{}); unpack("endpoints", "", s.GetEndpointConfig(), e) {
 				c.Endpoints = append(c.Endpoints, e)
 			}
 		}
+	case *adminv3.BootstrapConfigDump:
+		if v := d.GetBootstrap().GetNode().GetUserAgentBuildVersion().GetVersion(); v != nil {
+			c.Notes = append(c.Notes, fmt.Sprintf("dumped by Envoy %d.%d.%d; read with the Envoy API of go-control-plane (unknown fields ignored)", v.GetMajorNumber(), v.GetMinorNumber(), v.GetPatch()))
+		}
+	case *structpb.Struct:
+		// opaqueUnknownTypes made it: a section this binary has no type for.
+		c.Notes = append(c.Notes, fmt.Sprintf("config dump section %s is unknown to this binary: not read", d.GetFields()["original_type"].GetStringValue()))
 	}
-	return unpackErr
+	return nil
 }
 
 // dumpTime stamps generated dumps; fixed so checked-in samples are stable.
