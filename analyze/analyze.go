@@ -151,16 +151,29 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 		proxies[i] = s.proxy()
 		r.Scopes = append(r.Scopes, s.String())
 	}
+	cfgs, err := predict.GenerateMesh(in, proxies, "the mesh")
+	if err != nil {
+		return nil, err
+	}
 	servers, err := m.servers(dests)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range servers {
-		proxies = append(proxies, s.proxy())
-	}
-	cfgs, err := predict.GenerateMesh(in, proxies, "the mesh")
-	if err != nil {
-		return nil, err
+	var serverCfgs []*predict.EnvoyConfig
+	var serverIPs []netip.Addr
+	if len(servers) > 0 {
+		sin, ips, err := m.inboundInput(servers)
+		if err != nil {
+			return nil, err
+		}
+		sp := make([]predict.MeshProxy, len(servers))
+		for i, s := range servers {
+			sp[i] = s.proxy(ips[i])
+		}
+		if serverCfgs, err = predict.GenerateMesh(sin, sp, "the mesh's server workloads"); err != nil {
+			return nil, err
+		}
+		serverIPs = ips
 	}
 	found := map[string]*Finding{}
 	var order []*Finding
@@ -190,7 +203,7 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 		}
 	}
 	for i, s := range servers {
-		f, err := m.inboundHazard(s, cfgs[len(scopes)+i])
+		f, err := m.inboundHazard(s, serverCfgs[i], serverIPs[i])
 		if err != nil {
 			return nil, err
 		}

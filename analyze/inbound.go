@@ -27,8 +27,10 @@ import (
 const InboundHold = "inbound-hold"
 
 // The inbound walk, written down: for every server-first destination that
-// is a Service port (declared, named, or on a well-known server-first
-// port), analyze takes one injected workload the Service selects, builds
+// is a Service port (named with --server-first or --server-first-ports,
+// declared with a server-first protocol such as mysql, or on a well-known
+// server-first port), analyze takes one injected workload the Service
+// selects, builds
 // that workload's sidecar with Istio's generator, and walks a plaintext
 // connection that opens with no client bytes to the pod's target port:
 // its iptables (Istio's rules, with the pod's annotations), then
@@ -37,6 +39,13 @@ const InboundHold = "inbound-hold"
 // DestinationRule disables TLS; a meshed client under auto mTLS sends a
 // ClientHello first, which no inspector waits for. Workloads of one
 // Service share its ports, so one representative stands for them all.
+// A port declared only as TCP is not walked: it says nothing about who
+// speaks first (PostgreSQL and Redis are client-first), and PERMISSIVE
+// would flag every one of them; name such servers with --server-first.
+// The representatives' sidecars are generated from the slice of the mesh
+// their inbound side depends on (their namespaces, the Services that
+// select them, their own workloads, the Istio policies and Sidecars), not
+// the whole mesh: inbound listeners do not depend on other Services.
 
 // inboundServer is one Service port's representative server workload.
 type inboundServer struct {
@@ -49,8 +58,79 @@ type inboundServer struct {
 	members  int
 }
 
-func (s *inboundServer) proxy() predict.MeshProxy {
-	return predict.MeshProxy{Name: s.workload.Name, Namespace: s.workload.Namespace, Labels: s.pod.Labels, IP: s.pod.IP}
+func (s *inboundServer) proxy(ip netip.Addr) predict.MeshProxy {
+	return predict.MeshProxy{Name: s.workload.Name, Namespace: s.workload.Namespace, Labels: s.pod.Labels, IP: ip}
+}
+
+// inboundInput is the slice of the mesh the servers' inbound sides depend
+// on, and each server's pod address in it (the generator admits the
+// slice's workloads in order, as predict.AdmitWorkloads does).
+func (m *Mesh) inboundInput(servers []*inboundServer) (predict.MeshObjects, []netip.Addr, error) {
+	var out predict.MeshObjects
+	out.Mesh = m.MeshConfig
+	nsLabels := map[string]map[string]string{}
+	for _, n := range slices.Sorted(maps.Keys(m.Namespaces)) {
+		out.Kube = append(out.Kube, m.Namespaces[n])
+		nsLabels[n] = m.Namespaces[n].Labels
+	}
+	index := map[string]int{}
+	for _, s := range servers {
+		key := s.workload.Namespace + "/" + s.workload.Name
+		if _, ok := index[key]; ok {
+			continue
+		}
+		for _, w := range m.Workloads {
+			if w.Namespace+"/"+w.Name == key {
+				index[key] = len(out.Deployments)
+				out.Deployments = append(out.Deployments, w)
+				break
+			}
+		}
+	}
+	for _, svc := range m.Services {
+		if selectedByAnyWorkload(svc, out.Deployments) {
+			out.Kube = append(out.Kube, svc)
+		}
+	}
+	for _, se := range m.ServiceEntries {
+		if se.Spec.GetWorkloadSelector() != nil { // it may add inbound ports to a pod
+			if err := appendIstio(&out, se); err != nil {
+				return out, nil, err
+			}
+		}
+	}
+	for _, sc := range m.Sidecars {
+		if err := appendIstio(&out, sc); err != nil {
+			return out, nil, err
+		}
+	}
+	for _, o := range m.OtherIstio {
+		if err := appendIstio(&out, o); err != nil {
+			return out, nil, err
+		}
+	}
+	admitted, err := predict.AdmitWorkloads(nsLabels, out.Deployments)
+	if err != nil {
+		return out, nil, err
+	}
+	ips := make([]netip.Addr, len(servers))
+	for i, s := range servers {
+		j, ok := index[s.workload.Namespace+"/"+s.workload.Name]
+		if !ok {
+			return out, nil, fmt.Errorf("inbound walk: workload %s/%s is not in the mesh", s.workload.Namespace, s.workload.Name)
+		}
+		ips[i] = admitted[j].IP
+	}
+	return out, ips, nil
+}
+
+func selectedByAnyWorkload(svc *corev1.Service, ds []*appsv1.Deployment) bool {
+	for _, d := range ds {
+		if d.Namespace == svc.Namespace && len(svc.Spec.Selector) > 0 && selects(svc.Spec.Selector, d.Spec.Template.Labels) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *inboundServer) String() string {
@@ -90,7 +170,7 @@ func (m *Mesh) inboundServers(dests []Destination, workloads []predict.Workload)
 		}
 	}
 	for _, d := range dests {
-		if d.Any || !strings.HasPrefix(d.Owner, "Service/") {
+		if d.Any || !strings.HasPrefix(d.Owner, "Service/") || (d.Source == "declared" && d.Protocol == "tcp") {
 			continue
 		}
 		for _, s := range m.Services {
@@ -151,14 +231,14 @@ var plaintextSource = netip.MustParseAddr("198.51.100.10")
 
 // walkInbound walks the plaintext server-first connection to the
 // server's target port: its pod's iptables, then its sidecar.
-func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, extraAnnotations map[string]string) (predict.Prediction, error) {
-	dst := netip.AddrPortFrom(s.pod.IP, uint16(s.target))
+func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extraAnnotations map[string]string) (predict.Prediction, error) {
+	dst := netip.AddrPortFrom(ip, uint16(s.target))
 	ann := maps.Clone(s.pod.Annotations)
 	if ann == nil {
 		ann = map[string]string{}
 	}
 	maps.Copy(ann, extraAnnotations)
-	c, err := predict.CaptureInbound(predict.CapturePod{Annotations: ann, IP: s.pod.IP}, plaintextSource, dst)
+	c, err := predict.CaptureInbound(predict.CapturePod{Annotations: ann, IP: ip}, plaintextSource, dst)
 	if err != nil {
 		return predict.Prediction{}, err
 	}
@@ -176,8 +256,8 @@ func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, extraAnnotations ma
 
 // inboundHazard walks one server and returns its finding, if the
 // connection does not connect at once.
-func (m *Mesh) inboundHazard(s *inboundServer, cfg *predict.EnvoyConfig) (*Finding, error) {
-	pr, err := walkInbound(s, cfg, nil)
+func (m *Mesh) inboundHazard(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr) (*Finding, error) {
+	pr, err := walkInbound(s, cfg, ip, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inbound walk of %s port %d: %w", s, s.target, err)
 	}
@@ -187,7 +267,7 @@ func (m *Mesh) inboundHazard(s *inboundServer, cfg *predict.EnvoyConfig) (*Findi
 	f := &Finding{
 		Class: InboundHold, Listener: "virtualInbound", Port: s.target, Verdict: pr.Verdict(), Trace: pr.Trace,
 		outcome: pr.Outcome, after: pr.After, server: s, Scopes: []string{s.String()},
-		Where: fmt.Sprintf("%s:%d, pod port %d of Service %s/%s's workloads (virtualInbound)", s.pod.IP, s.target, s.target, s.svc.Namespace, s.svc.Name),
+		Where: fmt.Sprintf("pod port %d of Service %s/%s's workloads (virtualInbound)", s.target, s.svc.Namespace, s.svc.Name),
 	}
 	f.Meets = inboundMeets(pr)
 	f.Causes = m.inboundCauses(s)

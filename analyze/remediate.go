@@ -128,14 +128,18 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 	if err != nil {
 		return res, err
 	}
-	proxy := func() predict.MeshProxy { return f.scope.proxy() }
+	proxy := f.scope.proxy
 	walk := func(cfg *predict.EnvoyConfig, h Hit) (predict.Prediction, error) {
 		return walkDestination(f.scope, cfg, h.Destination, r.annotations)
 	}
 	if f.server != nil {
-		proxy = f.server.proxy
+		sin, ips, err := c.inboundInput([]*inboundServer{f.server})
+		if err != nil {
+			return res, err
+		}
+		in, proxy = sin, func() predict.MeshProxy { return f.server.proxy(ips[0]) }
 		walk = func(cfg *predict.EnvoyConfig, _ Hit) (predict.Prediction, error) {
-			return walkInbound(f.server, cfg, r.annotations)
+			return walkInbound(f.server, cfg, ips[0], r.annotations)
 		}
 	}
 	cfgs, err := predict.GenerateMesh(in, []predict.MeshProxy{proxy()}, "the mesh with "+r.kind+" applied")
