@@ -347,13 +347,9 @@ func portLevelText(pa *securityv1.PeerAuthentication) string {
 // servers admits the mesh's workloads (Istio's injection) and lists the
 // representative servers of the inbound walk.
 func (m *Mesh) servers(dests []Destination) ([]*inboundServer, error) {
-	nsLabels := map[string]map[string]string{}
-	for n, ns := range m.Namespaces {
-		nsLabels[n] = ns.Labels
-	}
-	workloads, err := predict.AdmitWorkloads(nsLabels, m.Workloads)
+	workloads, err := m.admitted()
 	if err != nil {
-		return nil, fmt.Errorf("running the mesh's workloads through Istio's injection: %w", err)
+		return nil, err
 	}
 	return m.inboundServers(dests, workloads), nil
 }

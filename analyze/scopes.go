@@ -63,13 +63,9 @@ const captureAnnotationPrefix = "traffic.sidecar.istio.io/"
 // capture annotations agree, since Istio then builds the same outbound
 // configuration).
 func (m *Mesh) scopes() ([]*Scope, error) {
-	nsLabels := map[string]map[string]string{}
-	for n, ns := range m.Namespaces {
-		nsLabels[n] = ns.Labels
-	}
-	workloads, err := predict.AdmitWorkloads(nsLabels, m.Workloads)
+	workloads, err := m.admitted()
 	if err != nil {
-		return nil, fmt.Errorf("running the mesh's workloads through Istio's injection: %w", err)
+		return nil, err
 	}
 	restricted := m.visibilityRestricted()
 	byKey := map[string]*Scope{}
@@ -214,4 +210,17 @@ func (s *Scope) capturePod(extra map[string]string) predict.CapturePod {
 	}
 	maps.Copy(a, extra)
 	return predict.CapturePod{Annotations: a, IP: s.IP}
+}
+
+// admitted runs the mesh's workloads through Istio's injection, in order.
+func (m *Mesh) admitted() ([]predict.Workload, error) {
+	nsLabels := map[string]map[string]string{}
+	for n, ns := range m.Namespaces {
+		nsLabels[n] = ns.Labels
+	}
+	workloads, err := predict.AdmitWorkloads(nsLabels, m.Workloads)
+	if err != nil {
+		return nil, fmt.Errorf("running the mesh's workloads through Istio's injection: %w", err)
+	}
+	return workloads, nil
 }
