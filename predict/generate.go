@@ -106,6 +106,8 @@ func sidecarProxy(c sidecarPod, build IstioBuild) *model.Proxy {
 			IstioVersion:     build.ProxyVersion(),
 			ClusterID:        cluster.ID(constants.DefaultClusterName),
 			InterceptionMode: model.InterceptionRedirect,
+			DNSCapture:       model.StringBool(c.DNSCapture),
+			DNSAutoAllocate:  model.StringBool(c.DNSAutoAllocate),
 		},
 	}
 }
@@ -131,5 +133,6 @@ func generatedConfig(f *xds.FakeDiscoveryServer, p *model.Proxy, source string) 
 		Endpoints:      f.Endpoints(proxy),
 		EndpointsKnown: true,
 		Source:         source,
+		NameTable:      nameTable(proxy, f.PushContext()),
 	}
 }
