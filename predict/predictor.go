@@ -104,6 +104,9 @@ type PodSidecar struct {
 	// Capture is what istio-iptables reads for the pod: its annotations
 	// (the pod template's) at the IP the topology gives it.
 	Capture CapturePod
+	// DNSCapture is true when the pod's agent captures DNS (its node
+	// metadata ISTIO_META_DNS_CAPTURE): it runs the DNS proxy on 15053.
+	DNSCapture bool
 }
 
 // PodOf returns what Istio's injection makes of the bundle's named pod
@@ -117,6 +120,7 @@ func PodOf(b *fixtures.Bundle, name string) (PodSidecar, error) {
 	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
 	if ok {
 		out.Capture.Annotations = sc.Annotations
+		out.DNSCapture = sc.DNSCapture
 	}
 	return out, nil
 }
