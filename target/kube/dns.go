@@ -42,3 +42,13 @@ func (t *Target) Requirement(b *fixtures.Bundle) string {
 // dnsPredictor is shared by the Requirement calls of a run, so scenarios
 // with the same generator input share one generation.
 var dnsPredictor = sync.OnceValue(predict.NewPredictor)
+
+// dnsCaptureNote shows, in plans, the client pod's DNS-capture annotation
+// that the real agent and istio-init act on.
+func dnsCaptureNote(b *fixtures.Bundle, o fixtures.Object) string {
+	v, ok := b.BaseAnnotations[fixtures.AnnotationProxyConfig]
+	if !ok || o.Kind != "Deployment" || o.Name != clientDeployment {
+		return ""
+	}
+	return fmt.Sprintf(" (pod annotation %s=%s: the agent captures DNS, istio-init redirects it to 15053)", fixtures.AnnotationProxyConfig, v)
+}

@@ -35,6 +35,9 @@ func TestDNSCaptureScenario(t *testing.T) {
 	if err := json.Unmarshal([]byte(d.Spec.Template.Annotations[fixtures.AnnotationProxyConfig]), &pc); err != nil || pc.ProxyMetadata["ISTIO_META_DNS_CAPTURE"] != "true" {
 		t.Errorf("client pod annotation %s = %q (%v), want ISTIO_META_DNS_CAPTURE true", fixtures.AnnotationProxyConfig, d.Spec.Template.Annotations[fixtures.AnnotationProxyConfig], err)
 	}
+	if plan := strings.Join(tg.PlanDeploy(b), "\n"); !strings.Contains(plan, "Deployment fb-client/client (pod annotation proxy.istio.io/config={\"proxyMetadata\":{\"ISTIO_META_DNS_CAPTURE\":\"true\"}}") {
+		t.Errorf("the plan does not show the DNS-capture annotation:\n%s", plan)
+	}
 	if _, err := tg.Probe(ctx, b, time.Second); err != nil || !ex.ran("[client]: /firstbyte-agent probe mysql --addr mysql.external.firstbyte.test:10000") {
 		t.Errorf("Probe = %v; commands %v", err, ex.commands)
 	}
