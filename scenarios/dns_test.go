@@ -21,6 +21,15 @@ func TestDNSCaptureFields(t *testing.T) {
 	if !s.HasLabel("dial:name") || !s.HasLabel("dns-capture") {
 		t.Errorf("labels %v lack dial:name and dns-capture", s.Labels())
 	}
+	// With DNS capture and a dialled name the ServiceEntry without
+	// addresses is the fix, not the negative control.
+	if s.HasLabel("control") {
+		t.Errorf("labels %v: a DNS-capture row that dials the name is no control", s.Labels())
+	}
+	ip, err := Parse("f.yaml", []byte("scenarios:\n"+strings.Replace(se, "expect: hangs", "dnsCapture: true\n    expect: hangs", 1)))
+	if err != nil || !ip[0].HasLabel("control") {
+		t.Errorf("dial ip with DNS capture: labels %v, %v; want control", ip, err)
+	}
 	// dial: ip is the default and reads as such.
 	list, err = Parse("f.yaml", []byte("scenarios:\n"+strings.Replace(good, "expect: hangs", "dial: ip\n    expect: hangs", 1)))
 	if err != nil || list[0].DialsName() || list[0].Dial != "" {

@@ -561,7 +561,10 @@ func (s Scenario) Labels() []string {
 	if s.DNSCapture {
 		l = append(l, "dns-capture")
 	}
-	if !s.Protocol.ServerFirst() || s.Remediation.Negative() {
+	// A ServiceEntry without addresses is the negative control, except
+	// where DNS capture and a dialled name make it the fix.
+	fix := s.DNSCapture && s.DialsName()
+	if !s.Protocol.ServerFirst() || s.Remediation.Negative() && !fix {
 		l = append(l, "control")
 	}
 	return l
