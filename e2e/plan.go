@@ -106,6 +106,12 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		fmt.Fprintf(w, "\n-- [%d/%d] %s: expect %s (budget %s)\n", i+1, len(list), s.ID, s.Expect, budget)
 		fmt.Fprintf(w, "   %s\n", s.Why)
 		fmt.Fprintf(w, "   labels: %s\n", strings.Join(s.Labels(), ", "))
+		if sk, ok := p.(target.Skipper); ok {
+			if why := sk.Requirement(b); why != "" {
+				fmt.Fprintf(w, "   skipped on this target (counted as skipped): %s\n", why)
+				continue
+			}
+		}
 		fmt.Fprintf(w, "   render:\n")
 		writeLines(w, "     ", topoPlan)
 		for _, ph := range phases {

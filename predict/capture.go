@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	istiolog "istio.io/istio/pkg/log"
+	netutil "istio.io/istio/pkg/util/net"
 	"istio.io/istio/tools/common/config"
 	"istio.io/istio/tools/istio-iptables/pkg/capture"
 	"istio.io/istio/tools/istio-iptables/pkg/cmd"
@@ -32,6 +35,10 @@ type CapturePod struct {
 	// the user whose traffic iptables lets through uncaptured (the local
 	// target runs its proxy as its own user). Empty keeps the injector's.
 	ProxyUID, ProxyGID string
+	// Nameservers are the pod's /etc/resolv.conf nameservers, which
+	// istio-iptables reads when DNS capture is on and redirects to the
+	// agent's DNS proxy.
+	Nameservers []netip.Addr `json:",omitempty"`
 }
 
 // IptablesConfig returns istio-iptables' configuration for the pod: the
@@ -39,7 +46,7 @@ type CapturePod struct {
 // own command line and completed as istio-iptables completes it inside the
 // pod. It also returns those arguments.
 func IptablesConfig(p CapturePod) (*config.Config, []string, error) {
-	args, err := InitArgs(p.Annotations)
+	args, env, err := initCommand(p.Annotations)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -49,11 +56,11 @@ func IptablesConfig(p CapturePod) (*config.Config, []string, error) {
 	if p.ProxyGID != "" {
 		args = append(args, "--"+constants.ProxyGID, p.ProxyGID)
 	}
-	cfg, err := parseIptablesArgs(args)
+	cfg, err := parseIptablesArgs(args, env)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := completeFromPod(cfg, p.IP); err != nil {
+	if err := completeFromPod(cfg, p.IP, p.Nameservers); err != nil {
 		return nil, nil, err
 	}
 	if err := cfg.Validate(); err != nil {
@@ -69,9 +76,14 @@ func IptablesConfig(p CapturePod) (*config.Config, []string, error) {
 // copy; configFlags says which flag fills which field, and a flag it does
 // not know is an error, so a new injector argument cannot be dropped
 // silently.
-func parseIptablesArgs(args []string) (*config.Config, error) {
+//
+// env is istio-init's environment: istio-iptables' command reads options
+// from the process environment while it builds its flags (for example
+// ISTIO_META_DNS_CAPTURE for --redirect-dns), so the environment is set
+// to istio-init's, under a lock, while it does.
+func parseIptablesArgs(args []string, env map[string]string) (*config.Config, error) {
 	logOpts := istiolog.DefaultOptions()
-	c := cmd.GetCommand(logOpts)
+	c := commandWithEnv(env, func() *cobra.Command { return cmd.GetCommand(logOpts) })
 	logOpts.AttachCobraFlags(c)
 	logFlags := map[string]bool{}
 	c.PersistentFlags().VisitAll(func(f *pflag.Flag) { logFlags[f.Name] = true })
@@ -159,13 +171,55 @@ func setField(field any, v string) error {
 // localAddrs guards config.LocalIPAddrs, which completeFromPod swaps.
 var localAddrs sync.Mutex
 
+// processEnv guards the environment commandWithEnv swaps.
+var processEnv sync.Mutex
+
+// commandWithEnv builds istio-iptables' command with env set in the
+// process environment (variables already set are saved and restored),
+// so the command's flags pick up istio-init's environment as they do in
+// the pod.
+func commandWithEnv(env map[string]string, build func() *cobra.Command) *cobra.Command {
+	processEnv.Lock()
+	defer processEnv.Unlock()
+	for k, v := range env {
+		old, had := os.LookupEnv(k)
+		os.Setenv(k, v)
+		if had {
+			defer os.Setenv(k, old)
+		} else {
+			defer os.Unsetenv(k)
+		}
+	}
+	return build()
+}
+
 // completeFromPod runs istio-iptables' FillConfigFromEnvironment as it runs
 // inside the pod: Istio reads the pod's interface addresses to choose
 // IPv4 or IPv6, so they are swapped for the pod IP while it runs (Istio
 // exposes config.LocalIPAddrs for exactly this).
-func completeFromPod(cfg *config.Config, podIP netip.Addr) error {
+//
+// With DNS capture on, istio-iptables also reads the pod's /etc/resolv.conf
+// for the nameservers it redirects; they come from nameservers instead
+// (the pod's resolv.conf, not this machine's), split by Istio's own
+// helper.
+func completeFromPod(cfg *config.Config, podIP netip.Addr, nameservers []netip.Addr) error {
 	if !podIP.IsValid() {
 		return fmt.Errorf("capturing: the pod IP is not set: istio-iptables needs it to choose IPv4 or IPv6")
+	}
+	readsResolvConf := cfg.RedirectDNS && !cfg.CaptureAllDNS
+	if readsResolvConf {
+		if len(nameservers) == 0 {
+			return fmt.Errorf("capturing for pod %s: DNS capture is on and istio-iptables redirects the pod's resolv.conf nameservers, but none are known: set Topology.DNSServerIP", podIP)
+		}
+		cfg.RedirectDNS = false
+		defer func() {
+			cfg.RedirectDNS = true
+			var ns []string
+			for _, a := range nameservers {
+				ns = append(ns, a.String())
+			}
+			cfg.DNSServersV4, cfg.DNSServersV6 = netutil.IPsSplitV4V6(ns)
+		}()
 	}
 	localAddrs.Lock()
 	defer localAddrs.Unlock()

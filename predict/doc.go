@@ -21,6 +21,13 @@
 //     manager does with a silent client, and what the chosen cluster does
 //     with the connection.
 //
+// A scenario whose client dials a name (dns.go) resolves it first: its
+// DNS query walks the same nat rules (with DNS capture, istio-iptables
+// redirects it to the agent on 15053), the agent answers from the name
+// table Istio's BuildNameTable makes for the sidecar, holding the address
+// Istio's IP allocator controller wrote into the ServiceEntry's status,
+// and the connection then goes to that address.
+//
 // The evaluator takes Envoy configuration as data (EnvoyConfig), so it
 // explains a live sidecar's admin /config_dump (configdump.go) exactly as
 // it explains a generated one. Every decision is recorded as a Step; a

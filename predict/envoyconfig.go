@@ -30,6 +30,9 @@ type EnvoyConfig struct {
 	// Notes are caveats about the source, such as config_dump types this
 	// binary could not decode.
 	Notes []string
+	// NameTable is the DNS name table istiod sends the sidecar's agent
+	// (NDS); nil where the source has none (a config_dump).
+	NameTable NameTable
 
 	simOnce sync.Once
 	sim     *simulation.Simulation

@@ -107,6 +107,8 @@ func sidecarProxy(c sidecarPod, build IstioBuild) *model.Proxy {
 			IstioVersion:     build.ProxyVersion(),
 			ClusterID:        cluster.ID(constants.DefaultClusterName),
 			InterceptionMode: model.InterceptionRedirect,
+			DNSCapture:       model.StringBool(c.DNSCapture),
+			DNSAutoAllocate:  model.StringBool(c.DNSAutoAllocate),
 		},
 	}
 }
@@ -132,5 +134,6 @@ func generatedConfig(f *xds.FakeDiscoveryServer, p *model.Proxy, source string) 
 		Endpoints:      f.Endpoints(proxy),
 		EndpointsKnown: true,
 		Source:         source,
+		NameTable:      nameTable(proxy, f.PushContext()),
 	}
 }

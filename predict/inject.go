@@ -89,12 +89,21 @@ var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
 // container of a pod with these annotations. Annotation values are checked
 // with the injector's own validators first, as its webhook does.
 func InitArgs(annotations map[string]string) ([]string, error) {
+	args, _, err := initCommand(annotations)
+	return args, err
+}
+
+// initCommand is InitArgs with the istio-init container's environment
+// (plain values): the injector copies the pod's proxyMetadata there, and
+// istio-iptables reads some of its options from it
+// (ISTIO_META_DNS_CAPTURE turns on its DNS redirect).
+func initCommand(annotations map[string]string) ([]string, map[string]string, error) {
 	if err := validateAnnotations(annotations); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	si, err := installedInjector()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pod := &corev1.Pod{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
@@ -104,18 +113,18 @@ func InitArgs(annotations map[string]string) ([]string, error) {
 	var warnings []string
 	out, err := inject.IntoObject(nil, si.config.Templates, si.values, "", si.mesh, pod, func(w string) { warnings = append(warnings, w) })
 	if err != nil {
-		return nil, fmt.Errorf("Istio's sidecar injector rejected annotations %v: %w", annotations, err)
+		return nil, nil, fmt.Errorf("Istio's sidecar injector rejected annotations %v: %w", annotations, err)
 	}
 	injected, ok := out.(*corev1.Pod)
 	if !ok {
-		return nil, fmt.Errorf("Istio's sidecar injector returned %T, want a Pod", out)
+		return nil, nil, fmt.Errorf("Istio's sidecar injector returned %T, want a Pod", out)
 	}
 	for _, c := range injected.Spec.InitContainers {
 		if i := slices.Index(c.Args, "istio-iptables"); i >= 0 {
-			return c.Args[i+1:], nil
+			return c.Args[i+1:], containerEnv([]corev1.Container{c}, c.Name), nil
 		}
 	}
-	return nil, fmt.Errorf("Istio's sidecar injector gave the pod no istio-iptables init container (warnings: %v): is interception disabled by the annotations %v?", warnings, annotations)
+	return nil, nil, fmt.Errorf("Istio's sidecar injector gave the pod no istio-iptables init container (warnings: %v): is interception disabled by the annotations %v?", warnings, annotations)
 }
 
 func validateAnnotations(annotations map[string]string) error {

@@ -26,6 +26,10 @@ type Injection struct {
 	Labels map[string]string
 	// Why says in words why the pod is or is not injected.
 	Why string
+	// ProxyEnv is the istio-proxy container's environment (plain values
+	// only), as the injector writes it: the agent reads its node metadata
+	// (ISTIO_META_*) from there.
+	ProxyEnv map[string]string `json:"proxyEnv,omitempty"`
 }
 
 // InjectPod runs a pod through Istio's injection as a cluster would: the
@@ -105,6 +109,7 @@ func injectPod(namespaceLabels map[string]string, pod *corev1.Pod) (Injection, e
 		return out, nil
 	}
 	out.Injected, out.Labels = true, injected.Labels
+	out.ProxyEnv = containerEnv(injected.Spec.Containers, "istio-proxy")
 	out.Why = fmt.Sprintf("%s: webhook %s selects it and Istio's injector adds istio-proxy with labels %v", who, out.Webhook, sortedKV(addedLabels(pod.Labels, injected.Labels)))
 	return out, nil
 }
@@ -139,4 +144,21 @@ func sortedKV(m map[string]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// containerEnv is the plain-valued environment of the named container.
+func containerEnv(cs []corev1.Container, name string) map[string]string {
+	for _, c := range cs {
+		if c.Name != name {
+			continue
+		}
+		env := map[string]string{}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
+		return env
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 	"google.golang.org/protobuf/proto"
 	meshconfig "istio.io/api/mesh/v1alpha1"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pkg/config/mesh"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +58,12 @@ type sidecarPod struct {
 	ServiceAccount string `json:"serviceAccount"`
 	// Annotations are the pod template's, which shape its iptables rules.
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// DNSCapture and DNSAutoAllocate are the node metadata the sidecar's
+	// agent sends istiod (ISTIO_META_DNS_CAPTURE, _DNS_AUTO_ALLOCATE):
+	// they decide whether istiod gives it listeners on auto-allocated
+	// ServiceEntry addresses.
+	DNSCapture      bool `json:"dnsCapture,omitempty"`
+	DNSAutoAllocate bool `json:"dnsAutoAllocate,omitempty"`
 }
 
 // Deployment names of the pods predict simulates sidecars for.
@@ -75,6 +82,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	in := generatorInput{sidecars: map[string]sidecarPod{}, injection: map[string]Injection{}}
 	var services []*corev1.Service
 	var deployments []*appsv1.Deployment
+	var serviceEntries []*networkingv1.ServiceEntry
 	nsLabels := map[string]map[string]string{}
 	for _, o := range b.Final {
 		obj := o.Decoded.DeepCopyObject()
@@ -88,6 +96,10 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			in.kube = append(in.kube, v)
 		case *appsv1.Deployment:
 			deployments = append(deployments, v)
+		case *networkingv1.ServiceEntry:
+			// After the loop: Istio's IP allocator gives it its status
+			// first.
+			serviceEntries = append(serviceEntries, v)
 		default:
 			if !strings.HasSuffix(obj.GetObjectKind().GroupVersionKind().Group, "istio.io") {
 				return in, fmt.Errorf("feeding %s to Istio's generator: predict does not know kind %s: teach predict/kubeobjects.go where it goes", o.Key(), o.Kind)
@@ -98,6 +110,17 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			}
 			in.istio = append(in.istio, string(doc))
 		}
+	}
+	allocated, err := allocatedServiceEntries(serviceEntries)
+	if err != nil {
+		return in, fmt.Errorf("rendering %s: %w", b.Scenario.ID, err)
+	}
+	for _, se := range allocated {
+		doc, err := yaml.Marshal(se)
+		if err != nil {
+			return in, fmt.Errorf("feeding ServiceEntry %s/%s to Istio's generator: %w", se.Namespace, se.Name, err)
+		}
+		in.istio = append(in.istio, string(doc))
 	}
 	pods, err := admitPods(ips, nsLabels, deployments)
 	if err != nil {
@@ -113,9 +136,14 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 		}
 		in.injection[name] = p.injection
 		if p.injection.Injected {
+			meta, err := proxyNodeMetadata(p.injection.ProxyEnv)
+			if err != nil {
+				return in, fmt.Errorf("rendering %s: pod %s/%s: %w", b.Scenario.ID, ns, name, err)
+			}
 			in.sidecars[name] = sidecarPod{
 				Name: name, Namespace: ns, Labels: p.pod.Labels, IP: ips[name],
 				ServiceAccount: p.pod.Spec.ServiceAccountName, Annotations: p.annotations,
+				DNSCapture: bool(meta.DNSCapture), DNSAutoAllocate: bool(meta.DNSAutoAllocate),
 			}
 		}
 	}

@@ -47,8 +47,12 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 	if err != nil {
 		return Prediction{}, err
 	}
-	conn := ProtocolConnection(b.Scenario.Protocol, pods.Destination)
 	s := baseSides(b, in, pods.ClientIP, pods.ServerIP)
+	dst, dns, err := liveResolve(b, s.Client, client != nil, pods.Destination)
+	if err != nil {
+		return Prediction{}, err
+	}
+	conn := ProtocolConnection(b.Scenario.Protocol, dst)
 	if client != nil {
 		s.ClientSidecar, s.NoClientSidecar = func() (*EnvoyConfig, error) { return client, nil }, ""
 	} else if s.NoClientSidecar == "" {
@@ -71,5 +75,41 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 		to := netip.AddrPortFrom(pods.ServerIP, target)
 		return to, kubeProxyHop(svc, a, to), true
 	}
-	return WalkSides(s, conn, AppUID)
+	pr, err := WalkSides(s, conn, AppUID)
+	pr.Trace = append(dns, pr.Trace...)
+	return pr, err
+}
+
+// liveResolve is where a dial: name client connects in a live walk. A
+// config_dump carries no DNS name table (istiod sends it to the agent
+// over NDS, not to Envoy), so the name is resolved as predict resolves
+// it, from the table Istio's generator builds for this state, and the
+// trace says so: a live istiod may have allocated another address. With
+// no nameserver in the topology, kind's kube-dns ClusterIP stands in.
+func liveResolve(b *fixtures.Bundle, client CapturePod, sidecar bool, dst netip.AddrPort) (netip.AddrPort, []Step, error) {
+	if !b.Scenario.DialsName() {
+		return dst, nil, nil
+	}
+	var notes []Step
+	if len(client.Nameservers) == 0 {
+		client.Nameservers = []netip.Addr{DNSServerIP}
+		notes = append(notes, Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", DNSServerIP)})
+	}
+	var table NameTable
+	if sidecar {
+		gen, err := GenerateFor(b, ClientPod)
+		if err != nil {
+			return dst, nil, err
+		}
+		table = gen.NameTable
+		if table == nil {
+			table = NameTable{}
+		}
+		notes = append(notes, Step{Stage: "dns", Decision: "a config_dump carries no DNS name table (NDS goes to the agent, not to Envoy): the table is the one Istio's generator builds for this state; a live istiod may have allocated another address"})
+	}
+	res, err := Resolve(b, client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
+	if err != nil {
+		return dst, nil, err
+	}
+	return netip.AddrPortFrom(res.Addr, dst.Port()), append(notes, res.Trace...), nil
 }

@@ -183,7 +183,7 @@ func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 // injection gives them.
 func baseSides(b *fixtures.Bundle, in generatorInput, clientIP, serverIP netip.Addr) Sides {
 	s := Sides{
-		Client: CapturePod{Annotations: b.ClientAnnotations, IP: clientIP},
+		Client: CapturePod{Annotations: b.ClientAnnotations, IP: clientIP, Nameservers: Nameservers(b.Topology)},
 		Server: CapturePod{IP: serverIP},
 	}
 	principal := func(pod sidecarPod) string {

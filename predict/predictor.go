@@ -104,6 +104,9 @@ type PodSidecar struct {
 	// Capture is what istio-iptables reads for the pod: its annotations
 	// (the pod template's) at the IP the topology gives it.
 	Capture CapturePod
+	// DNSCapture is true when the pod's agent captures DNS (its node
+	// metadata ISTIO_META_DNS_CAPTURE): it runs the DNS proxy on 15053.
+	DNSCapture bool
 }
 
 // PodOf returns what Istio's injection makes of the bundle's named pod
@@ -114,9 +117,10 @@ func PodOf(b *fixtures.Bundle, name string) (PodSidecar, error) {
 		return PodSidecar{}, err
 	}
 	sc, ok := in.sidecars[name]
-	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name]}}
+	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
 	if ok {
 		out.Capture.Annotations = sc.Annotations
+		out.DNSCapture = sc.DNSCapture
 	}
 	return out, nil
 }
@@ -158,12 +162,55 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	if err != nil {
 		return Prediction{}, err
 	}
+	sides := p.sides(b, in)
+	var dns []Step
+	if b.Scenario.DialsName() {
+		res, err := p.ResolveServer(b)
+		if err != nil {
+			return Prediction{}, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
+		}
+		dst, dns = netip.AddrPortFrom(res.Addr, dst.Port()), res.Trace
+	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
-	pr, err := WalkSides(p.sides(b, in), conn, AppUID)
+	pr, err := WalkSides(sides, conn, AppUID)
+	pr.Trace = append(dns, pr.Trace...)
 	if err != nil {
 		return pr, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
 	}
 	return pr, nil
+}
+
+// ResolveServer follows the client's lookup of the name a dial: name
+// scenario dials (the ServiceEntry's host) through the client pod's
+// capture rules and, when captured, its sidecar's name table.
+func (p *Predictor) ResolveServer(b *fixtures.Bundle) (Resolution, error) {
+	in, err := inputFor(b)
+	if err != nil {
+		return Resolution{}, err
+	}
+	s := baseSides(b, in, podIPs(b.Topology)[ClientPod], podIPs(b.Topology)[ServerPod])
+	var table NameTable
+	if s.NoClientSidecar == "" {
+		cfg, err := p.sidecarOf(b, in, ClientPod)
+		if err != nil {
+			return Resolution{}, err
+		}
+		table = cfg.NameTable
+		if table == nil {
+			table = NameTable{}
+		}
+	}
+	return Resolve(b, s.Client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
+}
+
+// Nameservers is the client pod's resolv.conf nameserver list for a
+// topology: its DNSServerIP, or none.
+func Nameservers(t fixtures.Topology) []netip.Addr {
+	a, err := netip.ParseAddr(t.DNSServerIP)
+	if err != nil {
+		return nil
+	}
+	return []netip.Addr{a}
 }
 
 // Result is one scenario's prediction, or the error that prevented it.

@@ -21,6 +21,9 @@ var (
 	ClientPodIP = netip.MustParseAddr("10.244.0.10")
 	// ColliderPodIP is the collider's backend pod.
 	ColliderPodIP = netip.MustParseAddr("10.244.0.30")
+	// DNSServerIP is the client pod's nameserver: kind's kube-dns
+	// ClusterIP.
+	DNSServerIP = netip.MustParseAddr("10.96.0.10")
 )
 
 // Topology is the fixtures topology predict renders scenarios for: the
@@ -33,6 +36,7 @@ func Topology() fixtures.Topology {
 	t.ColliderClusterIP = ColliderClusterIP.String()
 	t.ClientPodIP = ClientPodIP.String()
 	t.ColliderPodIP = ColliderPodIP.String()
+	t.DNSServerIP = DNSServerIP.String()
 	return t
 }
 

@@ -288,6 +288,14 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		"authorizationPolicy": keep("authorizationPolicy", func(v *yaml.Node) {
 			s.Security.AuthorizationPolicy = p.oneOf(v, "authorizationPolicy", AllowClient, DenyClient)
 		}),
+		"dial": keep("dial", func(v *yaml.Node) {
+			if d := p.oneOf(v, "dial", Dials...); d != DialIP {
+				s.Dial = d
+			}
+		}),
+		"dnsCapture": keep("dnsCapture", func(v *yaml.Node) {
+			s.DNSCapture, _ = p.boolean(v, "dnsCapture")
+		}),
 		"expect": keep("expect", func(v *yaml.Node) {
 			if x, ok := p.scalar(v, "expect"); ok {
 				e, err := ParseExpectation(x)
@@ -351,6 +359,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		}
 	}
 	p.checkSecurity(s, at)
+	p.checkDNS(s, at)
 	if s.Remediation.Kind == ProtocolDetectionTimeout && s.Mesh.ProtocolDetectionTimeout != nil {
 		p.fail(at("mesh"), "mesh.protocolDetectionTimeout", "conflicts with remediation protocol-detection-timeout, which sets it: keep one")
 	}
@@ -599,5 +608,23 @@ func (p *parser) checkSecurity(s Scenario, at func(string) *yaml.Node) {
 	}
 	if sec.NoClientSidecar && s.Remediation.Kind != NoRemediation {
 		p.fail(at("remediation"), "remediation", "remediations act on the client's sidecar, and clientSidecar is false: remove one of them")
+	}
+}
+
+// checkDNS reports dial and dnsCapture settings that do not fit the
+// scenario. The name an external client dials is the remediation
+// ServiceEntry's host, so dial: name needs one; DNS capture is the client
+// sidecar's, so it needs the client's sidecar.
+func (p *parser) checkDNS(s Scenario, at func(string) *yaml.Node) {
+	if s.DialsName() {
+		switch {
+		case s.Placement == InMesh:
+			p.fail(at("dial"), "dial", "an in-mesh client already dials the server Service's name (server.<namespace>.svc.cluster.local): remove dial or set placement: external")
+		case s.Placement == External && s.Remediation.ServiceEntry == nil:
+			p.fail(at("dial"), "dial", "name dials the remediation ServiceEntry's host (<protocol>.external.firstbyte.test), and the scenario has none: use remediation serviceentry-tcp or serviceentry-tcp-without-addresses, or dial: ip")
+		}
+	}
+	if s.DNSCapture && s.Security.NoClientSidecar {
+		p.fail(at("dnsCapture"), "dnsCapture", "DNS capture is the client sidecar's, and clientSidecar is false: remove one of them")
 	}
 }

@@ -44,10 +44,27 @@ const (
 	// DestinationRule TLS and AuthorizationPolicy decide what its inbound
 	// listener waits for.
 	Inbound Family = "inbound"
+	// DNSCaptureFamily: the client dials the ServiceEntry's hostname, and
+	// the client sidecar's DNS capture (ISTIO_META_DNS_CAPTURE) decides
+	// whether the name resolves to the address Istio auto-allocated.
+	DNSCaptureFamily Family = "dns-capture"
 )
 
 // Families lists the valid families.
-var Families = []Family{Collision, ServerPort, Inbound}
+var Families = []Family{Collision, ServerPort, Inbound, DNSCaptureFamily}
+
+// How the client names the server it dials.
+const (
+	// DialIP: the client dials the server's address (the default).
+	DialIP = "ip"
+	// DialName: the client dials a hostname and resolves it through its
+	// pod's resolver (for an external server, the remediation
+	// ServiceEntry's host).
+	DialName = "name"
+)
+
+// Dials lists the valid dial forms.
+var Dials = []string{DialIP, DialName}
 
 // PeerAuthentication mTLS modes and DestinationRule TLS modes.
 const (
@@ -486,10 +503,23 @@ type Scenario struct {
 	Remediation Remediation `json:"remediation"`
 	Mesh        MeshOptions `json:"mesh,omitzero"`
 	Security    Security    `json:"security,omitzero"`
-	Expect      Expectation `json:"expect"`
+	// Dial is how the client names the server: DialIP (empty means the
+	// same) or DialName.
+	Dial string `json:"dial,omitempty"`
+	// DNSCapture turns the client sidecar's DNS capture on: the client
+	// pod's proxy.istio.io/config annotation sets proxyMetadata
+	// ISTIO_META_DNS_CAPTURE "true", so istio-iptables redirects the pod's
+	// DNS to the agent (port 15053), the agent answers from the name
+	// table istiod sends, and istiod gives the sidecar listeners on
+	// auto-allocated ServiceEntry addresses.
+	DNSCapture bool        `json:"dnsCapture,omitempty"`
+	Expect     Expectation `json:"expect"`
 	// Source is "catalogue" or the scenario file and line it came from.
 	Source string `json:"source"`
 }
+
+// DialsName reports whether the client dials a hostname.
+func (s Scenario) DialsName() bool { return s.Dial == DialName }
 
 // EffectiveMesh is the meshConfig the scenario runs under: its own options
 // with the remediation applied on top.
@@ -525,7 +555,16 @@ func (s Scenario) Labels() []string {
 	if s.Security.NoClientSidecar {
 		l = append(l, "client:no-sidecar")
 	}
-	if !s.Protocol.ServerFirst() || s.Remediation.Negative() {
+	if s.DialsName() {
+		l = append(l, "dial:name")
+	}
+	if s.DNSCapture {
+		l = append(l, "dns-capture")
+	}
+	// A ServiceEntry without addresses is the negative control, except
+	// where DNS capture and a dialled name make it the fix.
+	fix := s.DNSCapture && s.DialsName()
+	if !s.Protocol.ServerFirst() || s.Remediation.Negative() && !fix {
 		l = append(l, "control")
 	}
 	return l

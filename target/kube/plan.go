@@ -145,7 +145,7 @@ func rollouts(objs []fixtures.Object, extra ...string) string {
 func (t *Target) PlanDeploy(b *fixtures.Bundle) []string {
 	lines := []string{"apply (create or update, in order):"}
 	for _, o := range b.Base {
-		lines = append(lines, "  "+objectLine(o))
+		lines = append(lines, "  "+objectLine(o)+dnsCaptureNote(b, o))
 	}
 	lines = append(lines, fmt.Sprintf("  Deployment %s/%s (the control pod: agent without a sidecar, for control probes)", b.Topology.ServerNamespace, controlDeployment))
 	lines = append(lines, t.planUpstream(b)...)

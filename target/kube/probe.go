@@ -83,6 +83,11 @@ func (t *Target) controlPath(b *fixtures.Bundle) (types.NamespacedName, string, 
 	if b.Scenario.Security.ServerSidecar {
 		return deploymentKey(b.Topology.ServerNamespace, serverDeployment), t.serverAgentContainer(b), hostPort("127.0.0.1", b.Scenario.Port)
 	}
+	if b.Scenario.DialsName() {
+		// The control path is the server's address without a sidecar;
+		// the name is what the scenario tests (dns.go).
+		return deploymentKey(b.Topology.ServerNamespace, controlDeployment), controlContainer, hostPort(b.Topology.ServerIP, b.Scenario.Port)
+	}
 	return deploymentKey(b.Topology.ServerNamespace, controlDeployment), controlContainer, b.ServerAddr
 }
 

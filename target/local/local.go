@@ -36,6 +36,9 @@ var (
 	ServerClusterIP   = netip.MustParseAddr("198.18.0.20")
 	ColliderClusterIP = netip.MustParseAddr("198.18.0.30")
 	ColliderPodIP     = netip.MustParseAddr("198.18.0.31")
+	// DNSServerIP is the client pod's nameserver, the cluster's DNS: a
+	// resolver in the world (dnsproxy) for scenarios that dial a name.
+	DNSServerIP = netip.MustParseAddr("198.18.0.53")
 )
 
 // Local implements target.Target on this machine.
@@ -112,6 +115,7 @@ func topology() fixtures.Topology {
 	t.ServerClusterIP = ServerClusterIP.String()
 	t.ColliderClusterIP = ColliderClusterIP.String()
 	t.ColliderPodIP = ColliderPodIP.String()
+	t.DNSServerIP = DNSServerIP.String()
 	return t
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,10 @@ type scenarioRun struct {
 	serverRules                      string
 	records                          []sideRecord
 	probes                           []probeRecord
+	// dns is the DNS of a scenario that dials a name (dns.go), nil
+	// otherwise; resolutions are the client's lookups.
+	dns         *dnsRun
+	resolutions []string
 }
 
 // probeRecord is one probe with the wall-clock time it started, so its
@@ -150,6 +155,7 @@ func (r *scenarioRun) close() error {
 			p.Close()
 		}
 	}
+	r.dns.close()
 	r.cancel()
 	r.servers.Wait()
 	return errors.Join(r.closeInstances(), r.net.Close())
@@ -218,6 +224,9 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err := r.startServers(b); err != nil {
 		return err
 	}
+	if err := r.deployDNS(b); err != nil {
+		return err
+	}
 	if err := l.configure(r, base); err != nil {
 		return err
 	}
@@ -249,12 +258,20 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		if cfg, err = l.predictor.Sidecar(b); err != nil {
 			return err
 		}
-		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}); err != nil {
+		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP, Nameservers: predict.Nameservers(b.Topology)}); err != nil {
 			return err
 		}
 		dsts, reqs, err := plannedDestinations(b)
 		if err != nil {
 			return err
+		}
+		// A client that dials a name connects to what it resolves to.
+		resolved, err := l.resolvedDestination(b)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(dsts, resolved) {
+			dsts = append(dsts, resolved)
 		}
 		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, dsts, reqs)
 	}
@@ -275,7 +292,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 	r.mu.Lock()
 	r.clientDecisions, r.clientCfg, r.rules = decisions, cfg, rules
 	r.mu.Unlock()
-	return nil
+	return r.configureAgentDNS(b, cfg)
 }
 
 // colliderCheckPath is the path of ColliderHTTP's request.
@@ -422,7 +439,8 @@ func (l *Local) Probe(ctx context.Context, b *fixtures.Bundle, budget time.Durat
 	r.mu.Lock()
 	seen := len(r.records)
 	r.mu.Unlock()
-	obs, err := r.probe(ctx, b, "probe", r.client, dst, budget)
+	addr, dial := r.probeTarget(b, dst)
+	obs, err := r.probeWith(ctx, b, "probe", addr, dial, budget)
 	if err != nil {
 		return obs, err
 	}
@@ -459,7 +477,13 @@ func (l *Local) Control(ctx context.Context, b *fixtures.Bundle, budget time.Dur
 }
 
 func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, what string, from *netlab.Host, dst netip.AddrPort, budget time.Duration) (probe.Observation, error) {
-	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: dst.String(), Budget: budget, Dial: from.Dialer(-1)}
+	return r.probeWith(ctx, b, what, dst.String(), from.Dialer(-1), budget)
+}
+
+// probeWith runs the protocol's probe to addr (an address, or a name the
+// dial function resolves) with dial.
+func (r *scenarioRun) probeWith(ctx context.Context, b *fixtures.Bundle, what string, addr string, dial probe.DialFunc, budget time.Duration) (probe.Observation, error) {
+	cfg := probe.Config{Protocol: b.Scenario.Protocol, Addr: addr, Budget: budget, Dial: dial}
 	cfg.User, cfg.Password = r.credentials(b.Scenario.Protocol)
 	if b.Scenario.Protocol == scenarios.SMTP {
 		// Delivery is confirmed on the server itself, in process.
@@ -479,7 +503,7 @@ func (r *scenarioRun) probe(ctx context.Context, b *fixtures.Bundle, what string
 	start := time.Now()
 	obs := probe.Run(ctx, cfg)
 	r.mu.Lock()
-	r.probes = append(r.probes, probeRecord{what: what + " to " + dst.String(), start: start, obs: obs})
+	r.probes = append(r.probes, probeRecord{what: what + " to " + addr, start: start, obs: obs})
 	r.mu.Unlock()
 	return obs, nil
 }
@@ -547,6 +571,9 @@ func (l *Local) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) er
 		"manifests-base.yaml": fixtures.Manifest(b.Base),
 		"manifests.yaml":      fixtures.Manifest(b.Final),
 	}
+	if d := r.dnsEvidence(); d != "" {
+		files["dns.txt"] = []byte(d)
+	}
 	if cfg != nil {
 		if dump, err := cfg.ConfigDump(); err == nil {
 			files["config_dump.json"] = dump
@@ -595,7 +622,7 @@ func (l *Local) Describe(b *fixtures.Bundle) string {
 	if err != nil {
 		return ""
 	}
-	dst, err := predict.Destination(b)
+	dst, err := l.resolvedDestination(b)
 	if err != nil {
 		return ""
 	}
