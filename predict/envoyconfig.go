@@ -30,6 +30,10 @@ type EnvoyConfig struct {
 	// Notes are caveats about the source, such as config_dump types this
 	// binary could not decode.
 	Notes []string
+	// Workloads is, for the ztunnel entry of an ambient generation
+	// (ztunnelKey), the workload addresses istiod sends every ztunnel
+	// (WDS); nil for an Envoy.
+	Workloads ztunnelView
 
 	simOnce sync.Once
 	sim     *simulation.Simulation

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -39,6 +40,13 @@ type generatorInput struct {
 	// pods, by Deployment name, for traces. It derives from kube, so the
 	// key leaves it out.
 	injection map[string]Injection
+	// ambient is set for an ambient-mode scenario: the generator runs with
+	// istiod's ambient features (ambient.go), the Istio configs are also
+	// fed as Kubernetes objects (the ambient index reads ServiceEntries and
+	// Gateways from there, as Istio's waypoint tests do), and waypoint is
+	// the waypoint pod whose configuration predict generates, if any.
+	ambient  bool
+	waypoint *sidecarPod
 	// key identifies the input: scenarios whose objects differ only in
 	// their scenario label (mysql and smtp on the same port, say) share
 	// one generation.
@@ -88,6 +96,16 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			in.kube = append(in.kube, v)
 		case *appsv1.Deployment:
 			deployments = append(deployments, v)
+		case *gatewayv1.Gateway:
+			doc, svc, d, err := runningGateway(v)
+			if err != nil {
+				return in, fmt.Errorf("feeding %s to Istio's generator: %w", o.Key(), err)
+			}
+			in.istio = append(in.istio, doc)
+			if svc != nil {
+				services, deployments = append(services, svc), append(deployments, d)
+				in.kube = append(in.kube, svc)
+			}
 		default:
 			if !strings.HasSuffix(obj.GetObjectKind().GroupVersionKind().Group, "istio.io") {
 				return in, fmt.Errorf("feeding %s to Istio's generator: predict does not know kind %s: teach predict/kubeobjects.go where it goes", o.Key(), o.Kind)
@@ -121,6 +139,16 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if err := checkSidecars(b, in.injection); err != nil {
 		return in, err
+	}
+	if b.Scenario.Ambient != nil {
+		in.ambient = true
+		if p, ok := pods[b.Topology.ServerNamespace+"/"+fixtures.WaypointName]; ok {
+			ip, err := netip.ParseAddr(p.pod.Status.PodIP)
+			if err != nil {
+				return in, fmt.Errorf("rendering %s: the waypoint pod has no IP: %w", b.Scenario.ID, err)
+			}
+			in.waypoint = &sidecarPod{Name: fixtures.WaypointName, Namespace: p.pod.Namespace, Labels: p.pod.Labels, IP: ip, ServiceAccount: p.pod.Spec.ServiceAccountName}
+		}
 	}
 	in.kube = append(in.kube, runningPods(pods, services, deployments)...)
 
@@ -293,5 +321,10 @@ func (in generatorInput) hash() (string, error) {
 	h.Write(m)
 	c, _ := json.Marshal(in.sidecars)
 	h.Write(c)
+	w, _ := json.Marshal(struct {
+		Ambient  bool
+		Waypoint *sidecarPod
+	}{in.ambient, in.waypoint})
+	h.Write(w)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

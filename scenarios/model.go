@@ -47,7 +47,7 @@ const (
 )
 
 // Families lists the valid families.
-var Families = []Family{Collision, ServerPort, Inbound}
+var Families = []Family{Collision, ServerPort, Inbound, AmbientFamily}
 
 // PeerAuthentication mTLS modes and DestinationRule TLS modes.
 const (
@@ -486,7 +486,10 @@ type Scenario struct {
 	Remediation Remediation `json:"remediation"`
 	Mesh        MeshOptions `json:"mesh,omitzero"`
 	Security    Security    `json:"security,omitzero"`
-	Expect      Expectation `json:"expect"`
+	// Ambient is set for a scenario in ambient mode (mode: ambient); nil
+	// for the sidecar mode of every other family.
+	Ambient *AmbientSpec `json:"ambient,omitempty"`
+	Expect  Expectation  `json:"expect"`
 	// Source is "catalogue" or the scenario file and line it came from.
 	Source string `json:"source"`
 }
@@ -515,6 +518,10 @@ func (s Scenario) Labels() []string {
 		"family:" + string(s.Family),
 		"remediation:" + string(s.Remediation.Kind),
 		"expect:" + strings.Fields(s.Expect.String())[0],
+		"mode:" + string(s.Mode()),
+	}
+	if a := s.Ambient; a != nil {
+		l = append(l, "waypoint:"+a.Waypoint, "client:"+a.Client)
 	}
 	if m := s.Security.PeerAuthentication; m != "" {
 		l = append(l, "mtls:"+strings.ToLower(m))
