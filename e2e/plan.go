@@ -82,6 +82,13 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		writeLines(w, "", lp.PlanIstioLines())
 		fmt.Fprintln(w)
 	}
+	if ap, ok := p.(interface{ PlanAmbientProfile() []string }); ok {
+		if lines := ap.PlanAmbientProfile(); len(lines) > 0 {
+			fmt.Fprintf(w, "== data-plane profiles (switching is cluster-wide: one cluster per profile)\n")
+			writeLines(w, "", lines)
+			fmt.Fprintln(w)
+		}
+	}
 	if a, ok := p.(Admitter); ok {
 		fmt.Fprintf(w, "== mesh-wide changes\n")
 		writeLines(w, "", a.PlanMeshWide(list))
@@ -106,6 +113,12 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		fmt.Fprintf(w, "\n-- [%d/%d] %s: expect %s (budget %s)\n", i+1, len(list), s.ID, s.Expect, budget)
 		fmt.Fprintf(w, "   %s\n", s.Why)
 		fmt.Fprintf(w, "   labels: %s\n", strings.Join(s.Labels(), ", "))
+		if sk, ok := p.(target.Skipper); ok {
+			if why := sk.Requirement(b); why != "" {
+				fmt.Fprintf(w, "   skipped in this run: %s\n", why)
+				continue
+			}
+		}
 		fmt.Fprintf(w, "   render:\n")
 		writeLines(w, "     ", topoPlan)
 		for _, ph := range phases {
