@@ -193,10 +193,12 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 		where = "the external server is registered by ServiceEntry " + b.Topology.ServerNamespace + "/" + fixtures.EgressServiceEntry
 	}
 	pr.add("mode", "ambient: %s; waypoint %s; client %s", where, a.Waypoint, a.Client)
+	if a.Client == scenarios.ClientSidecar {
+		// The sidecar's walk names the connection itself.
+		return p.ambientSidecarClient(b, in, conn, pr)
+	}
 	pr.add("connection", "%s", conn)
 	switch a.Client {
-	case scenarios.ClientSidecar:
-		return p.ambientSidecarClient(b, in, conn, pr)
 	case scenarios.ClientOutside:
 		pr.Direct = "client outside the mesh"
 		pr.add("capture", "%s; the client namespace is not ambient: nothing captures the connection on the client's side", in.injection[ClientPod].Why)
@@ -278,7 +280,15 @@ func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, 
 		return pr, err
 	}
 	pr.Trace = trimOutcome(pr.Trace)
-	pr.add("client upstream", "cluster %s: a sidecar sends to the Service's endpoints, never to its waypoint (pilot/pkg/xds/endpoints/endpoint_builder.go, buildEnvoyLbEndpoint); an ambient endpoint is reached over HBONE", out.Cluster)
+	how := "plaintext to the endpoint"
+	if cl := cfg.cluster(out.Cluster); cl != nil {
+		for _, e := range usableLbEndpoints(cfg.loadAssignment(cl)) {
+			if ia := e.GetEndpoint().GetAddress().GetEnvoyInternalAddress(); ia != nil {
+				how = "HBONE through the internal listener " + ia.GetServerListenerName() + " to " + ia.GetEndpointId()
+			}
+		}
+	}
+	pr.add("client upstream", "cluster %s: a sidecar sends to the Service's endpoints, never to its waypoint (pilot/pkg/xds/endpoints/endpoint_builder.go, buildEnvoyLbEndpoint); its endpoint is reached by %s", out.Cluster, how)
 	return ambientDelivered(b, pr, "the client sidecar relays the bytes", out.After), nil
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"google.golang.org/protobuf/proto"
+	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pkg/config/mesh"
 	appsv1 "k8s.io/api/apps/v1"
@@ -229,6 +230,11 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 		// The registry needs only what it reads; annotations would split
 		// the cache for nothing.
 		p.Annotations = nil
+		if !inj.Injected && nsLabels[d.Namespace][fixtures.LabelDataplaneMode] == "ambient" && p.Labels[fixtures.LabelDataplaneMode] != "none" {
+			// istio-cni marks the pods whose traffic it redirected to
+			// ztunnel; istiod reads the mark (HBONE to the pod).
+			p.Annotations = map[string]string{annotation.AmbientRedirection.Name: "enabled"}
+		}
 		out[d.Namespace+"/"+d.Name] = admittedPod{pod: p, injection: inj, annotations: d.Spec.Template.Annotations}
 	}
 	return out, nil
