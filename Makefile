@@ -14,7 +14,8 @@
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
 # ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), ISTIO_LINES (predict),
 # SERVERS=embedded|upstream (upstream: real servers — pinned images on
-# kind/cluster, Debian's MariaDB and Exim on local).
+# kind/cluster, Debian's MariaDB and Exim on local), PROFILE=sidecar|ambient
+# (kind/cluster: the ambient profile's scenarios, in their own kind cluster).
 
 SHELL       := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -c
@@ -31,7 +32,7 @@ GOTEST_FLAGS ?= -count=1
 
 # The scripts under hack/ read these from the environment.
 export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS \
-       FIRSTBYTE_DISPOSABLE_MESH REINSTALL_ISTIO GINKGO_TIMEOUT_MINUTES
+       FIRSTBYTE_DISPOSABLE_MESH REINSTALL_ISTIO GINKGO_TIMEOUT_MINUTES PROFILE
 
 .PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check pins
 

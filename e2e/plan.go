@@ -82,6 +82,13 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		writeLines(w, "", lp.PlanIstioLines())
 		fmt.Fprintln(w)
 	}
+	if ap, ok := p.(interface{ PlanAmbientProfile() []string }); ok {
+		if lines := ap.PlanAmbientProfile(); len(lines) > 0 {
+			fmt.Fprintf(w, "== data-plane profiles (switching is cluster-wide: one cluster per profile)\n")
+			writeLines(w, "", lines)
+			fmt.Fprintln(w)
+		}
+	}
 	if a, ok := p.(Admitter); ok {
 		fmt.Fprintf(w, "== mesh-wide changes\n")
 		writeLines(w, "", a.PlanMeshWide(list))

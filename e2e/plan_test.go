@@ -74,6 +74,10 @@ func TestKindPlan(t *testing.T) {
 		if next := strings.Index(entry[1:], "\n-- ["); next >= 0 {
 			entry = entry[:next+1]
 		}
+		if s.Mode() == scenarios.ModeAmbient && !strings.Contains(entry, "skipped on this target (counted as skipped): needs the ambient profile") {
+			// The ambient profile runs in its own cluster (PROFILE=ambient).
+			t.Errorf("%s: the default plan must skip it for the ambient profile:\n%s", s.ID, entry)
+		}
 		if strings.Contains(entry, "\n   skipped on this target (counted as skipped): ") {
 			continue
 		}
@@ -192,5 +196,57 @@ func TestLabelFilterForThePlan(t *testing.T) {
 	}
 	if _, err := filterByLabels(nil, "(("); err == nil {
 		t.Error("a malformed filter passed")
+	}
+}
+
+// The default plan names the ambient profile's own run (ztunnel, the
+// waypoints); PROFILE=ambient plans it: Gateway API CRDs, Istio's ambient
+// profile and its DaemonSets, then each ambient scenario with its waypoint
+// Gateway and the waits on the waypoint's and ztunnel's configuration.
+func TestAmbientPlan(t *testing.T) {
+	text, _ := planFor(t, "kind")
+	pos := index(t, text, "== data-plane profiles", 0)
+	for _, s := range []string{"ambient profile", "ztunnel", "istio-waypoint", "PROFILE=ambient make e2e DRY_RUN=1"} {
+		pos = index(t, text, s, pos)
+	}
+	t.Setenv("PROFILE", "ambient")
+	text, plan := planFor(t, "kind")
+	pos = 0
+	for _, s := range []string{
+		`kind cluster "firstbyte-ambient"`, "gateway api", "sigs.k8s.io/gateway-api v1.6.0", "profile: ambient",
+		"DaemonSets istio-system/istio-cni-node and istio-system/ztunnel",
+	} {
+		pos = index(t, text, s, pos)
+	}
+	var ambient int
+	for _, ps := range plan.Scenarios {
+		if ps.Scenario.Mode() != scenarios.ModeAmbient {
+			continue
+		}
+		ambient++
+		start := strings.Index(text, "] "+ps.Scenario.ID+": ")
+		end := strings.Index(text[start+1:], "\n-- [")
+		if end < 0 {
+			end = strings.Index(text[start+1:], "\n== tear-down")
+		}
+		block := text[start : start+1+end]
+		for _, want := range []string{"ztunnel's config_dump (istioctl ztunnel-config all -o json) binds Service"} {
+			if !strings.Contains(block, want) {
+				t.Errorf("%s: the block lacks %q:\n%s", ps.Scenario.ID, want, block)
+			}
+		}
+		if ps.Scenario.Ambient.Waypoint != scenarios.WaypointNone {
+			for _, want := range []string{"Gateway fb-server/waypoint", "wait: rollout of Deployment fb-server/waypoint", "the waypoint's config_dump", "main_internal port 10000"} {
+				if !strings.Contains(block, want) {
+					t.Errorf("%s: the block lacks %q:\n%s", ps.Scenario.ID, want, block)
+				}
+			}
+		}
+	}
+	if ambient < 8 {
+		t.Errorf("%d ambient scenarios planned, want at least 8", ambient)
+	}
+	if !strings.Contains(text, "skipped on this target (counted as skipped): a sidecar-mode scenario") {
+		t.Error("the ambient plan must skip the sidecar scenarios with the reason")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target"
 	"github.com/firstbyte/firstbyte/target/kube"
@@ -31,6 +32,7 @@ func kubeTarget(name string) Factory {
 		}
 		cfg.Explain = explainLive
 		cfg.Expect = predict.ExpectedConfigDumps
+		cfg.ExpectAmbient = expectAmbient
 		cfg.Servers = o.Servers
 		return kube.New(cfg)
 	}
@@ -56,4 +58,13 @@ func TargetNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// expectAmbient is predict's ambient expectation in the kube target's terms.
+func expectAmbient(b *fixtures.Bundle, ips map[string]string) (kube.AmbientWant, error) {
+	e, err := predict.ExpectedAmbient(b, ips)
+	return kube.AmbientWant{
+		WaypointDump: e.Waypoint, Inspect: predict.WaypointInspection,
+		ServiceNamespace: e.ServiceNamespace, ServiceHostname: e.ServiceHostname, ServiceWaypoint: e.ServiceWaypoint,
+	}, err
 }

@@ -52,29 +52,8 @@ func TestWorkflowsPassActionlint(t *testing.T) {
 // minors, and uploads the reports.
 func TestE2EWorkflowMatrixMatchesPins(t *testing.T) {
 	root, _ := RepoRoot()
-	p, err := pins.Load(filepath.Join(root, pins.File), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "e2e.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wf struct {
-		Jobs map[string]struct {
-			Needs          any `json:"needs"`
-			TimeoutMinutes int `json:"timeout-minutes"`
-			Strategy       struct {
-				Matrix struct {
-					Istio []string `json:"istio"`
-				} `json:"matrix"`
-			} `json:"strategy"`
-			Steps []struct {
-				Uses string `json:"uses"`
-				Run  string `json:"run"`
-			} `json:"steps"`
-		} `json:"jobs"`
-	}
+	p, data := e2eWorkflow(t)
+	var wf workflowJobs
 	if err := yaml.Unmarshal(data, &wf); err != nil {
 		t.Fatal(err)
 	}
@@ -230,4 +209,69 @@ func TestE2EWorkflowPathFilterIsComplete(t *testing.T) {
 	for m := range missing {
 		t.Errorf("e2e.yml path filter does not cover %s, which the kind run uses", m)
 	}
+}
+
+// The ambient profile has a job of its own per Istio line (the kind
+// matrix), in its own cluster: PROFILE=ambient, only mode:ambient rows.
+func TestE2EWorkflowAmbientJob(t *testing.T) {
+	p, data := e2eWorkflow(t)
+	var wf workflowJobs
+	if err := yaml.Unmarshal(data, &wf); err != nil {
+		t.Fatal(err)
+	}
+	job, ok := wf.Jobs["kind-ambient"]
+	if !ok {
+		t.Fatal("e2e.yml has no kind-ambient job")
+	}
+	if !slices.Equal(job.Strategy.Matrix.Istio, p.IstioVersions()) {
+		t.Errorf("kind-ambient matrix %v differs from ISTIO_VERSIONS %v", job.Strategy.Matrix.Istio, p.IstioVersions())
+	}
+	if job.Needs != "pins" {
+		t.Errorf("kind-ambient needs %v, want pins", job.Needs)
+	}
+	var profile bool
+	for _, s := range job.Steps {
+		if strings.Contains(s.Run, "make e2e") {
+			profile = s.Env["PROFILE"] == "ambient" && s.Env["LABELS"] == "mode:ambient"
+		}
+	}
+	if !profile {
+		t.Error("kind-ambient's make e2e step must set PROFILE=ambient and LABELS=mode:ambient")
+	}
+	if !strings.Contains(fmt.Sprint(wf.Jobs["table"].Needs), "kind-ambient") {
+		t.Errorf("the table job needs %v, want it to wait for kind-ambient too", wf.Jobs["table"].Needs)
+	}
+}
+
+// e2eWorkflow loads the pins and the e2e workflow's text.
+func e2eWorkflow(t *testing.T) (*pins.Pins, []byte) {
+	t.Helper()
+	root, _ := RepoRoot()
+	p, err := pins.Load(filepath.Join(root, pins.File), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "e2e.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, data
+}
+
+// workflowJobs is the part of a workflow file the tests read.
+type workflowJobs struct {
+	Jobs map[string]struct {
+		Needs          any `json:"needs"`
+		TimeoutMinutes int `json:"timeout-minutes"`
+		Strategy       struct {
+			Matrix struct {
+				Istio []string `json:"istio"`
+			} `json:"matrix"`
+		} `json:"strategy"`
+		Steps []struct {
+			Uses string            `json:"uses"`
+			Run  string            `json:"run"`
+			Env  map[string]string `json:"env"`
+		} `json:"steps"`
+	} `json:"jobs"`
 }

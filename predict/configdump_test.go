@@ -137,7 +137,10 @@ func TestConfigDumpRoundTrip(t *testing.T) {
 		return dump
 	}
 	for _, r := range shared.PredictAll(scenarios.Catalogue()) {
-		if r.Err != nil {
+		if r.Err != nil || r.Scenario.Mode() == scenarios.ModeAmbient {
+			// ExplainLive reads sidecar dumps; an ambient row's live path
+			// (the waypoint's config_dump, ztunnel's config) is not
+			// explained from dumps yet.
 			continue
 		}
 		b, _ := shared.Render(r.Scenario)

@@ -33,6 +33,10 @@ type EnvoyConfig struct {
 	// NameTable is the DNS name table istiod sends the sidecar's agent
 	// (NDS); nil where the source has none (a config_dump).
 	NameTable NameTable
+	// Workloads is, for the ztunnel entry of an ambient generation
+	// (ztunnelKey), the workload addresses istiod sends every ztunnel
+	// (WDS); nil for an Envoy.
+	Workloads ztunnelView
 
 	simOnce sync.Once
 	sim     *simulation.Simulation

@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"google.golang.org/protobuf/proto"
+	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pkg/config/mesh"
@@ -21,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -40,6 +42,13 @@ type generatorInput struct {
 	// pods, by Deployment name, for traces. It derives from kube, so the
 	// key leaves it out.
 	injection map[string]Injection
+	// ambient is set for an ambient-mode scenario: the generator runs with
+	// istiod's ambient features (ambient.go), the Istio configs are also
+	// fed as Kubernetes objects (the ambient index reads ServiceEntries and
+	// Gateways from there, as Istio's waypoint tests do), and waypoint is
+	// the waypoint pod whose configuration predict generates, if any.
+	ambient  bool
+	waypoint *sidecarPod
 	// key identifies the input: scenarios whose objects differ only in
 	// their scenario label (mysql and smtp on the same port, say) share
 	// one generation.
@@ -100,6 +109,16 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			// After the loop: Istio's IP allocator gives it its status
 			// first.
 			serviceEntries = append(serviceEntries, v)
+		case *gatewayv1.Gateway:
+			doc, svc, d, err := runningGateway(v)
+			if err != nil {
+				return in, fmt.Errorf("feeding %s to Istio's generator: %w", o.Key(), err)
+			}
+			in.istio = append(in.istio, doc)
+			if svc != nil {
+				services, deployments = append(services, svc), append(deployments, d)
+				in.kube = append(in.kube, svc)
+			}
 		default:
 			if !strings.HasSuffix(obj.GetObjectKind().GroupVersionKind().Group, "istio.io") {
 				return in, fmt.Errorf("feeding %s to Istio's generator: predict does not know kind %s: teach predict/kubeobjects.go where it goes", o.Key(), o.Kind)
@@ -149,6 +168,16 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if err := checkSidecars(b, in.injection); err != nil {
 		return in, err
+	}
+	if b.Scenario.Ambient != nil {
+		in.ambient = true
+		if p, ok := pods[b.Topology.ServerNamespace+"/"+fixtures.WaypointName]; ok {
+			ip, err := netip.ParseAddr(p.pod.Status.PodIP)
+			if err != nil {
+				return in, fmt.Errorf("rendering %s: the waypoint pod has no IP: %w", b.Scenario.ID, err)
+			}
+			in.waypoint = &sidecarPod{Name: fixtures.WaypointName, Namespace: p.pod.Namespace, Labels: p.pod.Labels, IP: ip, ServiceAccount: p.pod.Spec.ServiceAccountName}
+		}
 	}
 	in.kube = append(in.kube, runningPods(pods, services, deployments)...)
 
@@ -233,6 +262,11 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 		// The registry needs only what it reads; annotations would split
 		// the cache for nothing.
 		p.Annotations = nil
+		if !inj.Injected && nsLabels[d.Namespace][fixtures.LabelDataplaneMode] == "ambient" && p.Labels[fixtures.LabelDataplaneMode] != "none" {
+			// istio-cni marks the pods whose traffic it redirected to
+			// ztunnel; istiod reads the mark (HBONE to the pod).
+			p.Annotations = map[string]string{annotation.AmbientRedirection.Name: "enabled"}
+		}
 		out[d.Namespace+"/"+d.Name] = admittedPod{pod: p, injection: inj, annotations: d.Spec.Template.Annotations}
 	}
 	return out, nil
@@ -325,5 +359,10 @@ func (in generatorInput) hash() (string, error) {
 	h.Write(m)
 	c, _ := json.Marshal(in.sidecars)
 	h.Write(c)
+	w, _ := json.Marshal(struct {
+		Ambient  bool
+		Waypoint *sidecarPod
+	}{in.ambient, in.waypoint})
+	h.Write(w)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -81,6 +81,14 @@ func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string)
 	if _, ok := in.sidecars[pod]; !ok {
 		return nil, noSidecar(b, in, pod)
 	}
+	cfgs, err := p.generated(b, in)
+	return cfgs[pod], err
+}
+
+// generated returns every proxy configuration of the bundle's generation
+// (sidecars, and for ambient scenarios the waypoint and ztunnel's view),
+// from the cache or Istio's generator.
+func (p *Predictor) generated(b *fixtures.Bundle, in generatorInput) (map[string]*EnvoyConfig, error) {
 	p.mu.Lock()
 	g, ok := p.cache[in.key]
 	if !ok {
@@ -92,7 +100,7 @@ func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string)
 		p.Generations.Add(1)
 		g.cfgs, g.err = generate(in, b.Scenario.ID)
 	})
-	return g.cfgs[pod], g.err
+	return g.cfgs, g.err
 }
 
 // PodSidecar is one of a bundle's pods as Istio's injection leaves it.
@@ -172,6 +180,13 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		dst, dns = netip.AddrPortFrom(res.Addr, dst.Port()), res.Trace
 	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
+	if b.Scenario.Ambient != nil {
+		pr, err := p.walkAmbient(b, in, conn)
+		if err != nil {
+			return pr, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
+		}
+		return pr, nil
+	}
 	pr, err := WalkSides(sides, conn, AppUID)
 	pr.Trace = append(dns, pr.Trace...)
 	if err != nil {

@@ -214,6 +214,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		return func(v *yaml.Node) { nodes[key] = v; f(v) }
 	}
 	var serverPortSet, familySet bool
+	var waypoint, client *string // set only when the file gives them
 	p.fields(n, "", map[string]func(*yaml.Node){
 		"id": keep("id", func(v *yaml.Node) {
 			if id, ok := p.scalar(v, "id"); ok {
@@ -296,6 +297,15 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 		"dnsCapture": keep("dnsCapture", func(v *yaml.Node) {
 			s.DNSCapture, _ = p.boolean(v, "dnsCapture")
 		}),
+		// Ambient mode (issue 14): checkAmbient says what fits together.
+		"mode": keep("mode", func(v *yaml.Node) {
+			s.Ambient = nil
+			if p.oneOf(v, "mode", string(ModeSidecar), string(ModeAmbient)) == string(ModeAmbient) {
+				s.Ambient = &AmbientSpec{Waypoint: WaypointNone, Client: ClientAmbient}
+			}
+		}),
+		"waypoint": keep("waypoint", func(v *yaml.Node) { waypoint = ptr(p.oneOf(v, "waypoint", Waypoints...)) }),
+		"client":   keep("client", func(v *yaml.Node) { client = ptr(p.oneOf(v, "client", AmbientClients...)) }),
 		"expect": keep("expect", func(v *yaml.Node) {
 			if x, ok := p.scalar(v, "expect"); ok {
 				e, err := ParseExpectation(x)
@@ -343,7 +353,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 			}
 		}
 	case External:
-		if serverPortSet {
+		if serverPortSet && s.Ambient == nil {
 			p.fail(at("serverPort"), "serverPort", "only in-mesh servers have a Service port: remove it or set placement: in-mesh")
 		}
 		if !familySet {
@@ -360,6 +370,7 @@ func (p *parser) scenario(n *yaml.Node, where string) (Scenario, bool) {
 	}
 	p.checkSecurity(s, at)
 	p.checkDNS(s, at)
+	p.checkAmbient(&s, at, nodes, waypoint, client, serverPortSet, familySet)
 	if s.Remediation.Kind == ProtocolDetectionTimeout && s.Mesh.ProtocolDetectionTimeout != nil {
 		p.fail(at("mesh"), "mesh.protocolDetectionTimeout", "conflicts with remediation protocol-detection-timeout, which sets it: keep one")
 	}
@@ -628,3 +639,57 @@ func (p *parser) checkDNS(s Scenario, at func(string) *yaml.Node) {
 		p.fail(at("dnsCapture"), "dnsCapture", "DNS capture is the client sidecar's, and clientSidecar is false: remove one of them")
 	}
 }
+
+// checkAmbient applies the ambient dimensions (mode, waypoint, client) and
+// reports what does not fit them: ambient scenarios run without the
+// sidecar-only settings (collider, remediation, inbound security), and an
+// external server in ambient mode is reached through an egress
+// ServiceEntry whose port serverPort declares.
+func (p *parser) checkAmbient(s *Scenario, at func(string) *yaml.Node, given map[string]*yaml.Node, waypoint, client *string, serverPortSet, familySet bool) {
+	if s.Ambient == nil {
+		for key, v := range map[string]*string{"waypoint": waypoint, "client": client} {
+			if v != nil {
+				p.fail(at(key), key, "is an ambient dimension: add mode: ambient")
+			}
+		}
+		if familySet && s.Family == AmbientFamily {
+			p.fail(at("family"), "family", "the ambient family needs mode: ambient")
+		}
+		return
+	}
+	if waypoint != nil {
+		s.Ambient.Waypoint = *waypoint
+	}
+	if client != nil {
+		s.Ambient.Client = *client
+	}
+	// Only a sidecar client runs a sidecar: the targets' client-side walk
+	// reads Security like for any other family.
+	s.Security.NoClientSidecar = s.Ambient.Client != ClientSidecar
+	if !familySet {
+		s.Family = AmbientFamily
+	} else if s.Family != AmbientFamily {
+		p.fail(at("family"), "family", fmt.Sprintf("mode: ambient scenarios are family %s, not %s: remove family or set it to %s", AmbientFamily, s.Family, AmbientFamily))
+	}
+	if s.Collider.Present {
+		p.fail(at("collider"), "collider", "ambient scenarios take no collider (ztunnel does not sniff; a waypoint builds listeners only for what it serves): write collider: none")
+	}
+	if s.Remediation.Kind != NoRemediation {
+		p.fail(at("remediation"), "remediation", "the remediations act on a client sidecar and do not apply in mode: ambient: remove it")
+	}
+	for _, key := range []string{"serverSidecar", "clientSidecar", "peerAuthentication", "destinationRuleTLS", "authorizationPolicy", "mesh", "dial", "dnsCapture"} {
+		if given[key] != nil {
+			p.fail(given[key], key, "is a sidecar-mode setting and does not apply in mode: ambient (the client is set with client: ambient|sidecar|outside): remove it")
+		}
+	}
+	if s.Placement == External {
+		if !serverPortSet {
+			p.fail(at("placement"), "serverPort", "missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection")
+		}
+		if s.Ambient.Waypoint == WaypointWorkload {
+			p.fail(at("waypoint"), "waypoint", "a ServiceEntry binds only to a waypoint that serves services: want none, service or all")
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }

@@ -51,7 +51,7 @@ const (
 )
 
 // Families lists the valid families.
-var Families = []Family{Collision, ServerPort, Inbound, DNSCaptureFamily}
+var Families = []Family{Collision, ServerPort, Inbound, DNSCaptureFamily, AmbientFamily}
 
 // How the client names the server it dials.
 const (
@@ -512,8 +512,11 @@ type Scenario struct {
 	// DNS to the agent (port 15053), the agent answers from the name
 	// table istiod sends, and istiod gives the sidecar listeners on
 	// auto-allocated ServiceEntry addresses.
-	DNSCapture bool        `json:"dnsCapture,omitempty"`
-	Expect     Expectation `json:"expect"`
+	DNSCapture bool `json:"dnsCapture,omitempty"`
+	// Ambient is set for a scenario in ambient mode (mode: ambient); nil
+	// for the sidecar mode of every other family.
+	Ambient *AmbientSpec `json:"ambient,omitempty"`
+	Expect  Expectation  `json:"expect"`
 	// Source is "catalogue" or the scenario file and line it came from.
 	Source string `json:"source"`
 }
@@ -545,6 +548,10 @@ func (s Scenario) Labels() []string {
 		"family:" + string(s.Family),
 		"remediation:" + string(s.Remediation.Kind),
 		"expect:" + strings.Fields(s.Expect.String())[0],
+		"mode:" + string(s.Mode()),
+	}
+	if a := s.Ambient; a != nil {
+		l = append(l, "waypoint:"+a.Waypoint, "client:"+a.Client)
 	}
 	if m := s.Security.PeerAuthentication; m != "" {
 		l = append(l, "mtls:"+strings.ToLower(m))

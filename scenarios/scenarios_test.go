@@ -152,7 +152,7 @@ func TestLoaderErrors(t *testing.T) {
 		{"bad port name", "scenarios:\n" + strings.Replace(good, "collider: http", "collider: {portName: HTTP_Admin}", 1),
 			[]string{`f.yaml:7: collider.portName: "HTTP_Admin" is not a valid Kubernetes port name`}},
 		{"unknown field", "scenarios:\n" + strings.Replace(good, "port: 10000", "prot: 10000", 1),
-			[]string{"f.yaml:6: prot: unknown field (known: authorizationPolicy, clientSidecar, collider,", "f.yaml:2: port: missing: want the port number the client dials"}},
+			[]string{"f.yaml:6: prot: unknown field (known: authorizationPolicy, client, clientSidecar, collider,", "f.yaml:2: port: missing: want the port number the client dials"}},
 		{"bad expectation", "scenarios:\n" + strings.Replace(good, "expect: hangs", "expect: works", 1),
 			[]string{`f.yaml:8: expect: unknown expectation "works"`}},
 		{"bad duration", "scenarios:\n" + strings.Replace(good, "expect: hangs", "expect: hangs\n    mesh: {protocolDetectionTimeout: soon}", 1),

@@ -108,6 +108,12 @@ type Config struct {
 	// it.
 	Expect Expecter
 
+	// Profile is the data-plane profile: sidecar (default) or ambient
+	// (ambient.go; env PROFILE). ExpectAmbient renders what an ambient
+	// scenario's waypoint and ztunnel must show.
+	Profile       string
+	ExpectAmbient AmbientExpecter
+
 	// Servers is embedded (the agent's servers) or upstream (the pinned
 	// images of hack/versions.env; see upstream.go).
 	Servers string
@@ -160,6 +166,18 @@ func ConfigFromEnv(target, repoRoot string, lookupEnv func(string) (string, bool
 	}
 	if c.RunID == "" {
 		c.RunID = NewRunID()
+	}
+	switch c.Profile = env(ProfileEnv); c.Profile {
+	case "", ProfileSidecar:
+		c.Profile = ProfileSidecar
+	case ProfileAmbient:
+		// Ambient is cluster-wide: its own cluster and install values.
+		c.IstioValues = filepath.Join(repoRoot, "hack", "istio", "values-ambient.yaml.tmpl")
+		if c.KindCluster == "" {
+			c.KindCluster = AmbientKindCluster
+		}
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want %s (the default) or %s", ProfileEnv, c.Profile, ProfileSidecar, ProfileAmbient)
 	}
 	if c.KindCluster == "" {
 		c.KindCluster = DefaultKindCluster

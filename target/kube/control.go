@@ -29,7 +29,9 @@ const LabelRole = "firstbyte.dev/role"
 func controlObject(t fixtures.Topology) *appsv1.Deployment {
 	one := int32(1)
 	labels := map[string]string{"app": controlDeployment, fixtures.LabelRun: t.RunID, LabelRole: "control"}
-	podLabels := map[string]string{"app": controlDeployment, fixtures.LabelRun: t.RunID, "sidecar.istio.io/inject": "false"}
+	// No sidecar, and out of ambient capture even in an ambient namespace
+	// (pod label istio.io/dataplane-mode=none): the control path is direct.
+	podLabels := map[string]string{"app": controlDeployment, fixtures.LabelRun: t.RunID, "sidecar.istio.io/inject": "false", fixtures.LabelDataplaneMode: "none"}
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: t.ServerNamespace, Name: controlDeployment, Labels: labels},

@@ -8,7 +8,7 @@ import (
 	"github.com/firstbyte/firstbyte/predict"
 )
 
-// Requirement implements target.Skipper for the dns-capture family. On
+// dnsRequirement is the dns-capture family's part of target.Skipper. On
 // kind and cluster the client pod's real istio-agent resolves the name
 // (the proxy.istio.io/config annotation turns its DNS capture on), so a
 // row whose name the agent answers from istiod's name table runs. A row
@@ -18,7 +18,7 @@ import (
 // target does not set up yet: it is skipped, by name, rather than failing
 // on NXDOMAIN. Which rows those are comes from predict's walk of Istio's
 // own rules and name table, not from the row's settings.
-func (t *Target) Requirement(b *fixtures.Bundle) string {
+func (t *Target) dnsRequirement(b *fixtures.Bundle) string {
 	if !b.Scenario.DialsName() {
 		return ""
 	}

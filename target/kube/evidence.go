@@ -23,7 +23,7 @@ import (
 // EvidenceFiles are the files Evidence writes (when it can read them).
 var EvidenceFiles = []string{
 	"manifests.yaml", "remediation.yaml", "meshconfig.yaml", "base-meshconfig.yaml", "topology.json",
-	"config_dump.json", "server_config_dump.json (server with a sidecar)", "sidecar-check.txt", "explain.txt", "stats.txt", "pods.yaml", "logs/",
+	"config_dump.json", "server_config_dump.json (server with a sidecar)", "waypoint_config_dump.json and ztunnel_config_dump.json (ambient)", "sidecar-check.txt", "explain.txt", "stats.txt", "pods.yaml", "logs/",
 }
 
 // Evidence implements target.Target: it saves what explains a failure into
@@ -64,6 +64,9 @@ func (t *Target) Evidence(ctx context.Context, b *fixtures.Bundle, dir string) e
 		if raw != nil {
 			write("config_dump.json", raw)
 		}
+	}
+	if b.Scenario.Ambient != nil {
+		errs = append(errs, t.ambientEvidence(ctx, b, write)...)
 	}
 	var sraw []byte
 	if b.Scenario.Security.ServerSidecar {

@@ -51,6 +51,9 @@ type Target struct {
 	mesh     *meshconfig.Editor
 	detected istioinstall.Installed
 
+	// ztunnelFetch replaces istioctl ztunnel-config in tests.
+	ztunnelFetch func(context.Context) ([]byte, error)
+
 	mu       sync.Mutex
 	tornDown bool
 	setupRan bool
@@ -128,6 +131,9 @@ func (t *Target) progress(format string, args ...any) {
 
 // SetupSteps are the set-up env funcs in order.
 func (t *Target) SetupSteps() []Step {
+	if t.cfg.Target == Kind && t.ambient() {
+		return []Step{t.stepDocker(), t.stepKindCluster(), t.stepConnect(), t.stepGatewayAPI(), t.withAmbientDaemonSets(t.stepIstioInstall()), t.stepImage()}
+	}
 	if t.cfg.Target == Kind {
 		return []Step{t.stepDocker(), t.stepKindCluster(), t.stepConnect(), t.stepIstioInstall(), t.stepImage()}
 	}

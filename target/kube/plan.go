@@ -66,23 +66,32 @@ func planIPs(b *fixtures.Bundle) map[string]string {
 // generator can build the expected config; the plan prints each stand-in
 // as its placeholder (standIns maps one to the other).
 func (t *Target) planConditions(b *fixtures.Bundle, phase fixtures.Phase) (sidecarConditions, map[string]string, error) {
-	topo := b.Topology
-	standIns := map[string]string{}
-	if topo.ServerIP == placeholderServerIP {
-		topo.ServerIP = "198.51.100.199"
-		standIns[topo.ServerIP] = placeholderServerIP
-	}
-	ips, placeholders := map[string]string{}, planIPs(b)
-	for _, key := range slices.Sorted(maps.Keys(placeholders)) {
-		ip := fmt.Sprintf("198.51.100.%d", 200+len(ips))
-		ips[key], standIns[ip] = ip, placeholders[key]
-	}
-	sb, err := fixtures.Render(b.Scenario, topo)
+	sb, ips, standIns, err := planStandIns(b)
 	if err != nil {
 		return sidecarConditions{}, nil, err
 	}
 	conds, err := t.conditions(sb, phase, ips, nil)
 	return conds, standIns, err
+}
+
+// planStandIns renders the scenario with documentation addresses standing
+// in for what the cluster assigns, and returns them with the placeholder
+// each stands for.
+func planStandIns(b *fixtures.Bundle) (sb *fixtures.Bundle, ips, standIns map[string]string, err error) {
+	topo := b.Topology
+	standIns = map[string]string{}
+	if topo.ServerIP == placeholderServerIP {
+		topo.ServerIP = "198.51.100.199"
+		standIns[topo.ServerIP] = placeholderServerIP
+	}
+	ips = map[string]string{}
+	placeholders := planIPs(b)
+	for _, key := range slices.Sorted(maps.Keys(placeholders)) {
+		ip := fmt.Sprintf("198.51.100.%d", 200+len(ips))
+		ips[key], standIns[ip] = ip, placeholders[key]
+	}
+	sb, err = fixtures.Render(b.Scenario, topo)
+	return sb, ips, standIns, err
 }
 
 func (t *Target) planSync(b *fixtures.Bundle, phase fixtures.Phase) []string {
@@ -153,7 +162,8 @@ func (t *Target) PlanDeploy(b *fixtures.Bundle) []string {
 	lines = append(lines, "mesh config: merge into ConfigMap "+t.meshConfigMapName()+" key mesh (over the text found at the first change):")
 	lines = append(lines, fragmentLines(b.BaseMeshConfig)...)
 	lines = append(lines, rollouts(b.Base, b.Topology.ServerNamespace+"/"+controlDeployment))
-	return append(lines, t.planSync(b, fixtures.Base)...)
+	lines = append(lines, t.planSync(b, fixtures.Base)...)
+	return append(lines, t.planAmbient(b)...)
 }
 
 // PlanRemediate describes Remediate.

@@ -14,7 +14,6 @@ import (
 	"github.com/firstbyte/firstbyte/target/kube/sidecarsync"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func itoa(i int) string { return strconv.Itoa(i) }
@@ -112,7 +111,10 @@ func (t *Target) Deploy(ctx context.Context, b *fixtures.Bundle) error {
 			return err
 		}
 	}
-	return t.syncSidecars(ctx, b, fixtures.Base)
+	if err := t.syncSidecars(ctx, b, fixtures.Base); err != nil || b.Scenario.Ambient == nil {
+		return err
+	}
+	return t.syncAmbient(ctx, b)
 }
 
 func (t *Target) namespacesOf(b *fixtures.Bundle) []string {
@@ -243,19 +245,9 @@ type sidecarConditions struct{ client, server []sidecarsync.Condition }
 // with the ClusterIPs the cluster assigned, and sidecarsync compares the
 // run's part of it.
 func (t *Target) expected(ctx context.Context, b *fixtures.Bundle, phase fixtures.Phase) (sidecarConditions, error) {
-	ips := map[string]string{}
-	for _, o := range append(slices.Clone(b.Base), b.Final...) {
-		if o.Kind != "Service" {
-			continue
-		}
-		svc := &corev1.Service{}
-		err := t.client.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, svc)
-		if client.IgnoreNotFound(err) != nil {
-			return sidecarConditions{}, fmt.Errorf("reading Service %s/%s: %w", o.Namespace, o.Name, err)
-		}
-		if err == nil {
-			ips[o.Namespace+"/"+o.Name] = svc.Spec.ClusterIP
-		}
+	ips, err := t.serviceIPs(ctx, b)
+	if err != nil {
+		return sidecarConditions{}, err
 	}
 	foreign, err := t.foreignPorts(ctx)
 	if err != nil {

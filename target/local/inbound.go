@@ -231,6 +231,13 @@ func serverArrivals(b *fixtures.Bundle, client *decisionTable) []netip.AddrPort 
 // (predict's walk: Prediction.Transport), not from the scenario's
 // settings.
 func (l *Local) requirement(b *fixtures.Bundle) string {
+	if a := b.Scenario.Ambient; a != nil {
+		// Every ambient hop between two mesh pods is HBONE (mTLS with
+		// istiod's certificates), and relaying it as plaintext would claim
+		// a path that does not exist; so even rows whose client is outside
+		// the mesh are skipped rather than half emulated.
+		return "needs ztunnel/HBONE (ambient mode: ztunnel and the waypoint tunnel every mesh hop in mTLS with istiod's workload certificates), which the local emulator does not provide: run it on kind (the ambient job) or cluster; predict covers it offline"
+	}
 	sec := b.Scenario.Security
 	if sec.IsZero() {
 		return ""

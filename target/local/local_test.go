@@ -155,13 +155,15 @@ func TestRequirement(t *testing.T) {
 	l := New()
 	top, _ := l.Topology(context.Background())
 	for id, want := range map[string]string{
-		"mysql-10000-http":                              "",
-		"mysql-inbound-tcp-pa-permissive-dr-disable":    "",
-		"mysql-inbound-unnamed-pa-permissive":           "", // held by the client sidecar: never leaves it
-		"smtp-inbound-tcp-pa-disable-no-client-sidecar": "",
-		"mysql-inbound-tcp-pa-permissive":               "needs Istio mTLS",
-		"smtp-inbound-tcp-pa-disable-dr-mtls":           "needs Istio mTLS",
-		"mysql-inbound-tcp-pa-strict-authz-deny":        "needs the server sidecar's RBAC filter",
+		"mysql-10000-http":                                    "",
+		"mysql-inbound-tcp-pa-permissive-dr-disable":          "",
+		"mysql-inbound-unnamed-pa-permissive":                 "", // held by the client sidecar: never leaves it
+		"smtp-inbound-tcp-pa-disable-no-client-sidecar":       "",
+		"mysql-inbound-tcp-pa-permissive":                     "needs Istio mTLS",
+		"smtp-inbound-tcp-pa-disable-dr-mtls":                 "needs Istio mTLS",
+		"mysql-inbound-tcp-pa-strict-authz-deny":              "needs the server sidecar's RBAC filter",
+		"ambient-mysql-10000-waypoint-all-tcp":                "needs ztunnel/HBONE",
+		"ambient-mysql-10000-waypoint-all-tcp-client-outside": "needs ztunnel/HBONE",
 	} {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 		if !ok {

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Applier applies and removes one run's objects.
@@ -53,6 +54,9 @@ var PrunedKinds = []schema.GroupVersionKind{
 	appsv1.SchemeGroupVersion.WithKind("Deployment"),
 	corev1.SchemeGroupVersion.WithKind("Service"),
 	corev1.SchemeGroupVersion.WithKind("ConfigMap"),
+	// Waypoints (ambient profile); a cluster without the Gateway API
+	// CRDs lists none.
+	gatewayv1.SchemeGroupVersion.WithKind("Gateway"),
 }
 
 func (a *Applier) poll() time.Duration {

@@ -1,0 +1,418 @@
+package predict
+
+// Ambient mode (issue 14): the walk client → ztunnel → waypoint → ztunnel →
+// server. Istio's generator decides everything that is configuration:
+//
+//   - which Service or workload uses which waypoint is read from the
+//     workload addresses istiod sends ztunnel (WDS, the ambient index's
+//     AddressInformation), never from the labels;
+//   - the waypoint's listeners (connect_terminate, main_internal) are
+//     built by pilot's FakeDiscoveryServer for a model.Waypoint proxy
+//     (pilot/pkg/networking/core/listener_waypoint.go), as Istio's own
+//     pilot/pkg/xds/waypoint_test.go builds them;
+//   - a sidecar client's listeners come from the same generator.
+//
+// What only the data plane decides is a rule with its source:
+//
+//   - ztunnel is L4: it reads no byte of the application's stream, and
+//     picks the next hop from WDS alone (ztunnel src/proxy/outbound.rs,
+//     build_request, at commit 62d8265 of 2026-08-20: a service-addressed
+//     connection goes to the service's waypoint if it has one, and never to
+//     a workload waypoint; a workload-addressed one to the workload's
+//     waypoint; an address WDS does not know is passed through as TCP);
+//   - ztunnel's inbound plaintext path (a client outside the mesh) relays
+//     to the pod after its L4 policy check and involves no waypoint
+//     (src/proxy/inbound_passthrough.rs, proxy_inbound_plaintext);
+//   - the waypoint's listener filters behave as in any Envoy listener:
+//     inspectors.go (listener_filters_timeout unset = Envoy's 15s default,
+//     continue_on_listener_filters_timeout unset = close on timeout);
+//   - main_internal chooses its chain with a filter_chain_matcher
+//     (unified matcher): waypointmatch.go.
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"istio.io/istio/pilot/pkg/features"
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config/constants"
+	"istio.io/istio/pkg/wellknown"
+	workloadapi "istio.io/istio/pkg/workloadapi"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// WaypointPod names the waypoint's configuration among a generation's
+// proxies (client, server, waypoint).
+const WaypointPod = "waypoint"
+
+// WaypointClusterIP is the ClusterIP predict gives the waypoint's Service
+// (istiod's gateway controller creates it on a cluster).
+var WaypointClusterIP = netip.MustParseAddr("10.96.0.40")
+
+// Labels istiod's gateway deployment controller puts on a waypoint's
+// Service and pods (pilot/pkg/config/kube/gateway, deploymentcontroller).
+const (
+	labelGatewayName    = "gateway.networking.k8s.io/gateway-name"
+	labelGatewayManaged = "gateway.istio.io/managed"
+)
+
+// runningGateway is what a cluster runs for a waypoint Gateway: the
+// Gateway with the status address istiod writes, and the Service and
+// Deployment istiod's gateway controller creates for it.
+func runningGateway(gw *gatewayv1.Gateway) (doc string, svc *corev1.Service, d *appsv1.Deployment, err error) {
+	if gw.Spec.GatewayClassName != fixtures.WaypointClass {
+		return "", nil, nil, fmt.Errorf("predict knows only waypoints (gatewayClassName %s), not class %q", fixtures.WaypointClass, gw.Spec.GatewayClassName)
+	}
+	gw = gw.DeepCopy()
+	host := fmt.Sprintf("%s.%s.svc.%s", gw.Name, gw.Namespace, constants.DefaultClusterLocalDomain)
+	hostname := gatewayv1.HostnameAddressType
+	gw.Status.Addresses = []gatewayv1.GatewayStatusAddress{{Type: &hostname, Value: host}}
+	out, err := yaml.Marshal(gw)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	labels := map[string]string{labelGatewayName: gw.Name, labelGatewayManaged: constants.ManagedGatewayMeshControllerLabel}
+	hbone := "hbone"
+	svc = &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: gw.Name, Namespace: gw.Namespace, Labels: labels},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: WaypointClusterIP.String(),
+			Selector:  map[string]string{labelGatewayName: gw.Name},
+			Ports: []corev1.ServicePort{{
+				Name: "mesh", Port: 15008, TargetPort: intstr.FromInt32(15008), AppProtocol: &hbone, Protocol: corev1.ProtocolTCP,
+			}},
+		},
+	}
+	podLabels := map[string]string{labelGatewayName: gw.Name, labelGatewayManaged: constants.ManagedGatewayMeshControllerLabel, "sidecar.istio.io/inject": "false"}
+	d = &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Name: gw.Name, Namespace: gw.Namespace},
+		Spec: appsv1.DeploymentSpec{Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+			Spec: corev1.PodSpec{ServiceAccountName: gw.Name, Containers: []corev1.Container{{
+				Name: "istio-proxy", Ports: []corev1.ContainerPort{{ContainerPort: 15008, Protocol: corev1.ProtocolTCP}},
+			}}},
+		}},
+	}
+	return string(out), svc, d, nil
+}
+
+// ambientFeatures are istiod's ambient switches as the ambient profile
+// sets them (PILOT_ENABLE_AMBIENT=true, and the defaults registerAmbient
+// gives the flags it governs: pilot/pkg/features/ambient.go). Istio reads
+// them from the environment once, at init, so predict sets the variables
+// around each ambient generation instead; sidecar generations run with
+// them as the default profile leaves them. featureLock keeps the two
+// apart: any number of sidecar generations, or one ambient generation.
+var featureLock sync.RWMutex
+
+func useFeatures(ambient bool) (release func()) {
+	if !ambient {
+		featureLock.RLock()
+		return featureLock.RUnlock
+	}
+	featureLock.Lock()
+	vars := []*bool{
+		&features.EnableAmbient, &features.EnableAmbientWaypoints, &features.EnableHBONESend,
+		&features.EnableSidecarHBONEListening, &features.EnableIngressWaypointRouting,
+		&features.EnableAmbientWaypointMultiNetwork,
+	}
+	saved := make([]bool, len(vars))
+	for i, v := range vars {
+		saved[i], *v = *v, true
+	}
+	return func() {
+		for i, v := range vars {
+			*v = saved[i]
+		}
+		featureLock.Unlock()
+	}
+}
+
+// ztunnelView is the workload addresses istiod sends every ztunnel (WDS).
+type ztunnelView []*workloadapi.Address
+
+// serviceAt returns the WDS Service whose VIP and port the client dialled.
+func (z ztunnelView) serviceAt(dst netip.AddrPort) *workloadapi.Service {
+	for _, a := range z {
+		s := a.GetService()
+		if s == nil {
+			continue
+		}
+		for _, na := range s.GetAddresses() {
+			if ip, ok := netip.AddrFromSlice(na.GetAddress()); ok && ip.Unmap() == dst.Addr() {
+				return s
+			}
+		}
+	}
+	return nil
+}
+
+// workloadAt returns the WDS workload with the dialled IP.
+func (z ztunnelView) workloadAt(ip netip.Addr) *workloadapi.Workload {
+	for _, a := range z {
+		w := a.GetWorkload()
+		if w == nil {
+			continue
+		}
+		for _, b := range w.GetAddresses() {
+			if x, ok := netip.AddrFromSlice(b); ok && x.Unmap() == ip {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+func gatewayText(g *workloadapi.GatewayAddress) string {
+	if h := g.GetHostname(); h != nil {
+		return fmt.Sprintf("%s/%s:%d", h.GetNamespace(), h.GetHostname(), g.GetHboneMtlsPort())
+	}
+	ip, _ := netip.AddrFromSlice(g.GetAddress().GetAddress())
+	return fmt.Sprintf("%s:%d", ip, g.GetHboneMtlsPort())
+}
+
+// walkAmbient predicts an ambient scenario.
+func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Connection) (Prediction, error) {
+	var pr Prediction
+	a := b.Scenario.Ambient
+	where := "the server pod is in namespace " + b.Topology.ServerNamespace + " (istio.io/dataplane-mode=ambient): ztunnel carries its traffic"
+	if b.Scenario.Placement == scenarios.External {
+		where = "the external server is registered by ServiceEntry " + b.Topology.ServerNamespace + "/" + fixtures.EgressServiceEntry
+	}
+	pr.add("mode", "ambient: %s; waypoint %s; client %s", where, a.Waypoint, a.Client)
+	if a.Client == scenarios.ClientSidecar {
+		// The sidecar's walk names the connection itself.
+		return p.ambientSidecarClient(b, in, conn, pr)
+	}
+	pr.add("connection", "%s", conn)
+	switch a.Client {
+	case scenarios.ClientOutside:
+		pr.Direct = "client outside the mesh"
+		pr.add("capture", "%s; the client namespace is not ambient: nothing captures the connection on the client's side", in.injection[ClientPod].Why)
+		return ambientDelivered(b, pr, "plaintext from the client application", 0), nil
+	}
+	// The client's ztunnel.
+	cfgs, err := p.generated(b, in)
+	if err != nil {
+		return pr, err
+	}
+	z := cfgs[ztunnelKey].Workloads
+	pr.add("config", "%s", cfgs[ztunnelKey].Source)
+	pr.add("capture", "the client namespace is ambient: istio-cni's rules in the client pod redirect the connection to its node's ztunnel, which completes the client's TCP handshake itself")
+	const rule = "ztunnel src/proxy/outbound.rs build_request"
+	var via *workloadapi.GatewayAddress
+	switch svc, wl := z.serviceAt(conn.Destination), z.workloadAt(conn.Destination.Addr()); {
+	case svc != nil && svc.GetWaypoint() != nil:
+		via = svc.GetWaypoint()
+		pr.add("ztunnel", "%s is Service %s/%s in WDS with waypoint %s: the connection goes to the waypoint over HBONE (%s: a service-addressed connection uses the service's waypoint)", conn.Destination, svc.GetNamespace(), svc.GetHostname(), gatewayText(via), rule)
+	case svc != nil:
+		pr.add("ztunnel", "%s is Service %s/%s in WDS without a waypoint: ztunnel picks its endpoint and connects to it (%s: a service-addressed connection never goes to a workload waypoint)", conn.Destination, svc.GetNamespace(), svc.GetHostname(), rule)
+	case wl != nil && wl.GetWaypoint() != nil:
+		via = wl.GetWaypoint()
+		pr.add("ztunnel", "%s is workload %s/%s in WDS with waypoint %s: the connection goes to the waypoint over HBONE (%s)", conn.Destination.Addr(), wl.GetNamespace(), wl.GetName(), gatewayText(via), rule)
+	case wl != nil:
+		pr.add("ztunnel", "%s is workload %s/%s in WDS without a waypoint: ztunnel connects to it (%s)", conn.Destination.Addr(), wl.GetNamespace(), wl.GetName(), rule)
+	default:
+		pr.add("ztunnel", "%s is no Service or workload in WDS: ztunnel passes the connection through as plain TCP (%s, passthrough)", conn.Destination, rule)
+	}
+	if via == nil {
+		pr.Direct = "ztunnel L4, no waypoint"
+		return ambientDelivered(b, pr, "ztunnel relays the bytes without reading them (L4 only)", 0), nil
+	}
+	wp := cfgs[WaypointPod]
+	if wp == nil {
+		return pr, fmt.Errorf("scenario %s: WDS names waypoint %s but predict generated no waypoint proxy: the fixtures render no waypoint Gateway", b.Scenario.ID, gatewayText(via))
+	}
+	return evaluateWaypoint(b, wp, conn, pr)
+}
+
+// ambientDelivered finishes a connection that reaches the server without
+// any Envoy in between that reads bytes.
+func ambientDelivered(b *fixtures.Bundle, pr Prediction, how string, after time.Duration) Prediction {
+	if b.Scenario.Placement == scenarios.InMesh {
+		pr.add("server ztunnel", "the server pod's ztunnel takes the connection (HBONE from a mesh peer, or plaintext on its inbound passthrough, src/proxy/inbound_passthrough.rs) and relays it to the application after its L4 policy check; it waits for no client byte")
+	}
+	pr.Outcome, pr.After = scenarios.Connected, after
+	if after > 0 {
+		pr.add("outcome", "%s: the server's greeting flows back: connected, %s late", how, after)
+	} else {
+		pr.add("outcome", "%s: the server's greeting flows back: connected", how)
+	}
+	return pr
+}
+
+// ambientSidecarClient: the client's own sidecar decides first; a sidecar
+// never sends to a waypoint (pilot/pkg/xds/endpoints/endpoint_builder.go,
+// buildEnvoyLbEndpoint: "we consider this to workload traffic"), so what
+// its cluster dials is the server pod, through the server's ztunnel.
+func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, conn Connection, pr Prediction) (Prediction, error) {
+	cfg, err := p.sidecarOf(b, in, ClientPod)
+	if err != nil {
+		return pr, err
+	}
+	s := baseSides(b, in, podIPs(b.Topology)[ClientPod], podIPs(b.Topology)[ServerPod])
+	c, err := CaptureOutbound(s.Client, conn.Destination, AppUID)
+	if err != nil {
+		return pr, err
+	}
+	pr.Trace = append(pr.Trace, c.Trace...)
+	if !c.Redirected {
+		return ambientDelivered(b, pr, "not captured: the application's own connection", 0), nil
+	}
+	out, err := Evaluate(cfg, conn)
+	pr.Trace = append(pr.Trace, out.Trace...)
+	pr.Listener, pr.FilterChain, pr.Cluster, pr.HeldBy = out.Listener, out.FilterChain, out.Cluster, out.HeldBy
+	if err != nil || out.Outcome != scenarios.Connected {
+		pr.Outcome, pr.After = out.Outcome, out.After
+		return pr, err
+	}
+	pr.Trace = trimOutcome(pr.Trace)
+	how := "plaintext to the endpoint"
+	if cl := cfg.cluster(out.Cluster); cl != nil {
+		for _, e := range usableLbEndpoints(cfg.loadAssignment(cl)) {
+			if ia := e.GetEndpoint().GetAddress().GetEnvoyInternalAddress(); ia != nil {
+				how = "HBONE through the internal listener " + ia.GetServerListenerName() + " to " + ia.GetEndpointId()
+			}
+		}
+	}
+	pr.add("client upstream", "cluster %s: a sidecar sends to the Service's endpoints, never to its waypoint (pilot/pkg/xds/endpoints/endpoint_builder.go, buildEnvoyLbEndpoint); its endpoint is reached by %s", out.Cluster, how)
+	return ambientDelivered(b, pr, "the client sidecar relays the bytes", out.After), nil
+}
+
+func trimOutcome(t []Step) []Step {
+	out := t[:0:0]
+	for _, s := range t {
+		if s.Stage != "outcome" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// evaluateWaypoint walks the connection through the waypoint: HBONE to
+// connect_terminate, the inner stream to main_internal, its listener
+// filters, its filter_chain_matcher, the chain's network filter and
+// cluster.
+func evaluateWaypoint(b *fixtures.Bundle, cfg *EnvoyConfig, conn Connection, pr Prediction) (Prediction, error) {
+	pr.addConfig(cfg)
+	if cfg.listener(connectTerminate) == nil {
+		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, connectTerminate)
+	}
+	pr.add("waypoint", "listener %s (port 15008) terminates the HBONE CONNECT for %s and hands the inner stream to the internal listener %s; the CONNECT succeeds before any application byte", connectTerminate, conn.Destination, mainInternal)
+	l := cfg.listener(mainInternal)
+	if l == nil {
+		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, mainInternal)
+	}
+	pr.Listener = "ztunnel → waypoint " + mainInternal
+	in, err := inspect(l, int(conn.Destination.Port()))
+	if err != nil {
+		return pr, err
+	}
+	for _, n := range in.notes {
+		pr.add("listener filters", "%s: %s", mainInternal, n)
+	}
+	ld := ListenerDecision{Listener: pr.Listener, Waiting: in.waiting, Timeout: in.timeout, ContinueOnTimeout: in.continueOnTimeout}
+	detected := conn.ClientSends
+	var after time.Duration
+	waiters := strings.Join(in.waiting, " and ")
+	switch {
+	case len(in.waiting) == 0:
+		pr.add("listener filters", "nothing waits for client bytes on %s: the filter chain is chosen at once", mainInternal)
+	case conn.ClientSends != NoClientBytes:
+		pr.add("listener filters", "the client's first bytes arrive at once and %s decides: %s", waiters, detection(conn.ClientSends))
+	case in.timeout == 0:
+		pr.Outcome, pr.HeldBy = scenarios.Hung, "waypoint "+waiters+" (listener_filters_timeout 0s)"
+		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting", waiters, ld.timeoutText())
+		pr.add("outcome", "deadlock inside the waypoint: hung")
+		return pr, nil
+	case !in.continueOnTimeout:
+		pr.Outcome, pr.After, pr.HeldBy = scenarios.Reset, in.timeout, "waypoint "+waiters+" (listener_filters_timeout "+in.timeout.String()+")"
+		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting and sends nothing", waiters, ld.timeoutText())
+		pr.add("outcome", "after %s Envoy closes main_internal's socket (continue_on_listener_filters_timeout is false); the inner stream ends, the waypoint resets the HBONE stream and the client's ztunnel closes the client's connection without a byte: reset", in.timeout)
+		return pr, nil
+	default:
+		after = in.timeout
+		pr.add("listener filters", "%s waits %s for the client's first bytes, then gives up with nothing detected", waiters, in.timeout)
+	}
+	chain, steps, err := waypointChain(l, conn.Destination, detected)
+	for _, s := range steps {
+		pr.add("filter chain", "%s", s)
+	}
+	if err != nil {
+		return pr, fmt.Errorf("scenario %s: %w", b.Scenario.ID, err)
+	}
+	pr.FilterChain = chain
+	fc := chainByName(l, chain)
+	if fc == nil {
+		return pr, fmt.Errorf("scenario %s: main_internal's matcher names chain %q, which the listener does not hold", b.Scenario.ID, chain)
+	}
+	for _, f := range fc.GetFilters() {
+		switch networkFilterName(f) {
+		case wellknown.HTTPConnectionManager:
+			if conn.ClientSends == NoClientBytes {
+				pr.Outcome, pr.HeldBy = scenarios.Hung, "the waypoint's HTTP connection manager, waiting for a request"
+				pr.add("network filter", "HTTP connection manager on %s: it waits for the client's request", chain)
+				pr.add("outcome", "hung")
+				return pr, nil
+			}
+			pr.Outcome = scenarios.ProtocolError
+			pr.add("network filter", "HTTP connection manager on %s: the client's bytes are not HTTP; Envoy answers 400 and closes", chain)
+			pr.add("outcome", "protocol-error")
+			return pr, nil
+		case wellknown.TCPProxy:
+			var d ChainDecision
+			d.FilterChain = chain
+			if err := cfg.tcpProxy(&d, f, l); err != nil {
+				return pr, err
+			}
+			pr.Trace = append(pr.Trace, d.Trace...)
+			pr.Cluster = d.Cluster
+			finishAtCluster(&pr, cfg, d.Cluster, after)
+			return pr, nil
+		}
+	}
+	return pr, fmt.Errorf("scenario %s: waypoint chain %s has neither tcp_proxy nor an HTTP connection manager", b.Scenario.ID, chain)
+}
+
+// Waypoint listener names (pilot/pkg/networking/core: ConnectTerminate,
+// MainInternalName).
+const (
+	connectTerminate = "connect_terminate"
+	mainInternal     = "main_internal"
+)
+
+// ztunnelKey names ztunnel's view (WDS) among a generation's configs.
+const ztunnelKey = "ztunnel"
+
+// ambientConfigs adds the waypoint's listeners and ztunnel's workload
+// addresses to an ambient generation's configs.
+func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build IstioBuild, out map[string]*EnvoyConfig) {
+	addrs, _ := f.Discovery.Env.AmbientIndexes.AddressInformation(nil)
+	z := make(ztunnelView, 0, len(addrs))
+	for _, a := range addrs {
+		z = append(z, a.Address)
+	}
+	out[ztunnelKey] = &EnvoyConfig{Workloads: z, Source: fmt.Sprintf("ztunnel's workload addresses (WDS, %d) from the ambient index of %s", len(z), build)}
+	wp := in.waypoint
+	if wp == nil {
+		return
+	}
+	// A waypoint connects like a sidecar, with its own proxy type and no
+	// iptables interception.
+	p := sidecarProxy(*wp, build)
+	p.Type, p.Metadata.InterceptionMode = model.Waypoint, ""
+	out[WaypointPod] = generatedConfig(f, p, fmt.Sprintf("waypoint %s/%s (pod %s) generated by %s from the scenario's rendered fixtures", wp.Namespace, wp.Name, wp.IP, build))
+}

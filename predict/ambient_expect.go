@@ -1,0 +1,92 @@
+package predict
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/scenarios"
+)
+
+// AmbientExpectation is what a cluster running an ambient scenario must
+// show before its probe, as Istio's generator builds it for the cluster's
+// ClusterIPs: the waypoint's config_dump (nil without a waypoint) and the
+// destination Service as istiod sends it to ztunnel (WDS).
+type AmbientExpectation struct {
+	Waypoint []byte
+	// ServiceNamespace and ServiceHostname name the destination's WDS
+	// Service; ServiceWaypoint is its waypoint's hostname, "" for none.
+	ServiceNamespace, ServiceHostname, ServiceWaypoint string
+}
+
+// ExpectedAmbient renders an ambient scenario's expectation (the waits of
+// the kind target's ambient profile read it).
+func ExpectedAmbient(b *fixtures.Bundle, clusterIPs map[string]string) (AmbientExpectation, error) {
+	var out AmbientExpectation
+	if b.Scenario.Ambient == nil {
+		return out, fmt.Errorf("scenario %s is not in ambient mode", b.Scenario.ID)
+	}
+	state := *b
+	state.Final = withClusterIPs(b.Final, clusterIPs)
+	in, err := inputFor(&state)
+	if err != nil {
+		return out, err
+	}
+	cfgs, err := expected.generated(&state, in)
+	if err != nil {
+		return out, err
+	}
+	out.ServiceNamespace, out.ServiceHostname = destinationService(b)
+	for _, a := range cfgs[ztunnelKey].Workloads {
+		s := a.GetService()
+		if s.GetNamespace() == out.ServiceNamespace && s.GetHostname() == out.ServiceHostname {
+			out.ServiceWaypoint = s.GetWaypoint().GetHostname().GetHostname()
+		}
+	}
+	if wp := cfgs[WaypointPod]; wp != nil {
+		if out.Waypoint, err = wp.ConfigDump(); err != nil {
+			return out, fmt.Errorf("rendering the expected waypoint config_dump of %s: %w", b.Scenario.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// destinationService is the WDS Service the probe dials: the server's own
+// Service, or the egress ServiceEntry's host.
+func destinationService(b *fixtures.Bundle) (namespace, hostname string) {
+	if b.Scenario.Placement == scenarios.External {
+		return b.Topology.ServerNamespace, string(b.Scenario.Protocol) + ".external.firstbyte.test"
+	}
+	return b.Topology.ServerNamespace, "server." + b.Topology.ServerNamespace + ".svc.cluster.local"
+}
+
+// WaypointInspection says what a waypoint's main_internal listener does
+// with a connection to port before choosing a chain, in predict's Envoy
+// model (inspectors.go): which inspectors wait, and the timeout. The kind
+// target compares it between the live waypoint and the generated one.
+func WaypointInspection(dump []byte, source string, port int) (string, error) {
+	cfg, err := ReadConfigDump(dump, source)
+	if err != nil {
+		return "", err
+	}
+	l := cfg.listener(mainInternal)
+	if l == nil {
+		return "", fmt.Errorf("waypoint config_dump %s has no %s listener (listeners: %v)", source, mainInternal, listenerNames(cfg))
+	}
+	in, err := inspect(l, port)
+	if err != nil {
+		return "", err
+	}
+	if len(in.waiting) == 0 {
+		return fmt.Sprintf("%s port %d: nothing waits for client bytes", mainInternal, port), nil
+	}
+	return fmt.Sprintf("%s port %d: %s waits, listener_filters_timeout %s, continue %v", mainInternal, port, strings.Join(in.waiting, "+"), in.timeout, in.continueOnTimeout), nil
+}
+
+func listenerNames(c *EnvoyConfig) []string {
+	var out []string
+	for _, l := range c.Listeners {
+		out = append(out, l.GetName())
+	}
+	return out
+}
