@@ -23,6 +23,7 @@ import (
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
+	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
 	"github.com/firstbyte/firstbyte/servers/probe"
@@ -384,6 +385,8 @@ func serveProtocol(ctx context.Context, p scenarios.Protocol, mb *smtpserver.Mai
 		return smtpserver.New(mb).Serve(ctx, ln)
 	case scenarios.Mongo:
 		return mongoserver.New().Serve(ctx, ln)
+	case scenarios.DNS:
+		return dnsserver.New().Serve(ctx, ln)
 	}
 	ln.Close()
 	return fmt.Errorf("no server for protocol %s", p)
