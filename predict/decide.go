@@ -274,9 +274,25 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 	return to, err
 }
 
+// ErrDynamicForwardProxy marks a dynamic forward proxy cluster (Istio's
+// AllowAnyDynamicDNSCluster under ALLOW_ANY_DYNAMIC_DNS): it has no
+// endpoints of its own; Envoy resolves the HTTP request's Host by DNS and
+// dials the answer on the Host's port (envoyproxy/envoy
+// source/extensions/clusters/dynamic_forward_proxy/cluster.cc, host
+// from the request's :authority via the DFP HTTP filter). Its upstream is
+// a name, not an address in the configuration.
+var ErrDynamicForwardProxy = errors.New("dynamic forward proxy cluster: Envoy dials the request's Host, resolved by DNS")
+
+// dynamicForwardProxyCluster is the cluster_type name of Envoy's dynamic
+// forward proxy cluster.
+const dynamicForwardProxyCluster = "envoy.clusters.dynamic_forward_proxy"
+
 // upstreamEndpoint is Upstream with the endpoint it picked (nil for an
 // ORIGINAL_DST cluster), whose metadata chooses the transport socket.
 func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) (netip.AddrPort, *endpoint.LbEndpoint, error) {
+	if cl.GetClusterType().GetName() == dynamicForwardProxyCluster {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: cluster %s", ErrDynamicForwardProxy, cl.GetName())
+	}
 	if cl.GetType() == cluster.Cluster_ORIGINAL_DST && cl.GetClusterType() == nil {
 		return dst, nil, nil
 	}

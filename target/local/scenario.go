@@ -257,7 +257,13 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		if err != nil {
 			return err
 		}
-		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, dsts, reqs)
+		names := map[string]netip.Addr{}
+		if host, _, err := net.SplitHostPort(b.ColliderAddr); err == nil {
+			if vip, err := colliderVIP(b); err == nil {
+				names[host] = vip.Addr() // the Service's cluster DNS record
+			}
+		}
+		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}, names: names}, dsts, reqs)
 	}
 	r.mu.Lock()
 	same := rules == r.rules
