@@ -134,7 +134,7 @@ func TestLoaderErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown protocol", "scenarios:\n" + strings.Replace(good, "mysql", "postgres", 1),
-			[]string{`f.yaml:4: protocol: unknown protocol "postgres" (want one of [mongo mysql smtp])`}},
+			[]string{`f.yaml:4: protocol: unknown protocol "postgres" (want one of [dns mongo mysql smtp])`}},
 		{"port out of range", "scenarios:\n" + strings.Replace(good, "10000", "70000", 1),
 			[]string{"f.yaml:6: port: 70000 is out of range: want a port between 1 and 65535"}},
 		{"port not a number", "scenarios:\n" + strings.Replace(good, "10000", "mysql", 1),
