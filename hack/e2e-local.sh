@@ -29,7 +29,7 @@ fi
 args=(-target=local -servers="${SERVERS:-embedded}")
 [ -n "${SCENARIOS:-}" ] && args+=(-scenarios="$(realpath "$SCENARIOS")")
 [ -n "${ARTIFACTS:-}" ] && args+=(-artifacts="$ARTIFACTS")
-ginkgo=(go tool ginkgo -p --procs="${PROCS:-8}" --timeout=15m --no-color)
+ginkgo=(go tool ginkgo -p --procs="${PROCS:-8}" --timeout=30m --no-color)
 [ -n "${LABELS:-}" ] && ginkgo+=(--label-filter="$LABELS")
 
 rc=0

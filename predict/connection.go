@@ -37,7 +37,7 @@ type Connection struct {
 
 // ProtocolConnection is a connection of a suite protocol: server-first
 // protocols send nothing first; the client-first ones the suite has
-// (mongo) open with non-HTTP, non-TLS bytes.
+// (mongo, dns over TCP) open with non-HTTP, non-TLS bytes.
 func ProtocolConnection(p scenarios.Protocol, dst netip.AddrPort) Connection {
 	c := Connection{Destination: dst, Protocol: p, ClientSends: OpaqueBytes}
 	if p.ServerFirst() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,7 +40,21 @@ type ListenerDecision struct {
 	// timeout the chain is chosen with nothing detected; without it Envoy
 	// closes the socket.
 	ContinueOnTimeout bool
-	Trace             []Step
+	// Accepting is the listener that accepted the redirected connection
+	// (virtualOutbound) when its own listener filters wait for client bytes
+	// before it hands the connection to Listener, as under
+	// ALLOW_ANY_DYNAMIC_DNS; empty otherwise. AcceptingWaiting are those
+	// filters. Waiting, Timeout and ContinueOnTimeout then describe both
+	// listeners together (handOffWait): what holds a silent client, for
+	// how long, and whether a filter chain of Listener is chosen after.
+	Accepting        string
+	AcceptingWaiting []string
+	// Decider is the listener whose listener filter timeout ends a silent
+	// client's wait: Listener, or Accepting.
+	Decider string
+	Trace   []Step
+	// listenerWaiting are Listener's own waiting filters.
+	listenerWaiting []string
 }
 
 // ChooseListener picks the listener for a connection to dst as Envoy's
@@ -60,8 +75,26 @@ func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, erro
 	if l == nil {
 		return d, fmt.Errorf("choosing a listener for %s: the simulation matched listener %q, which the configuration does not hold", dst, res.ListenerMatched)
 	}
-	d.Listener = l.GetName()
-	d.Trace = append(d.Trace, Step{Stage: "listener", Decision: listenerReason(c, l, dst)})
+	d.Listener, d.Decider = l.GetName(), l.GetName()
+	var accepting inspection
+	if v := c.virtualOutbound(); v != nil && v.GetName() != l.GetName() {
+		if accepting, err = inspect(v, int(dst.Port())); err != nil {
+			return d, err
+		}
+		if len(accepting.waiting) > 0 {
+			d.Accepting, d.AcceptingWaiting = v.GetName(), accepting.waiting
+			d.Trace = append(d.Trace, Step{Stage: "listener", Decision: fmt.Sprintf("%s (use_original_dst) accepts the redirected connection and runs its own listener filters first: Envoy hands a connection to the original destination's listener only after all of them finished (active_tcp_socket.cc, continueFilterChain → newConnection)", v.GetName())})
+			for _, n := range accepting.notes {
+				d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: v.GetName() + ": " + n})
+			}
+			d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: fmt.Sprintf("%s: listener_filters_timeout %s, continue_on_listener_filters_timeout %v: on the timeout without continue Envoy closes the socket before any hand-off (ActiveTcpSocket::onTimeout → unlink)", v.GetName(), accepting.timeout, accepting.continueOnTimeout)})
+		}
+	}
+	reason := listenerReason(c, l, dst)
+	if d.Accepting != "" {
+		reason = "only once a client byte has decided " + d.Accepting + "'s listener filters (or the timeout, with continue): " + reason
+	}
+	d.Trace = append(d.Trace, Step{Stage: "listener", Decision: reason})
 	in, err := inspect(l, int(dst.Port()))
 	if err != nil {
 		return d, err
@@ -70,7 +103,47 @@ func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, erro
 		d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: n})
 	}
 	d.Waiting, d.Timeout, d.ContinueOnTimeout = in.waiting, in.timeout, in.continueOnTimeout
+	d.listenerWaiting = in.waiting
+	if d.Accepting != "" {
+		var decider string
+		d.Timeout, d.ContinueOnTimeout, decider = handOffWait(accepting, in)
+		if decider == "accepting" {
+			d.Decider = d.Accepting
+		}
+		for _, w := range accepting.waiting {
+			if !slices.Contains(d.Waiting, w) {
+				d.Waiting = append(d.Waiting, w)
+			}
+		}
+	}
 	return d, nil
+}
+
+// virtualOutbound is the listener iptables redirects outbound connections
+// to: the one with use_original_dst (Istio builds only virtualOutbound so,
+// pilot/pkg/networking/core/listener_builder.go
+// buildVirtualOutboundListener).
+func (c *EnvoyConfig) virtualOutbound() *listener.Listener {
+	for _, l := range c.Listeners {
+		if l.GetUseOriginalDst().GetValue() {
+			return l
+		}
+	}
+	return nil
+}
+
+// waitersText names what waits for a silent client's bytes, with the
+// listener when a listener before the hand-off waits.
+func (d ListenerDecision) waitersText() string {
+	if d.Accepting == "" {
+		return strings.Join(d.Waiting, " and ")
+	}
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%s's %s (before the hand-off)", d.Accepting, strings.Join(d.AcceptingWaiting, " and ")))
+	if len(d.listenerWaiting) > 0 && d.Decider == d.Listener {
+		parts = append(parts, fmt.Sprintf("%s's %s", d.Listener, strings.Join(d.listenerWaiting, " and ")))
+	}
+	return strings.Join(parts, " then ")
 }
 
 // timeoutText describes the listener filter timeout for traces.
@@ -201,9 +274,25 @@ func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.Ad
 	return to, err
 }
 
+// ErrDynamicForwardProxy marks a dynamic forward proxy cluster (Istio's
+// AllowAnyDynamicDNSCluster under ALLOW_ANY_DYNAMIC_DNS): it has no
+// endpoints of its own; Envoy resolves the HTTP request's Host by DNS and
+// dials the answer on the Host's port (envoyproxy/envoy
+// source/extensions/clusters/dynamic_forward_proxy/cluster.cc, host
+// from the request's :authority via the DFP HTTP filter). Its upstream is
+// a name, not an address in the configuration.
+var ErrDynamicForwardProxy = errors.New("dynamic forward proxy cluster: Envoy dials the request's Host, resolved by DNS")
+
+// dynamicForwardProxyCluster is the cluster_type name of Envoy's dynamic
+// forward proxy cluster.
+const dynamicForwardProxyCluster = "envoy.clusters.dynamic_forward_proxy"
+
 // upstreamEndpoint is Upstream with the endpoint it picked (nil for an
 // ORIGINAL_DST cluster), whose metadata chooses the transport socket.
 func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) (netip.AddrPort, *endpoint.LbEndpoint, error) {
+	if cl.GetClusterType().GetName() == dynamicForwardProxyCluster {
+		return netip.AddrPort{}, nil, fmt.Errorf("%w: cluster %s", ErrDynamicForwardProxy, cl.GetName())
+	}
 	if cl.GetType() == cluster.Cluster_ORIGINAL_DST && cl.GetClusterType() == nil {
 		return dst, nil, nil
 	}
@@ -288,12 +377,7 @@ func (c *EnvoyConfig) runSimulation(call simulation.Call) (res simulation.Result
 }
 
 func listenerReason(cfg *EnvoyConfig, l *listener.Listener, dst netip.AddrPort) string {
-	var virtual *listener.Listener
-	for _, x := range cfg.Listeners {
-		if x.GetUseOriginalDst().GetValue() {
-			virtual = x
-		}
-	}
+	virtual := cfg.virtualOutbound()
 	handOff := "iptables redirected the connection to the sidecar"
 	if virtual != nil {
 		handOff = fmt.Sprintf("%s (use_original_dst) accepts the redirected connection and hands it to the listener for the original destination %s", virtual.GetName(), dst)

@@ -66,8 +66,8 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 	p.Listener = ld.Listener
 
 	// Does anything wait for client bytes, and what comes of the wait?
-	waiters := strings.Join(ld.Waiting, " and ") + " waits"
-	if len(ld.Waiting) > 1 {
+	waiters := ld.waitersText() + " waits"
+	if len(ld.Waiting) > 1 && ld.Accepting == "" {
 		waiters = strings.TrimSuffix(waiters, "s")
 	}
 	var after time.Duration
@@ -76,14 +76,20 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 		p.add("listener filters", "nothing waits for client bytes: the filter chain is chosen at once")
 	case conn.ClientSends == NoClientBytes && ld.Timeout == 0:
 		p.Outcome = scenarios.Hung
-		p.HeldBy = strings.Join(ld.Waiting, " and ") + " (listener_filters_timeout 0s)"
+		p.HeldBy = ld.waitersText() + " (listener_filters_timeout 0s)"
 		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.timeoutText())
 		p.add("outcome", "deadlock: the sidecar never chooses a filter chain, so it never dials the server: hung")
 		return p, afterTheInspectors(&p, cfg, dst, ld)
 	case conn.ClientSends == NoClientBytes && !ld.ContinueOnTimeout:
 		p.Outcome, p.After = scenarios.Reset, ld.Timeout
 		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
-		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false): reset", ld.Timeout)
+		if ld.Decider != ld.Listener {
+			p.Listener = ld.Decider
+			p.HeldBy = fmt.Sprintf("%s (listener_filters_timeout %s, then closed)", ld.waitersText(), ld.Timeout)
+			p.add("outcome", "after %s %s closes the socket (continue_on_listener_filters_timeout is false), before handing the connection to %s: no filter chain, no upstream, reset", ld.Timeout, ld.Decider, ld.Listener)
+			return p, nil
+		}
+		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false; active_tcp_socket.cc, ActiveTcpSocket::onTimeout → unlink): reset", ld.Timeout)
 		return p, nil
 	case conn.ClientSends == NoClientBytes:
 		after = ld.Timeout

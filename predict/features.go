@@ -28,10 +28,10 @@ type IstioFeature struct {
 	Uses func(scenarios.Scenario) bool
 }
 
-// istioFeatures are the features the catalogue's scenarios may need. No
-// scenario of today's catalogue uses one the served lines lack
-// (TestFeaturesOfTheCatalogue); the entry is here so a scenario that
-// starts using it lands in a cell, not an error, on an older line.
+// istioFeatures are the features the catalogue's scenarios may need. The
+// outbound-modes family (scenarios/catalogue-outbound-modes.yaml) uses
+// ALLOW_ANY_DYNAMIC_DNS, so on the 1.31-dev-master line those rows land in
+// "needs Istio ≥ 1.31" cells (TestFeaturesOfTheCatalogue).
 var istioFeatures = []IstioFeature{{
 	Name: "outboundTrafficPolicy ALLOW_ANY_DYNAMIC_DNS",
 	// istio/api has the mode since 1.30, but pilot builds its config

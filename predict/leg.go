@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -65,7 +66,10 @@ func (c *EnvoyConfig) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, 
 		return leg, fmt.Errorf("%w: cluster %s is not in the configuration", ErrNoUpstream, clusterName)
 	}
 	to, ep, err := c.upstreamEndpoint(cl, dst)
-	if err != nil {
+	// A dynamic forward proxy has no address here, but its transport
+	// socket is known: the leg says how it would connect, and the error
+	// that its address is the request's Host.
+	if err != nil && !errors.Is(err, ErrDynamicForwardProxy) {
 		return leg, err
 	}
 	leg.To = to
@@ -74,7 +78,7 @@ func (c *EnvoyConfig) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, 
 		return leg, fmt.Errorf("cluster %s: %w", clusterName, err)
 	}
 	leg.Socket, leg.AutoMTLS = why, matched && leg.TLS == simulation.MTLS
-	return leg, nil
+	return leg, err
 }
 
 // chooseTransportSocket applies Envoy's transport_socket_matches rule to

@@ -549,8 +549,8 @@ func (p *parser) mesh(v *yaml.Node) MeshOptions {
 		},
 		"outboundTrafficPolicy": func(x *yaml.Node) {
 			if s, ok := p.scalar(x, "mesh.outboundTrafficPolicy"); ok {
-				if s != AllowAny && s != RegistryOnly {
-					p.fail(x, "mesh.outboundTrafficPolicy", fmt.Sprintf("%q: want %s or %s", s, AllowAny, RegistryOnly))
+				if s != AllowAny && s != RegistryOnly && s != AllowAnyDynamicDNS {
+					p.fail(x, "mesh.outboundTrafficPolicy", fmt.Sprintf("%q: want %s, %s or %s", s, AllowAny, RegistryOnly, AllowAnyDynamicDNS))
 				}
 				m.OutboundTrafficPolicy = s
 			}

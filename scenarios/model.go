@@ -240,6 +240,11 @@ const (
 	// SidecarEgress adds a Sidecar resource whose egress hosts do not import
 	// the collider's namespace.
 	SidecarEgress RemediationKind = "sidecar-egress"
+	// SidecarOutboundPolicy adds a Sidecar resource in the client's
+	// namespace whose own outboundTrafficPolicy (mode ALLOW_ANY) overrides
+	// the mesh's mode for that namespace (Istio's SidecarScope takes the
+	// Sidecar's policy over meshConfig's: pilot/pkg/model/sidecar.go).
+	SidecarOutboundPolicy RemediationKind = "sidecar-outbound-policy"
 )
 
 // remediationRules is data: what each remediation needs to make sense.
@@ -257,6 +262,7 @@ var remediationRules = map[RemediationKind]struct {
 	ExcludePorts:                    {placements: Placements},
 	ProtocolDetectionTimeout:        {placements: Placements},
 	SidecarEgress:                   {needsCollider: true, placements: Placements},
+	SidecarOutboundPolicy:           {placements: Placements},
 }
 
 // RemediationKinds lists the valid kinds in a stable order.
@@ -354,6 +360,10 @@ func (r Remediation) String() string {
 const (
 	AllowAny     = "ALLOW_ANY"
 	RegistryOnly = "REGISTRY_ONLY"
+	// AllowAnyDynamicDNS (Istio 1.31) puts an http_inspector on
+	// virtualOutbound so plaintext HTTP to unknown hosts goes through a
+	// dynamic forward proxy; everything else still passes through.
+	AllowAnyDynamicDNS = "ALLOW_ANY_DYNAMIC_DNS"
 )
 
 // MeshOptions are the meshConfig fields a scenario may set.
@@ -361,7 +371,8 @@ type MeshOptions struct {
 	// ProtocolDetectionTimeout is meshConfig.protocolDetectionTimeout; nil
 	// keeps Istio's default (0s, wait forever).
 	ProtocolDetectionTimeout *time.Duration `json:"protocolDetectionTimeout,omitempty"`
-	// OutboundTrafficPolicy is ALLOW_ANY (default) or REGISTRY_ONLY.
+	// OutboundTrafficPolicy is ALLOW_ANY (default), REGISTRY_ONLY or
+	// ALLOW_ANY_DYNAMIC_DNS.
 	OutboundTrafficPolicy string `json:"outboundTrafficPolicy,omitempty"`
 }
 

@@ -14,6 +14,9 @@ const (
 	// Mongo is the client-first control: the driver speaks first, so a
 	// sniffing listener sees bytes and never holds the connection.
 	Mongo Protocol = "mongo"
+	// DNS (over TCP) is the second client-first control: the client's
+	// length-prefixed query is the first byte (RFC 7766).
+	DNS Protocol = "dns"
 )
 
 // Speaker says which side of a TCP connection sends the first byte.
@@ -33,6 +36,7 @@ var protocolFacts = map[Protocol]struct {
 	MySQL: {ServerFirst, 3306},
 	SMTP:  {ServerFirst, 25},
 	Mongo: {ClientFirst, 27017},
+	DNS:   {ClientFirst, 53},
 }
 
 // Protocols lists the supported protocols in a stable order.

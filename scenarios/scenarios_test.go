@@ -134,7 +134,7 @@ func TestLoaderErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown protocol", "scenarios:\n" + strings.Replace(good, "mysql", "postgres", 1),
-			[]string{`f.yaml:4: protocol: unknown protocol "postgres" (want one of [mongo mysql smtp])`}},
+			[]string{`f.yaml:4: protocol: unknown protocol "postgres" (want one of [dns mongo mysql smtp])`}},
 		{"port out of range", "scenarios:\n" + strings.Replace(good, "10000", "70000", 1),
 			[]string{"f.yaml:6: port: 70000 is out of range: want a port between 1 and 65535"}},
 		{"port not a number", "scenarios:\n" + strings.Replace(good, "10000", "mysql", 1),
@@ -158,7 +158,7 @@ func TestLoaderErrors(t *testing.T) {
 		{"bad duration", "scenarios:\n" + strings.Replace(good, "expect: hangs", "expect: hangs\n    mesh: {protocolDetectionTimeout: soon}", 1),
 			[]string{`f.yaml:9: mesh.protocolDetectionTimeout: "soon" is not a duration`}},
 		{"bad outbound policy", "scenarios:\n" + strings.Replace(good, "expect: hangs", "expect: hangs\n    mesh: {outboundTrafficPolicy: DENY}", 1),
-			[]string{`f.yaml:9: mesh.outboundTrafficPolicy: "DENY": want ALLOW_ANY or REGISTRY_ONLY`}},
+			[]string{`f.yaml:9: mesh.outboundTrafficPolicy: "DENY": want ALLOW_ANY, REGISTRY_ONLY or ALLOW_ANY_DYNAMIC_DNS`}},
 		{"server port on external", "scenarios:\n" + strings.Replace(good, "collider: http", "serverPort: {portName: db}", 1),
 			[]string{"f.yaml:7: serverPort: only in-mesh servers have a Service port"}},
 		{"in-mesh without server port", "scenarios:\n" + strings.Replace(good, "external", "in-mesh", 1),

@@ -9,7 +9,9 @@
 // EHLO, MAIL, RCPT, DATA with a unique Message-ID, QUIT, then the optional
 // server-side confirmation), Mongo is the official driver
 // go.mongodb.org/mongo-driver/v2 (hello during connection setup, then ping,
-// insert and find of the inserted document).
+// insert and find of the inserted document), DNS over TCP is
+// github.com/miekg/dns's client (an A query and a TXT query whose answer
+// echoes a fresh label, on one connection).
 //
 // # Observation on the wire
 //
@@ -57,12 +59,12 @@
 //
 // # Observed against the probetest peers (loopback, go test)
 //
-//	peer                mysql           smtp            mongo
-//	real server         connected       connected       connected
-//	silent acceptor     hung            hung            hung
-//	closed port         refused         refused         refused
-//	resetting acceptor  reset           reset           reset
-//	HTTP server         hung            hung            protocol-error
+//	peer                mysql           smtp            mongo           dns
+//	real server         connected       connected       connected       connected
+//	silent acceptor     hung            hung            hung            hung
+//	closed port         refused         refused         refused         refused
+//	resetting acceptor  reset           reset           reset           reset
+//	HTTP server         hung            hung            protocol-error  protocol-error
 //
 // The silent acceptor is what a sniffing sidecar does. Mongo hangs there
 // too: it is client-first, but nobody answers its hello. An HTTP server

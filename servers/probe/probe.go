@@ -107,6 +107,7 @@ var exchanges = map[scenarios.Protocol]exchangeFunc{
 	scenarios.MySQL: exchangeMySQL,
 	scenarios.SMTP:  exchangeSMTP,
 	scenarios.Mongo: exchangeMongo,
+	scenarios.DNS:   exchangeDNS,
 }
 
 // Run probes cfg.Addr with a real client for cfg.Protocol and returns the

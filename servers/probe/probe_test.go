@@ -18,7 +18,7 @@ import (
 // timings, these tests only check verdicts.
 const testBudget = 250 * time.Millisecond
 
-var allProtocols = []scenarios.Protocol{scenarios.MySQL, scenarios.SMTP, scenarios.Mongo}
+var allProtocols = []scenarios.Protocol{scenarios.MySQL, scenarios.SMTP, scenarios.Mongo, scenarios.DNS}
 
 func run(t *testing.T, p scenarios.Protocol, addr string, mutate ...func(*probe.Config)) probe.Observation {
 	t.Helper()
@@ -175,12 +175,15 @@ func TestHTTPServer(t *testing.T) {
 		scenarios.MySQL: scenarios.Hung,
 		scenarios.SMTP:  scenarios.Hung,
 		scenarios.Mongo: scenarios.ProtocolError,
+		// DNS speaks first too: the 400 is read as a DNS length prefix
+		// and message, which does not parse.
+		scenarios.DNS: scenarios.ProtocolError,
 	}
 	for _, p := range allProtocols {
 		t.Run(string(p), func(t *testing.T) {
 			obs := run(t, p, probetest.HTTPServer(t))
 			wantOutcome(t, obs, want[p])
-			if p == scenarios.Mongo && obs.ServerBytes == 0 {
+			if !p.ServerFirst() && obs.ServerBytes == 0 {
 				t.Errorf("protocol-error without server bytes: %+v", obs)
 			}
 		})

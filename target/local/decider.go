@@ -3,8 +3,10 @@ package local
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
@@ -26,6 +28,11 @@ type outboundPlanner struct {
 	// other TLS origination is refused: relaying plaintext there would
 	// fake what a server or its emulated sidecar sees.
 	plaintextPeers []netip.Addr
+	// names is the cluster DNS the local world stands in for: the
+	// addresses a Service's name resolves to (the collider's ClusterIP).
+	// A dynamic forward proxy cluster (ALLOW_ANY_DYNAMIC_DNS) dials the
+	// HTTP request's Host resolved here.
+	names map[string]netip.Addr
 }
 
 func (d outboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
@@ -95,6 +102,28 @@ func (d outboundPlanner) routeHTTP(dst netip.AddrPort, host, path string) (strin
 	if err != nil {
 		return cluster, netip.AddrPort{}, err
 	}
+	if leg, err := d.cfg.UpstreamLeg(cluster, dst); errors.Is(err, predict.ErrDynamicForwardProxy) {
+		if leg.TLS != simulation.Plaintext {
+			return cluster, netip.AddrPort{}, fmt.Errorf("%w: cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", dataplane.ErrNotEmulated, cluster, leg.TLS, leg.Socket)
+		}
+		up, err := d.resolveHost(host)
+		return cluster, up, err
+	}
 	up, err := d.upstream(cluster, dst)
 	return cluster, up, err
+}
+
+// resolveHost is the dynamic forward proxy's DNS lookup of a Host header
+// (name:port) in the local world's names.
+func (d outboundPlanner) resolveHost(host string) (netip.AddrPort, error) {
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: Host %q has no port: the dynamic forward proxy would use the listener's, which the emulator does not model", dataplane.ErrNotEmulated, host)
+	}
+	ip, ok := d.names[name]
+	n, perr := strconv.ParseUint(port, 10, 16)
+	if !ok || perr != nil {
+		return netip.AddrPort{}, fmt.Errorf("%w: the dynamic forward proxy resolves Host %q by DNS, and the local world has no name for it (it knows the scenario's Service names only)", dataplane.ErrNotEmulated, host)
+	}
+	return netip.AddrPortFrom(ip, uint16(n)), nil
 }

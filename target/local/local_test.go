@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -319,5 +320,37 @@ func TestUnplannedDestinationIsRefused(t *testing.T) {
 	}
 	if n := predict.SimulationRuns() - before; n != 0 {
 		t.Errorf("lookups ran Istio's simulation %d times", n)
+	}
+}
+
+// Under ALLOW_ANY_DYNAMIC_DNS an HTTP request to a host the sidecar does
+// not know (the collider hidden by a Sidecar's egress) goes to Istio's
+// dynamic forward proxy cluster, which dials the Host resolved by DNS: the
+// emulator looks it up in the world's names (the collider Service's
+// ClusterIP) and refuses a name it does not have.
+func TestDynamicForwardProxyDialsTheResolvedHost(t *testing.T) {
+	l := New()
+	top, _ := l.Topology(context.Background())
+	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http-dynamic-dns-sidecar-egress")
+	b, err := fixtures.Render(s, top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := l.predictor.Sidecar(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip, err := colliderVIP(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _, _ := net.SplitHostPort(b.ColliderAddr)
+	p := outboundPlanner{cfg: cfg, names: map[string]netip.Addr{host: vip.Addr()}}
+	cluster, up, err := p.routeHTTP(vip, b.ColliderAddr, "/")
+	if err != nil || cluster != "AllowAnyDynamicDNSCluster" || up != vip {
+		t.Errorf("routeHTTP(%s, Host %s) = %s → %s, %v; want AllowAnyDynamicDNSCluster → %s", vip, b.ColliderAddr, cluster, up, err, vip)
+	}
+	if _, _, err := p.routeHTTP(vip, "elsewhere.example:10000", "/"); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "elsewhere.example") {
+		t.Errorf("an unknown Host: %v, want a refusal naming it", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
@@ -273,7 +274,15 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		if !slices.Contains(dsts, resolved) {
 			dsts = append(dsts, resolved)
 		}
-		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}, dsts, reqs)
+		// The dynamic forward proxy (ALLOW_ANY_DYNAMIC_DNS) dials the
+		// request's Host: the collider Service's cluster DNS record.
+		names := map[string]netip.Addr{}
+		if host, _, err := net.SplitHostPort(b.ColliderAddr); err == nil {
+			if vip, err := colliderVIP(b); err == nil {
+				names[host] = vip.Addr() // the Service's cluster DNS record
+			}
+		}
+		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}, names: names}, dsts, reqs)
 	}
 	r.mu.Lock()
 	same := rules == r.rules
@@ -401,6 +410,8 @@ func serveProtocol(ctx context.Context, p scenarios.Protocol, mb *smtpserver.Mai
 		return smtpserver.New(mb).Serve(ctx, ln)
 	case scenarios.Mongo:
 		return mongoserver.New().Serve(ctx, ln)
+	case scenarios.DNS:
+		return dnsserver.New().Serve(ctx, ln)
 	}
 	ln.Close()
 	return fmt.Errorf("no server for protocol %s", p)

@@ -28,10 +28,19 @@ var embeddedNames = map[scenarios.Protocol]string{
 	scenarios.MySQL: "embedded go-mysql (github.com/go-mysql-org/go-mysql server)",
 	scenarios.SMTP:  "embedded go-smtp (github.com/emersion/go-smtp server)",
 	scenarios.Mongo: "embedded mongoserver (mongo-driver wire messages)",
+	scenarios.DNS:   "embedded dnsserver (github.com/miekg/dns over TCP)",
 }
 
 // mongoNotInDebian is why SERVERS=upstream keeps the embedded Mongo.
 const mongoNotInDebian = "; MongoDB is not in Debian (SSPL), so SERVERS=upstream keeps the embedded server"
+
+// embeddedOnly are the protocols SERVERS=upstream keeps embedded, and why.
+// DNS: the control needs only a real TCP responder, and the embedded one
+// answers with miekg/dns; a Debian resolver would add nothing to it.
+var embeddedOnly = map[scenarios.Protocol]string{
+	scenarios.Mongo: mongoNotInDebian,
+	scenarios.DNS:   "; SERVERS=upstream keeps the embedded DNS server (a client-first control needs no second implementation)",
+}
 
 // NewWith returns the local target with the given servers (embedded or
 // upstream; empty means embedded).
@@ -70,11 +79,11 @@ func (l *Local) setupUpstream(ctx context.Context) error {
 func (l *Local) ServerImplementation(b *fixtures.Bundle) string {
 	p := b.Scenario.Protocol
 	if l.upstream == nil {
-		if l.servers == UpstreamServers && p != scenarios.Mongo {
+		if l.servers == UpstreamServers && embeddedOnly[p] == "" {
 			return "upstream (not set up)"
 		}
 		if l.servers == UpstreamServers {
-			return embeddedNames[p] + mongoNotInDebian
+			return embeddedNames[p] + embeddedOnly[p]
 		}
 		return embeddedNames[p]
 	}
@@ -84,7 +93,7 @@ func (l *Local) ServerImplementation(b *fixtures.Bundle) string {
 	case scenarios.SMTP:
 		return l.upstream.Exim
 	}
-	return embeddedNames[p] + mongoNotInDebian
+	return embeddedNames[p] + embeddedOnly[p]
 }
 
 // startProtocol starts the scenario's protocol server in host h on the
@@ -100,7 +109,7 @@ func (r *scenarioRun) startProtocol(h *netlab.Host, p scenarios.Protocol, addrs 
 	if len(todo) == 0 {
 		return nil
 	}
-	if r.upstream == nil || p == scenarios.Mongo {
+	if r.upstream == nil || embeddedOnly[p] != "" {
 		for _, a := range todo {
 			if err := r.serve(h, a, func(ln net.Listener) error { return serveProtocol(r.ctx, p, r.mailbox, ln) }); err != nil {
 				return err

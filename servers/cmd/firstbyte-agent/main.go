@@ -3,8 +3,8 @@
 // Mongo control, or the collider's HTTP backend) or probes one with a real
 // client and prints the verdict.
 //
-//	firstbyte-agent serve <mysql|smtp|mongo|http> [--listen :PORT] [--status :PORT] [--name NAME]
-//	firstbyte-agent probe <mysql|smtp|mongo> --addr HOST:PORT [--budget 1s] [--exchange 5s] [--confirm-url URL]
+//	firstbyte-agent serve <mysql|smtp|mongo|dns|http> [--listen :PORT] [--status :PORT] [--name NAME]
+//	firstbyte-agent probe <mysql|smtp|mongo|dns> --addr HOST:PORT [--budget 1s] [--exchange 5s] [--confirm-url URL]
 //
 // serve prints one JSON line with the bound addresses once it accepts
 // connections, then runs until SIGTERM or SIGINT. The optional status

@@ -70,7 +70,7 @@ func runProbeCmd(t *testing.T, args ...string) probe.Observation {
 }
 
 func TestServeAndProbeEachProtocol(t *testing.T) {
-	for _, p := range []scenarios.Protocol{scenarios.MySQL, scenarios.SMTP, scenarios.Mongo} {
+	for _, p := range []scenarios.Protocol{scenarios.MySQL, scenarios.SMTP, scenarios.Mongo, scenarios.DNS} {
 		t.Run(string(p), func(t *testing.T) {
 			ready := startServe(t, string(p), "--listen", "127.0.0.1:0", "--status", "127.0.0.1:0")
 			args := []string{string(p), "--addr", ready.Listen, "--budget", "300ms"}

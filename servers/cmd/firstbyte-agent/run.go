@@ -16,8 +16,8 @@ const (
 )
 
 const usage = `usage:
-  firstbyte-agent serve <mysql|smtp|mongo|http> [--listen :PORT] [--status :PORT] [--name NAME]
-  firstbyte-agent probe <mysql|smtp|mongo> --addr HOST:PORT [--budget 1s] [--exchange 5s] [--confirm-url URL] [--message-id <ID>]
+  firstbyte-agent serve <mysql|smtp|mongo|dns|http> [--listen :PORT] [--status :PORT] [--name NAME]
+  firstbyte-agent probe <mysql|smtp|mongo|dns> --addr HOST:PORT [--budget 1s] [--exchange 5s] [--confirm-url URL] [--message-id <ID>]
   firstbyte-agent get --url http://HOST:PORT/PATH [--timeout 5s]
 `
 

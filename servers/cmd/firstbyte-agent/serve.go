@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
+	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
 	"github.com/firstbyte/firstbyte/servers/smtpserver"
@@ -21,7 +22,7 @@ import (
 // scenarios.Protocol.
 const httpProtocol = "http"
 
-var servable = []string{string(scenarios.MySQL), string(scenarios.SMTP), string(scenarios.Mongo), httpProtocol}
+var servable = []string{string(scenarios.MySQL), string(scenarios.SMTP), string(scenarios.Mongo), string(scenarios.DNS), httpProtocol}
 
 // readyLine is printed once the listeners are bound, so a caller that asked
 // for port 0 learns the real addresses.
@@ -70,6 +71,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		messages = mb
 	case string(scenarios.Mongo):
 		serve = mongoserver.New(mongoserver.WithLogger(logger)).Serve
+	case string(scenarios.DNS):
+		serve = dnsserver.New(dnsserver.WithLogger(logger)).Serve
 	case httpProtocol:
 		serve = httpbackend.Backend{Name: *name}.Serve
 	}

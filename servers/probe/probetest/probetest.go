@@ -25,6 +25,7 @@ import (
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/internal/acceptloop"
+	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
 	"github.com/firstbyte/firstbyte/servers/smtpserver"
@@ -134,6 +135,8 @@ func StartServer(p scenarios.Protocol) (*Server, error) {
 		serve = smtpserver.New(mailbox).Serve
 	case scenarios.Mongo:
 		serve = mongoserver.New().Serve
+	case scenarios.DNS:
+		serve = dnsserver.New().Serve
 	default:
 		return nil, fmt.Errorf("no server for protocol %q", p)
 	}

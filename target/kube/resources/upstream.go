@@ -44,6 +44,11 @@ const MailpitAPIPort = 8025
 func UpstreamServers(images map[scenarios.Protocol]string) (map[scenarios.Protocol]fixtures.UpstreamServer, error) {
 	out := map[scenarios.Protocol]fixtures.UpstreamServer{}
 	for _, p := range scenarios.Protocols() {
+		if UpstreamImageKeys[p] == "" {
+			// No upstream image (DNS): the agent's embedded server
+			// serves it under SERVERS=upstream too.
+			continue
+		}
 		img := images[p]
 		if img == "" {
 			return nil, fmt.Errorf("SERVERS=upstream: no image for %s: set %s in hack/versions.env (an image pinned by digest, name@sha256:...)", p, UpstreamImageKeys[p])

@@ -98,7 +98,7 @@ func TestUpstreamMySQLDeployment(t *testing.T) {
 func TestUpstreamMongoAndSMTPReadiness(t *testing.T) {
 	var ids []string
 	for _, s := range scenarios.Catalogue() {
-		if s.Protocol != scenarios.MySQL && !slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, string(s.Protocol)) }) {
+		if s.Protocol != scenarios.MySQL && UpstreamImageKeys[s.Protocol] != "" && !slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, string(s.Protocol)) }) {
 			ids = append(ids, s.ID)
 		}
 	}
@@ -119,6 +119,16 @@ func TestUpstreamMongoAndSMTPReadiness(t *testing.T) {
 				t.Errorf("%s: image %s readiness %q", id, c.Image, cmd)
 			}
 		}
+	}
+}
+
+// DNS has no upstream image: under SERVERS=upstream the agent's embedded
+// DNS server serves it.
+func TestUpstreamKeepsTheEmbeddedDNS(t *testing.T) {
+	b, d := renderUpstream(t, "dns-10000-no-collider")
+	c := container(t, d, "server")
+	if c.Image != b.Topology.Image || !strings.Contains(strings.Join(c.Args, " "), "serve dns") {
+		t.Errorf("dns server container image %s args %q, want the agent %s serving dns", c.Image, c.Args, b.Topology.Image)
 	}
 }
 

@@ -43,7 +43,10 @@ func Expect(want *configdump.Dump, s Scope) []Condition {
 		}
 	}
 	if l, ok := want.Listener(virtualOutbound); ok {
-		conds = append(conds, passthroughCondition(l))
+		// virtualOutbound's own listener filters (ALLOW_ANY_DYNAMIC_DNS
+		// adds an http_inspector) change with a mesh-wide mode: wait
+		// for them too, or a probe could meet the previous mode.
+		conds = append(conds, listenerCondition(l), passthroughCondition(l))
 	}
 	return conds
 }
