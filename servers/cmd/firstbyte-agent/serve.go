@@ -11,8 +11,8 @@ import (
 	"net/http"
 
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/dnsserver"
+	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
 	"github.com/firstbyte/firstbyte/servers/smtpserver"

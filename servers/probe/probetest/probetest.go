@@ -23,9 +23,9 @@ import (
 	"net"
 
 	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/internal/acceptloop"
-	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/mongoserver"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
 	"github.com/firstbyte/firstbyte/servers/smtpserver"
