@@ -14,17 +14,7 @@ import (
 // so mesh-wide modes never overlap.
 func TestPlanOutboundModes(t *testing.T) {
 	text, _ := planFor(t, "kind")
-	block := func(id string) string {
-		start := strings.Index(text, "] "+id+": ")
-		if start < 0 {
-			t.Fatalf("no block for %s", id)
-		}
-		end := strings.Index(text[start+1:], "\n-- [")
-		if end < 0 {
-			end = len(text) - start - 1
-		}
-		return text[start : start+1+end]
-	}
+	block := func(id string) string { return planBlock(t, text, id) }
 	dyn := block("mysql-10000-http-dynamic-dns")
 	for _, want := range []string{
 		"mesh config: merge into ConfigMap istio-system/istio", "mode: ALLOW_ANY_DYNAMIC_DNS",

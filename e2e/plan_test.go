@@ -97,17 +97,7 @@ func TestKindPlan(t *testing.T) {
 // changes, probes with their budgets, collider check and revert.
 func TestPlanScenarioDetail(t *testing.T) {
 	text, _ := planFor(t, "kind")
-	block := func(id string) string {
-		start := strings.Index(text, "] "+id+": ")
-		if start < 0 {
-			t.Fatalf("no block for %s", id)
-		}
-		end := strings.Index(text[start+1:], "\n-- [")
-		if end < 0 {
-			end = len(text) - start - 1
-		}
-		return text[start : start+1+end]
-	}
+	block := func(id string) string { return planBlock(t, text, id) }
 	se := block("mysql-10000-http-serviceentry-tcp")
 	for _, want := range []string{
 		"Deployment fb-collider/collider", "Service fb-collider/collider", "Deployment fb-server/control",
@@ -249,4 +239,19 @@ func TestAmbientPlan(t *testing.T) {
 	if !strings.Contains(text, "skipped on this target (counted as skipped): a sidecar-mode scenario") {
 		t.Error("the ambient plan must skip the sidecar scenarios with the reason")
 	}
+}
+
+// planBlock is one scenario's part of a plan's text, from its "-- [n/N]
+// <id>:" line to the next scenario's.
+func planBlock(t *testing.T, text, id string) string {
+	t.Helper()
+	start := strings.Index(text, "] "+id+": ")
+	if start < 0 {
+		t.Fatalf("no block for %s", id)
+	}
+	end := strings.Index(text[start+1:], "\n-- [")
+	if end < 0 {
+		end = len(text) - start - 1
+	}
+	return text[start : start+1+end]
 }
