@@ -1,13 +1,10 @@
 package local
 
 import (
-	"context"
 	"net/netip"
 	"testing"
 
-	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
-	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/target/local/dataplane"
 )
 
@@ -20,17 +17,8 @@ import (
 //	go test ./target/local -run '^$' -bench Decision -benchtime 2s
 func BenchmarkDecision(b *testing.B) {
 	l := New()
-	top, _ := l.Topology(context.Background())
 	for _, id := range []string{"mysql-10000-no-collider", "smtp-mesh-25-db", "mysql-inbound-tcp-pa-disable-dr-disable"} {
-		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
-		bu, err := fixtures.Render(s, top)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg, err := l.predictor.Sidecar(bu)
-		if err != nil {
-			b.Fatal(err)
-		}
+		bu, cfg := renderedSidecar(b, l, id)
 		dst, _ := predict.Destination(bu)
 		p := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP, ServerIP}}
 		// The first decision on a configuration also builds Istio's

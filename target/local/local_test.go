@@ -187,18 +187,9 @@ func TestRequirement(t *testing.T) {
 // stands in for, does it hand over plaintext.
 func TestDeciderRefusesTLSOrigination(t *testing.T) {
 	l := New()
-	top, _ := l.Topology(context.Background())
-	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-pa-permissive")
-	b, err := fixtures.Render(s, top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := l.predictor.Sidecar(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, cfg := renderedSidecar(t, l, "mysql-inbound-tcp-pa-permissive")
 	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
-	_, err = outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, predict.OpaqueBytes)
+	_, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, predict.OpaqueBytes)
 	if !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
 	}
@@ -283,16 +274,7 @@ func TestWirePathRunsNoSimulation(t *testing.T) {
 // with its destination named, never decided on the wire.
 func TestUnplannedDestinationIsRefused(t *testing.T) {
 	l := New()
-	top, _ := l.Topology(context.Background())
-	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http")
-	b, err := fixtures.Render(s, top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := l.predictor.Sidecar(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := renderedSidecar(t, l, "mysql-10000-http")
 	dsts, reqs, err := plannedDestinations(b)
 	if err != nil {
 		t.Fatal(err)
@@ -330,16 +312,7 @@ func TestUnplannedDestinationIsRefused(t *testing.T) {
 // ClusterIP) and refuses a name it does not have.
 func TestDynamicForwardProxyDialsTheResolvedHost(t *testing.T) {
 	l := New()
-	top, _ := l.Topology(context.Background())
-	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http-dynamic-dns-sidecar-egress")
-	b, err := fixtures.Render(s, top)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := l.predictor.Sidecar(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, cfg := renderedSidecar(t, l, "mysql-10000-http-dynamic-dns-sidecar-egress")
 	vip, err := colliderVIP(b)
 	if err != nil {
 		t.Fatal(err)
@@ -353,4 +326,27 @@ func TestDynamicForwardProxyDialsTheResolvedHost(t *testing.T) {
 	if _, _, err := p.routeHTTP(vip, "elsewhere.example:10000", "/"); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "elsewhere.example") {
 		t.Errorf("an unknown Host: %v, want a refusal naming it", err)
 	}
+}
+
+// renderedSidecar renders a catalogue scenario on the local topology and
+// returns it with the client sidecar's generated configuration.
+func renderedSidecar(tb testing.TB, l *Local, id string) (*fixtures.Bundle, *predict.EnvoyConfig) {
+	tb.Helper()
+	top, err := l.Topology(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
+	if !ok {
+		tb.Fatalf("no catalogue scenario %s", id)
+	}
+	b, err := fixtures.Render(s, top)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg, err := l.predictor.Sidecar(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b, cfg
 }
