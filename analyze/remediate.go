@@ -67,13 +67,15 @@ func (m *Mesh) remediate(findings []*Finding, opt Options) error {
 	// The port's slice of the mesh is enough for Istio to build that
 	// port's listeners; each finding first checks that the slice still
 	// shows the hazard, else its checks run on the whole mesh.
+	// Inbound findings need no such check: check generates them from
+	// the server's own slice (inboundInput) whatever the port.
 	slice := map[*Finding]int{}
 	for _, f := range findings {
+		if f.server != nil {
+			continue
+		}
 		port := f.Port
-		switch {
-		case f.server != nil:
-			port = int(f.server.port.Port) // the slice keeps Services by their own port
-		case f.Listener == "virtualOutbound":
+		if f.Listener == "virtualOutbound" {
 			port = 0
 		}
 		res, err := m.check(f, remedy{kind: "none", mesh: func(*Mesh) {}}, port)
