@@ -120,16 +120,8 @@ func TestClusterNeedsAPushedImage(t *testing.T) {
 func fakeTarget(t *testing.T) (*Target, *fakeExec, client.Client) {
 	t.Helper()
 	c := config(t, Kind, map[string]string{"FIRSTBYTE_RUN_ID": "fb-test"})
-	c.SyncTimeout, c.RolloutTimeout = 2*time.Second, 2*time.Second
 	c.Expect = cannedExpect
-	tg, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := newFakeCluster(t)
-	ex := &fakeExec{t: t, client: cl, observation: observationJSON("connected", "3ms"), mailbox: true}
-	tg.connect(cl, ex)
-	tg.setupRan = true
+	tg, ex, cl := connectedFake(t, c)
 	tg.kind.Reused = true // a reused cluster: tear-down cleans inside it
 	return tg, ex, cl
 }
@@ -403,4 +395,20 @@ func TestControlObjectDecodesStrictly(t *testing.T) {
 	if d.Labels[fixtures.LabelRun] != "fb-test" || d.Spec.Template.Labels["sidecar.istio.io/inject"] != "false" {
 		t.Errorf("control Deployment labels %v, pod labels %v", d.Labels, d.Spec.Template.Labels)
 	}
+}
+
+// connectedFake builds a target from c, with short waits, and connects it
+// to a fake cluster as if set-up had run.
+func connectedFake(t *testing.T, c Config) (*Target, *fakeExec, client.Client) {
+	t.Helper()
+	c.SyncTimeout, c.RolloutTimeout = 2*time.Second, 2*time.Second
+	tg, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := newFakeCluster(t)
+	ex := &fakeExec{t: t, client: cl, observation: observationJSON("connected", "3ms"), mailbox: true}
+	tg.connect(cl, ex)
+	tg.setupRan = true
+	return tg, ex, cl
 }

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/target/kube/istioinstall"
@@ -26,17 +25,7 @@ func fakeClusterTarget(t *testing.T, env map[string]string) (*Target, *fakeExec,
 	for k, v := range env {
 		all[k] = v
 	}
-	c := config(t, Cluster, all)
-	c.SyncTimeout, c.RolloutTimeout = 2*time.Second, 2*time.Second
-	tg, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := newFakeCluster(t)
-	ex := &fakeExec{t: t, client: cl, observation: observationJSON("connected", "3ms"), mailbox: true}
-	tg.connect(cl, ex)
-	tg.setupRan = true
-	return tg, ex, cl
+	return connectedFake(t, config(t, Cluster, all))
 }
 
 // Without FIRSTBYTE_DISPOSABLE_MESH=1 the cluster target lists every
