@@ -68,7 +68,8 @@ func New(opts ...Option) *Server {
 	return s
 }
 
-// Queries is how many queries the server has answered.
+// Queries is how many queries the server has read and answered (or
+// tried to: a query whose answer could not be written counts too).
 func (s *Server) Queries() int64 { return s.queries.Load() }
 
 // Serve answers queries on l until ctx is done, then closes l and all
@@ -89,11 +90,13 @@ func (s *Server) serveConn(ctx context.Context, conn net.Conn) {
 			}
 			return
 		}
+		// Counted before the answer goes out, so a client holding its
+		// answer always finds its query counted.
+		s.queries.Add(1)
 		if err := dc.WriteMsg(s.Answer(req)); err != nil {
 			s.log.Info("write answer", "remote", conn.RemoteAddr().String(), "err", err)
 			return
 		}
-		s.queries.Add(1)
 	}
 }
 
