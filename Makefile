@@ -90,7 +90,7 @@ unit:
 # root it runs the rest, and says what it skipped and how to run it.
 test: tools fmt-check tidy-check vet unit
 	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory local; \
-	else echo "make test: skipped, because they need root (network namespaces, iptables rules): the local target (make e2e TARGET=local) and the Go tests of target/local, target/local/netlab and target/local/dataplane (they skip themselves). Everything else passed. Run the rest: sudo make test"; fi
+	else echo "make test: skipped, because they need root (network namespaces, iptables rules): the local target (make e2e TARGET=local) and the Go tests of targets/local, targets/local/netlab and targets/local/dataplane (they skip themselves). Everything else passed. Run the rest: sudo make test"; fi
 
 # tools: as root, install the missing Debian packages (iproute2, iptables).
 tools:
@@ -112,11 +112,11 @@ pins:
 # the local catalogue 20 times with per-phase timings and the
 # flaky count. Figures go to docs/benchmarks.md with machine and date.
 bench:
-	$(GO) run ./servers/cmd/probebench
+	$(GO) run ./cmd/probebench
 	$(GO) test ./predict/ -run '^$$' -bench Catalogue -benchtime 3x -count=1
 	$(GO) test ./scenarios/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
 	$(GO) test ./analyze/ -run '^$$' -bench AnalyzeGeneratedMesh -benchtime 1x -count=1
-	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./e2e/cmd/localbench -runs 20; \
+	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./cmd/localbench -runs 20; \
 	else echo "bench: skipping the local catalogue: it needs root (sudo make bench)"; fi
 
 # soak: the local catalogue SOAK_RUNS times while CPU burners (one per
@@ -126,7 +126,7 @@ bench:
 SOAK_RUNS ?= 50
 soak:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make soak: the local target needs root (sudo make soak)" >&2; exit 2; }
-	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && $(GO) build -o "$$bin/localbench" ./e2e/cmd/localbench && \
+	@bin=$$(mktemp -d) && trap 'rm -rf "$$bin"' EXIT && $(GO) build -o "$$bin/localbench" ./cmd/localbench && \
 		"$$bin/localbench" -runs $(SOAK_RUNS) -burners $$(nproc) -load-build -artifacts "$(ARTIFACTS)/soak"
 
 clean:

@@ -9,7 +9,7 @@
 // the expectation check, the hung rule (a hang counts only when the
 // control probe, on a path without the client's sidecar, got the server's
 // greeting fast), evidence folders and the reports. Targets own deploying,
-// remediating and probing (target.Target).
+// remediating and probing (targets.Target).
 //
 // The suite runs only when a target is named: `go test ./...` skips it.
 // `make e2e` (hack/e2e-kube.sh) runs it; `make e2e DRY_RUN=1` prints the

@@ -8,9 +8,9 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/target/kube/configdump"
-	"github.com/firstbyte/firstbyte/target/kube/configdump/configdumptest"
-	"github.com/firstbyte/firstbyte/target/kube/sidecarsync"
+	"github.com/firstbyte/firstbyte/targets/kube/configdump"
+	"github.com/firstbyte/firstbyte/targets/kube/configdump/configdumptest"
+	"github.com/firstbyte/firstbyte/targets/kube/sidecarsync"
 )
 
 // liveBundle renders a scenario as the kind target does: the cluster, not

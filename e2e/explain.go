@@ -6,7 +6,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
-	"github.com/firstbyte/firstbyte/target/kube"
+	"github.com/firstbyte/firstbyte/targets/kube"
 )
 
 // explainLive explains the live sidecars' config_dumps with the predict

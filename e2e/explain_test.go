@@ -6,7 +6,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/target/kube"
+	"github.com/firstbyte/firstbyte/targets/kube"
 )
 
 // The kind target's explain.txt for an inbound scenario walks both live

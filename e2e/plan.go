@@ -10,14 +10,14 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/target"
+	"github.com/firstbyte/firstbyte/targets"
 )
 
 // Planner is a target that can describe what it would do without doing it
 // (the kind and cluster targets). The dry run needs it; a target without
 // it cannot dry-run.
 type Planner interface {
-	target.Target
+	targets.Target
 	RunID() string
 	PlanSetup() []string
 	PlanTeardown() []string
@@ -113,7 +113,7 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		fmt.Fprintf(w, "\n-- [%d/%d] %s: expect %s (budget %s)\n", i+1, len(list), s.ID, s.Expect, budget)
 		fmt.Fprintf(w, "   %s\n", s.Why)
 		fmt.Fprintf(w, "   labels: %s\n", strings.Join(s.Labels(), ", "))
-		if sk, ok := p.(target.Skipper); ok {
+		if sk, ok := p.(targets.Skipper); ok {
 			if why := sk.Requirement(b); why != "" {
 				fmt.Fprintf(w, "   skipped on this target (counted as skipped): %s\n", why)
 				continue

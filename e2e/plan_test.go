@@ -8,7 +8,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/target/kube/resources"
+	"github.com/firstbyte/firstbyte/targets/kube/resources"
 )
 
 func planFor(t *testing.T, name string) (string, *Plan) {
@@ -68,7 +68,7 @@ func TestKindPlan(t *testing.T) {
 	}
 	for i, s := range all {
 		pos = index(t, text, fmt.Sprintf("-- [%d/%d] ", i+1, len(all))+s.ID+": expect "+s.Expect.String(), pos)
-		// A row the target skips (target.Skipper) says so instead of
+		// A row the target skips (targets.Skipper) says so instead of
 		// listing phases.
 		entry := text[pos:]
 		if next := strings.Index(entry[1:], "\n-- ["); next >= 0 {

@@ -11,7 +11,7 @@ import (
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
-	"github.com/firstbyte/firstbyte/target"
+	"github.com/firstbyte/firstbyte/targets"
 )
 
 // ControlAnswered is the hung rule's bar: the control probe must get the
@@ -36,7 +36,7 @@ var Columns = []string{ColumnBudget, ColumnControl, ColumnServerBytesBeforeDeny}
 
 // Runner runs scenarios on one target.
 type Runner struct {
-	Target target.Target
+	Target targets.Target
 	Options
 	// Out receives one progress line per phase.
 	Out io.Writer
@@ -81,7 +81,7 @@ type phase struct {
 
 var phases = []phase{
 	{name: "deploy", run: func(ctx context.Context, x *run) error {
-		if n, ok := x.r.Target.(target.ServerNamer); ok {
+		if n, ok := x.r.Target.(targets.ServerNamer); ok {
 			x.row.Server = n.ServerImplementation(x.b)
 		}
 		if err := x.r.Target.Deploy(ctx, x.b); err != nil {
@@ -160,7 +160,7 @@ var phases = []phase{
 	}, plan: func(p Planner, b *fixtures.Bundle, _ time.Duration) []string { return p.PlanRevert(b) }},
 
 	{name: "release", always: true, run: func(ctx context.Context, x *run) error {
-		rl, ok := x.r.Target.(target.Releaser)
+		rl, ok := x.r.Target.(targets.Releaser)
 		if !ok {
 			return nil
 		}
@@ -170,7 +170,7 @@ var phases = []phase{
 		}
 		return nil
 	}, plan: func(p Planner, _ *fixtures.Bundle, _ time.Duration) []string {
-		if _, ok := p.(target.Releaser); ok {
+		if _, ok := p.(targets.Releaser); ok {
 			return []string{"tear the scenario's own resources down now"}
 		}
 		return []string{"nothing: the scenario's objects stay until the next scenario prunes them or tear-down removes the run"}
@@ -222,7 +222,7 @@ func (r *Runner) Run(ctx context.Context, s scenarios.Scenario) (row report.Row)
 		return row
 	}
 	x.b = b
-	if sk, ok := r.Target.(target.Skipper); ok {
+	if sk, ok := r.Target.(targets.Skipper); ok {
 		if why := sk.Requirement(b); why != "" {
 			row.Verdict, row.Reason = report.Skip, why
 			return row
@@ -249,7 +249,7 @@ func (r *Runner) Run(ctx context.Context, s scenarios.Scenario) (row report.Row)
 func (r *Runner) render(ctx context.Context, s scenarios.Scenario) (*fixtures.Bundle, error) {
 	var topo fixtures.Topology
 	var err error
-	if st, ok := r.Target.(target.ScenarioTopologist); ok {
+	if st, ok := r.Target.(targets.ScenarioTopologist); ok {
 		topo, err = st.ScenarioTopology(ctx, s)
 	} else {
 		topo, err = r.Target.Topology(ctx)
@@ -293,7 +293,7 @@ func (x *run) assert(ctx context.Context) {
 		// the greeting could have been before it read as a hang.
 		x.row.Margin = fmt.Sprintf("%s (hang budget %s − control's first byte %s)", report.FormatMargin(x.budget-ctl.Timings.FirstByte), x.budget, report.FormatLatency(ctl.Timings.FirstByte))
 	}
-	if d, ok := x.r.Target.(target.Describer); ok {
+	if d, ok := x.r.Target.(targets.Describer); ok {
 		if desc := d.Describe(x.b); desc != "" {
 			x.row.Decision = desc
 		}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/target"
+	"github.com/firstbyte/firstbyte/targets"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
 	ginkgotypes "github.com/onsi/ginkgo/v2/types"
@@ -26,7 +26,7 @@ var (
 	// selected are the scenarios the table runs (set before RunSpecs).
 	selected []scenarios.Scenario
 
-	suiteTarget target.Target
+	suiteTarget targets.Target
 	runner      *Runner
 	runReport   *report.Report
 )

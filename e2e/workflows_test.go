@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/firstbyte/firstbyte/target/kube/pins"
+	"github.com/firstbyte/firstbyte/targets/kube/pins"
 	"github.com/rhysd/actionlint"
 	"sigs.k8s.io/yaml"
 )

@@ -15,5 +15,5 @@ if [ ! -f "${file}" ]; then
 fi
 bin="$(mktemp -d)"
 trap 'rm -rf "${bin}"' EXIT
-(cd "${root}" && go build -o "${bin}/scenariocheck" ./scenarios/cmd/scenariocheck)
+(cd "${root}" && go build -o "${bin}/scenariocheck" ./cmd/scenariocheck)
 "${bin}/scenariocheck" "${file}" >/dev/null

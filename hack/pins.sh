@@ -4,7 +4,7 @@
 # Sourced by hack scripts (hack/istioctl.sh): sets a shell variable (not
 # exported) for every KEY=VALUE of hack/versions.env that the environment
 # does not already set: the environment wins, as in the Go suite's
-# target/kube/pins, and nothing leaks into the environment of the programs
+# targets/kube/pins, and nothing leaks into the environment of the programs
 # the script runs.
 #
 # Run (make pins; the e2e workflow's first job): resolves every pin of

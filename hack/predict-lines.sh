@@ -6,7 +6,7 @@
 # istio_<line> (dots and dashes as underscores) for the few predict files
 # that differ per line. The catalogue is predicted once per line; the
 # report.json files are joined into one scenarios × versions table by
-# e2e/cmd/matrixtable, as the kind matrix is, with its summary line.
+# cmd/matrixtable, as the kind matrix is, with its summary line.
 #
 # ISTIO_LINES: "all", or a comma-separated list of line names ("main" for
 # the main go.mod, a folder name under hack/istio otherwise).
@@ -58,7 +58,7 @@ done
 
 if [ "${#reports[@]}" -gt 0 ]; then
 	echo
-	$GO run ./e2e/cmd/matrixtable "${reports[@]}" | tee "$ARTIFACTS/predict-lines/matrix.md"
+	$GO run ./cmd/matrixtable "${reports[@]}" | tee "$ARTIFACTS/predict-lines/matrix.md"
 fi
 if [ "${#failed[@]}" -gt 0 ]; then
 	echo "predict matrix: lines that failed or mismatched: ${failed[*]} (their tables are above)" >&2

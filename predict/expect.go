@@ -13,7 +13,7 @@ import (
 // the live cluster assigned ("namespace/name" → IP), renders the client's
 // and the server's sidecar configuration as Envoy admin config_dumps. The
 // kind and cluster targets wait until the live dumps agree with these
-// (target/kube/sidecarsync), so the wait knows Istio's rules only through
+// (targets/kube/sidecarsync), so the wait knows Istio's rules only through
 // Istio's code. server is nil when the server runs no sidecar, client when
 // the client runs none.
 func ExpectedConfigDumps(b *fixtures.Bundle, phase fixtures.Phase, clusterIPs map[string]string) (client, server []byte, err error) {

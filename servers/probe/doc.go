@@ -30,7 +30,7 @@
 // The probe enforces the budget itself: when it expires without a server
 // byte it closes every socket of the probe, refuses further dials and
 // returns at once, whatever the driver's own timeouts. The verdict comes at
-// connect + budget plus timer latency (see servers/cmd/probebench).
+// connect + budget plus timer latency (see cmd/probebench).
 //
 // # Classification
 //
