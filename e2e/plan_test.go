@@ -7,13 +7,14 @@ import (
 	"testing"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/targets/kube/resources"
 )
 
-func planFor(t *testing.T, name string) (string, *Plan) {
+func planFor(t *testing.T, name string) (string, *runner.Plan) {
 	t.Helper()
-	o, err := OptionsFromEnv(func(string) string { return "" })
+	o, err := runner.OptionsFromEnv(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,12 +23,12 @@ func planFor(t *testing.T, name string) (string, *Plan) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := tg.(Planner)
+	p, ok := tg.(runner.Planner)
 	if !ok {
-		t.Fatalf("%s is not a Planner", name)
+		t.Fatalf("%s is not a runner.Planner", name)
 	}
 	var out strings.Builder
-	plan, err := WritePlan(&out, p, scenarios.Catalogue(), scenarios.CatalogueFile, o)
+	plan, err := runner.WritePlan(&out, p, scenarios.Catalogue(), scenarios.CatalogueFile, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestKindPlan(t *testing.T) {
 		if strings.Contains(entry, "\n   skipped on this target (counted as skipped): ") {
 			continue
 		}
-		for _, ph := range append([]string{"render"}, PhaseNames()...) {
+		for _, ph := range append([]string{"render"}, runner.PhaseNames()...) {
 			pos = index(t, text, "\n   "+ph+":\n", pos)
 		}
 	}
@@ -172,7 +173,7 @@ func TestClusterPlan(t *testing.T) {
 }
 
 func TestLabelFilterForThePlan(t *testing.T) {
-	got, err := filterByLabels(scenarios.Catalogue(), "protocol:smtp && remediation:serviceentry-tcp")
+	got, err := runner.FilterByLabels(scenarios.Catalogue(), "protocol:smtp && remediation:serviceentry-tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestLabelFilterForThePlan(t *testing.T) {
 			t.Errorf("%s matched the filter", s.ID)
 		}
 	}
-	if _, err := filterByLabels(nil, "(("); err == nil {
+	if _, err := runner.FilterByLabels(nil, "(("); err == nil {
 		t.Error("a malformed filter passed")
 	}
 }
@@ -254,4 +255,11 @@ func planBlock(t *testing.T, text, id string) string {
 		end = len(text) - start - 1
 	}
 	return text[start : start+1+end]
+}
+
+func TestUnknownTarget(t *testing.T) {
+	_, err := NewTarget(runner.Options{Target: "minikube"})
+	if err == nil || !strings.Contains(err.Error(), "cluster, kind") {
+		t.Errorf("NewTarget(minikube) = %v, want the known targets named", err)
+	}
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/firstbyte/firstbyte/runner"
+
 	"bytes"
 	"context"
 	"errors"
@@ -31,7 +33,7 @@ func runCommand(t *testing.T, limit time.Duration, env []string, name string, ar
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	root, _ := RepoRoot()
+	root, _ := runner.RepoRoot()
 	cmd.Dir = root
 	cmd.Env = env
 	var out bytes.Buffer

@@ -12,27 +12,27 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/report"
+	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/targets"
 	. "github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/reporters"
-	ginkgotypes "github.com/onsi/ginkgo/v2/types"
 )
 
 var (
-	opts    Options
+	opts    runner.Options
 	optsErr error
 
 	// selected are the scenarios the table runs (set before RunSpecs).
 	selected []scenarios.Scenario
 
 	suiteTarget targets.Target
-	runner      *Runner
+	suiteRunner *runner.Runner
 	runReport   *report.Report
 )
 
 func init() {
-	opts, optsErr = OptionsFromEnv(os.Getenv)
+	opts, optsErr = runner.OptionsFromEnv(os.Getenv)
 	opts.RegisterFlags(flag.CommandLine)
 }
 
@@ -55,7 +55,7 @@ func TestE2E(t *testing.T) {
 	}
 	suiteConfig, reporterConfig := GinkgoConfiguration()
 	if opts.DryRun {
-		list, err = filterByLabels(list, suiteConfig.LabelFilter)
+		list, err = runner.FilterByLabels(list, suiteConfig.LabelFilter)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,11 +63,11 @@ func TestE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, ok := tg.(Planner)
+		p, ok := tg.(runner.Planner)
 		if !ok {
 			t.Fatalf("target %s cannot describe a dry run", opts.Target)
 		}
-		if _, err := WritePlan(os.Stdout, p, list, source, opts); err != nil {
+		if _, err := runner.WritePlan(os.Stdout, p, list, source, opts); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -79,34 +79,16 @@ func TestE2E(t *testing.T) {
 	RunSpecs(t, "firstbyte e2e ("+opts.Target+")", suiteConfig, reporterConfig)
 }
 
-// filterByLabels applies a Ginkgo label filter to scenarios, for the plan.
-func filterByLabels(list []scenarios.Scenario, filter string) ([]scenarios.Scenario, error) {
-	if filter == "" {
-		return list, nil
-	}
-	match, err := ginkgotypes.ParseLabelFilter(filter)
-	if err != nil {
-		return nil, fmt.Errorf("label filter %q: %w", filter, err)
-	}
-	var out []scenarios.Scenario
-	for _, s := range list {
-		if match(s.Labels()) {
-			out = append(out, s)
-		}
-	}
-	return out, nil
-}
-
 var _ = BeforeSuite(func(ctx SpecContext) {
 	tg, err := NewTarget(opts)
 	if err != nil {
 		Fail(err.Error())
 	}
 	suiteTarget = tg
-	if a, ok := tg.(Admitter); ok {
+	if a, ok := tg.(runner.Admitter); ok {
 		// The whole run is checked before set-up touches anything.
 		suiteConfig, _ := GinkgoConfiguration()
-		list, err := filterByLabels(selected, suiteConfig.LabelFilter)
+		list, err := runner.FilterByLabels(selected, suiteConfig.LabelFilter)
 		if err != nil {
 			Fail(err.Error())
 		}
@@ -121,12 +103,12 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 			Fail(err.Error())
 		}
 	}, NodeTimeout(15*time.Minute))
-	runReport = &report.Report{Target: opts.Target, Istio: tg.IstioVersion(), Started: time.Now(), ExtraColumns: Columns}
+	runReport = &report.Report{Target: opts.Target, Istio: tg.IstioVersion(), Started: time.Now(), ExtraColumns: runner.Columns}
 	if err := tg.Setup(ctx); err != nil {
 		Fail(err.Error())
 	}
 	runReport.Istio = tg.IstioVersion()
-	runner = &Runner{Target: tg, Options: opts, Out: GinkgoWriter}
+	suiteRunner = &runner.Runner{Target: tg, Options: opts, Out: GinkgoWriter}
 }, NodeTimeout(60*time.Minute))
 
 var _ = Describe("firstbyte", func() {
@@ -135,7 +117,7 @@ var _ = Describe("firstbyte", func() {
 		entries = append(entries, Entry(s.ID, Label(s.Labels()...), SpecTimeout(30*time.Minute), s))
 	}
 	DescribeTable("scenario", func(ctx SpecContext, s scenarios.Scenario) {
-		row := runner.Run(ctx, s)
+		row := suiteRunner.Run(ctx, s)
 		// The row travels as a report entry so the report can be built
 		// from every parallel process's specs (ReportAfterSuite).
 		AddReportEntry(rowEntry, row, ReportEntryVisibilityNever)
@@ -187,7 +169,7 @@ func rowsFrom(r Report) []report.Row {
 
 var _ = ReportAfterSuite("firstbyte report", func(r Report) {
 	if runReport == nil {
-		runReport = &report.Report{Target: opts.Target, ExtraColumns: Columns}
+		runReport = &report.Report{Target: opts.Target, ExtraColumns: runner.Columns}
 		if suiteTarget != nil {
 			runReport.Istio = suiteTarget.IstioVersion()
 		}
@@ -210,5 +192,5 @@ var _ = ReportAfterSuite("Ginkgo JUnit", func(r Report) {
 	if err := os.MkdirAll(opts.ReportDir(), 0o755); err != nil {
 		return
 	}
-	_ = reporters.GenerateJUnitReport(r, filepath.Join(opts.ReportDir(), GinkgoJUnitFile))
+	_ = reporters.GenerateJUnitReport(r, filepath.Join(opts.ReportDir(), runner.GinkgoJUnitFile))
 })

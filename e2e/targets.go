@@ -8,24 +8,27 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/targets"
 	"github.com/firstbyte/firstbyte/targets/kube"
 	"github.com/firstbyte/firstbyte/targets/local"
+	predicttarget "github.com/firstbyte/firstbyte/targets/predict"
 )
 
 // Factory builds a target for a run.
-type Factory func(o Options) (targets.Target, error)
+type Factory func(o runner.Options) (targets.Target, error)
 
 // Targets are the targets the suite can run, by FIRSTBYTE_TARGET value.
 // Adding one (local) is one line here.
 var Targets = map[string]Factory{
-	kube.Kind:    kubeTarget(kube.Kind),
-	kube.Cluster: kubeTarget(kube.Cluster),
-	"local":      func(o Options) (targets.Target, error) { return local.NewWith(o.Servers) },
+	kube.Kind:          kubeTarget(kube.Kind),
+	kube.Cluster:       kubeTarget(kube.Cluster),
+	"local":            func(o runner.Options) (targets.Target, error) { return local.NewWith(o.Servers) },
+	predicttarget.Name: func(runner.Options) (targets.Target, error) { return predicttarget.New(), nil },
 }
 
 func kubeTarget(name string) Factory {
-	return func(o Options) (targets.Target, error) {
+	return func(o runner.Options) (targets.Target, error) {
 		cfg, err := kube.ConfigFromEnv(name, o.RepoRoot, os.LookupEnv)
 		if err != nil {
 			return nil, err
@@ -39,7 +42,7 @@ func kubeTarget(name string) Factory {
 }
 
 // NewTarget builds the named target, naming the known ones on a typo.
-func NewTarget(o Options) (targets.Target, error) {
+func NewTarget(o runner.Options) (targets.Target, error) {
 	if err := o.CheckServers(); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"github.com/firstbyte/firstbyte/runner"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,7 +22,7 @@ import (
 // hack/actionlint.sh runs the same as `go tool actionlint`). shellcheck
 // checks their run: scripts when it is installed.
 func TestWorkflowsPassActionlint(t *testing.T) {
-	root, err := RepoRoot()
+	root, err := runner.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +53,7 @@ func TestWorkflowsPassActionlint(t *testing.T) {
 // The e2e workflow's Istio matrix is the pinned list, covers at least three
 // minors, and uploads the reports.
 func TestE2EWorkflowMatrixMatchesPins(t *testing.T) {
-	root, _ := RepoRoot()
+	root, _ := runner.RepoRoot()
 	p, data := e2eWorkflow(t)
 	var wf workflowJobs
 	if err := yaml.Unmarshal(data, &wf); err != nil {
@@ -153,7 +155,7 @@ func TestE2EWorkflowPathFilterIsComplete(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: go list over the e2e graph")
 	}
-	root, _ := RepoRoot()
+	root, _ := runner.RepoRoot()
 	data, err := os.ReadFile(filepath.Join(root, ".github", "workflows", "e2e.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +248,7 @@ func TestE2EWorkflowAmbientJob(t *testing.T) {
 // e2eWorkflow loads the pins and the e2e workflow's text.
 func e2eWorkflow(t *testing.T) (*pins.Pins, []byte) {
 	t.Helper()
-	root, _ := RepoRoot()
+	root, _ := runner.RepoRoot()
 	p, err := pins.Load(filepath.Join(root, pins.File), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,8 @@
 # predict-lines.sh: the offline version matrix (make e2e TARGET=predict
 # ISTIO_LINES=all). One code base, one go.mod per Istio line: the main
 # go.mod, and hack/istio/<line>/go.mod (+ go.sum) for each other line, used
-# through `go test -modfile`. Each line's build also gets the build tag
+# through `go build -modfile` into bin/firstbyte-<line>, which runs
+# `firstbyte predict` (the predict target through the runner). Each line's build also gets the build tag
 # istio_<line> (dots and dashes as underscores) for the few predict files
 # that differ per line. The catalogue is predicted once per line; the
 # report.json files are joined into one scenarios × versions table by
@@ -41,18 +42,20 @@ for l in "${lines[@]}"; do
 	fi
 	out="$ARTIFACTS/predict-lines/$l"
 	rm -rf "$out" # a line that no longer builds must not show its last table
-	echo "== Istio line $l: go test ${flags[*]} ./predict/"
+	bin="bin/firstbyte-$l"
+	echo "== Istio line $l: go build ${flags[*]} -o $bin ./cmd/firstbyte"
 	start=$(date +%s)
-	$GO test "${flags[@]}" ./predict/ -run '^TestCatalogue$' -count=1 -v -timeout 30m \
-		-args -artifacts="$out" $(if [ -n "${SCENARIOS:-}" ]; then echo -scenarios="$(realpath "$SCENARIOS")"; fi) |
-		hack/predict-filter.sh
-	rc=${PIPESTATUS[0]}
+	rc=0
+	$GO build "${flags[@]}" -o "$bin" ./cmd/firstbyte || rc=$?
+	if [ "$rc" -eq 0 ]; then
+		"$bin" predict --artifacts "$out" ${LABELS:+--labels "$LABELS"} ${SCENARIOS:+"$(realpath "$SCENARIOS")"} || rc=$?
+	fi
 	echo "== Istio line $l: exit $rc after $(($(date +%s) - start))s (build and predict)"
 	if [ "$rc" -ne 0 ]; then
 		failed+=("$l")
 	fi
-	if [ -f "$out/report.json" ]; then
-		reports+=("$out/report.json")
+	if [ -f "$out/predict/report.json" ]; then
+		reports+=("$out/predict/report.json")
 	fi
 done
 

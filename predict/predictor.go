@@ -269,3 +269,17 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 	wg.Wait()
 	return out
 }
+
+// Generate runs Istio's generator for a bundle's objects, once per distinct
+// set of objects, and returns every proxy's configuration by pod name.
+func (p *Predictor) Generate(b *fixtures.Bundle) (map[string]*EnvoyConfig, error) {
+	in, err := inputFor(b)
+	if err != nil {
+		return nil, err
+	}
+	return p.generated(b, in)
+}
+
+// MissingFeatures names the Istio features a scenario uses that this
+// build lacks ("needs Istio ≥ 1.31: ..."), or "" when it has them all.
+func MissingFeatures(s scenarios.Scenario) string { return missingFeatures(s, istioFeatures) }

@@ -28,7 +28,7 @@ var latencyScenarios = []string{
 // prints the first-byte latency of both and the difference of their
 // percentiles: what the emulator adds.
 func measureLatency(ctx context.Context, tg *local.Local, n int, budget time.Duration) error {
-	top, _ := tg.Topology(ctx)
+	top, _ := tg.Topology(ctx, scenarios.Scenario{})
 	fmt.Printf("%-42s %-9s %5s %9s %9s %9s\n", "scenario", "path", "n", "p50", "p99", "max")
 	for _, id := range latencyScenarios {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)

@@ -1,5 +1,5 @@
 // Command localbench times the local target: the whole catalogue through
-// e2e.Runner (the suite's own per-scenario flow), scenarios in parallel,
+// runner.Runner (the suite's own per-scenario flow), scenarios in parallel,
 // repeated -runs times. It prints the wall time and per-phase timings of
 // each run and, over all runs, the scenarios whose verdict was not a pass
 // every time (flaky or failing), and the smallest margin the timing
@@ -29,7 +29,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/firstbyte/firstbyte/e2e"
+	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/targets/local"
@@ -92,7 +92,7 @@ func main() {
 	margins := map[string]margin{}
 	failedRuns := 0
 	for i := 1; i <= *runs && ctx.Err() == nil; i++ {
-		rn := &e2e.Runner{Target: tg, Options: e2e.Options{Target: "local", Budget: *budget, Artifacts: fmt.Sprintf("%s/run-%d", *artifacts, i)}}
+		rn := &runner.Runner{Target: tg, Options: runner.Options{Target: "local", Budget: *budget, Artifacts: fmt.Sprintf("%s/run-%d", *artifacts, i)}}
 		var mu sync.Mutex
 		phases := map[string]time.Duration{}
 		rn.Timed = func(_, phase string, d time.Duration) {
@@ -124,7 +124,7 @@ func main() {
 			failedRuns++
 		}
 		var summed []string
-		for _, p := range e2e.PhaseNames() {
+		for _, p := range runner.PhaseNames() {
 			summed = append(summed, p+" "+r(phases[p]))
 		}
 		fmt.Printf("run %2d: wall %6.2fs | %d passed, %d failed, %d skipped | slowest scenario %s | summed phases: %s\n",
@@ -167,9 +167,9 @@ func noteMargin(ms map[string]margin, row report.Row) {
 	var key string
 	var m time.Duration
 	switch {
-	case row.Observed == string(scenarios.Hung) && row.Extra[e2e.ColumnControl] != "":
-		ctl, err1 := time.ParseDuration(row.Extra[e2e.ColumnControl])
-		b, err2 := time.ParseDuration(row.Extra[e2e.ColumnBudget])
+	case row.Observed == string(scenarios.Hung) && row.Extra[runner.ColumnControl] != "":
+		ctl, err1 := time.ParseDuration(row.Extra[runner.ColumnControl])
+		b, err2 := time.ParseDuration(row.Extra[runner.ColumnBudget])
 		if err1 != nil || err2 != nil {
 			return
 		}
@@ -195,7 +195,7 @@ func noteMargin(ms map[string]margin, row report.Row) {
 
 func r(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
 
-func runOnce(ctx context.Context, rn *e2e.Runner, all []scenarios.Scenario, parallel int) ([]report.Row, time.Duration) {
+func runOnce(ctx context.Context, rn *runner.Runner, all []scenarios.Scenario, parallel int) ([]report.Row, time.Duration) {
 	start := time.Now()
 	results := make([]report.Row, len(all))
 	sem := make(chan struct{}, parallel)

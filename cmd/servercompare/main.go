@@ -20,7 +20,7 @@ import (
 	"github.com/firstbyte/firstbyte/report"
 )
 
-// columnControl is the suite's control first-byte column (e2e.ColumnControl;
+// columnControl is the suite's control first-byte column (runner.ColumnControl;
 // not imported, to keep this command off the suite's dependencies).
 const columnControl = "control first byte"
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/targets"
 	"github.com/firstbyte/firstbyte/targets/kube/istioinstall"
 	"github.com/firstbyte/firstbyte/targets/kube/kindcluster"
 	"github.com/firstbyte/firstbyte/targets/kube/meshconfig"
@@ -119,10 +120,10 @@ func (t *Target) IstioVersion() string {
 	return "unknown (read from istiod at set-up)"
 }
 
-// Topology implements targets.Target. ServerIP is empty: the external
-// server's address is its pod IP, known once it runs (ScenarioTopology).
-func (t *Target) Topology(context.Context) (fixtures.Topology, error) {
-	return t.cfg.topology(), nil
+// Capabilities implements targets.Target: real sockets and real Envoy; the
+// ambient profile and upstream servers narrow what runs.
+func (t *Target) Capabilities() targets.Capabilities {
+	return targets.Capabilities{Wire: true, Requirement: t.Requirement, ServerImplementation: t.ServerImplementation}
 }
 
 func (t *Target) progress(format string, args ...any) {

@@ -137,12 +137,12 @@ func scenario(t *testing.T, id string) scenarios.Scenario {
 
 func renderFor(t *testing.T, tg *Target, id string) *fixtures.Bundle {
 	t.Helper()
-	topo, err := tg.ScenarioTopology(context.Background(), scenario(t, id))
+	topo, err := tg.Topology(context.Background(), scenario(t, id))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if topo.ServerIP != "198.51.100.7" {
-		t.Fatalf("ScenarioTopology ServerIP = %q, want the server pod's IP", topo.ServerIP)
+		t.Fatalf("Topology ServerIP = %q, want the server pod's IP", topo.ServerIP)
 	}
 	b, err := fixtures.Render(scenario(t, id), topo)
 	if err != nil {

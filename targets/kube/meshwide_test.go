@@ -58,8 +58,8 @@ func TestClusterRefusesMeshWideChangesWithoutOptIn(t *testing.T) {
 		}
 	}
 	// The per-scenario guard stops before the first object too.
-	if _, err := tg.ScenarioTopology(ctx, list[0]); !errors.As(err, &mw) {
-		t.Errorf("ScenarioTopology without the opt-in = %v, want the refusal", err)
+	if _, err := tg.Topology(ctx, list[0]); !errors.As(err, &mw) {
+		t.Errorf("Topology without the opt-in = %v, want the refusal", err)
 	}
 	for _, obj := range []client.ObjectList{&corev1.ServiceList{}, &appsv1.DeploymentList{}, &corev1.NamespaceList{}} {
 		if err := cl.List(ctx, obj, client.HasLabels{"firstbyte.dev/run"}); err != nil {
@@ -85,7 +85,7 @@ func TestClusterRefusesMeshWideChangesWithoutOptIn(t *testing.T) {
 	if err := tg.Admit(list); err != nil {
 		t.Fatalf("Admit with %s=1: %v", DisposableMeshEnv, err)
 	}
-	topo, err := tg.ScenarioTopology(ctx, list[0])
+	topo, err := tg.Topology(ctx, list[0])
 	if err != nil {
 		t.Fatal(err)
 	}

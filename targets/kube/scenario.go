@@ -22,12 +22,12 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // namespaces and the server, which do not depend on the address, are used.
 const placeholderServerIP = "<server-pod-IP>"
 
-// ScenarioTopology returns the topology to render a scenario with: the
-// target's topology plus the external server's address, its pod IP. It
+// Topology implements targets.Target: the target's topology plus the
+// external server's address, its pod IP. It
 // starts the scenario's server (namespaces and the server Deployment, as
 // rendered) and waits for it, because a pod IP exists only once the pod
 // does. The later Deploy applies the same objects unchanged.
-func (t *Target) ScenarioTopology(ctx context.Context, s scenarios.Scenario) (fixtures.Topology, error) {
+func (t *Target) Topology(ctx context.Context, s scenarios.Scenario) (fixtures.Topology, error) {
 	topo := t.cfg.topology()
 	if err := t.refuseMeshWide(s); err != nil {
 		return topo, err

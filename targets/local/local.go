@@ -26,6 +26,8 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/targets"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
 	"github.com/firstbyte/firstbyte/targets/local/upstream"
 )
@@ -120,7 +122,22 @@ func topology() fixtures.Topology {
 }
 
 // Topology is the same for every scenario: each has its own world.
-func (*Local) Topology(context.Context) (fixtures.Topology, error) { return topology(), nil }
+func (*Local) Topology(context.Context, scenarios.Scenario) (fixtures.Topology, error) {
+	return topology(), nil
+}
+
+// Capabilities implements targets.Target: real sockets, Istio's iptables
+// rules and the emulated sidecars; it frees each scenario's namespaces at
+// once and names the emulator's deciding decision.
+func (l *Local) Capabilities() targets.Capabilities {
+	return targets.Capabilities{
+		Wire:                 true,
+		Requirement:          l.Requirement,
+		Describe:             l.Describe,
+		ServerImplementation: l.ServerImplementation,
+		Release:              l.Release,
+	}
+}
 
 func (l *Local) run(b *fixtures.Bundle) (*scenarioRun, error) {
 	l.mu.Lock()

@@ -77,7 +77,7 @@ func TestLocalTargetOutcomes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			top, _ := l.Topology(ctx)
+			top, _ := l.Topology(ctx, scenarios.Scenario{})
 			b, err := fixtures.Render(s, top)
 			if err != nil {
 				t.Error(err)
@@ -154,7 +154,7 @@ func waitRecords(r *scenarioRun, expected int) []sideRecord {
 // by the client sidecar's generated cluster) or an AuthorizationPolicy.
 func TestRequirement(t *testing.T) {
 	l := New()
-	top, _ := l.Topology(context.Background())
+	top, _ := l.Topology(context.Background(), scenarios.Scenario{})
 	for id, want := range map[string]string{
 		"mysql-10000-http":                                    "",
 		"mysql-inbound-tcp-pa-permissive-dr-disable":          "",
@@ -204,7 +204,7 @@ func TestDeciderRefusesTLSOrigination(t *testing.T) {
 // could match an expected failure.
 func TestProbeRefusedIsAnError(t *testing.T) {
 	l, ctx := setUp(t)
-	top, _ := l.Topology(ctx)
+	top, _ := l.Topology(ctx, scenarios.Scenario{})
 	s, _ := scenarios.Lookup(scenarios.Catalogue(), "mysql-inbound-tcp-dr-mtls-no-server-sidecar")
 	b, err := fixtures.Render(s, top)
 	if err != nil {
@@ -226,7 +226,7 @@ func TestProbeRefusedIsAnError(t *testing.T) {
 // where it was. (Not parallel: the counter is process-wide.)
 func TestWirePathRunsNoSimulation(t *testing.T) {
 	l, ctx := setUp(t)
-	top, _ := l.Topology(ctx)
+	top, _ := l.Topology(ctx, scenarios.Scenario{})
 	for _, id := range []string{
 		"mysql-10000-http", // held by http_inspector: the no-bytes decision
 		"mongo-10000-http", // opaque client bytes
@@ -332,7 +332,7 @@ func TestDynamicForwardProxyDialsTheResolvedHost(t *testing.T) {
 // returns it with the client sidecar's generated configuration.
 func renderedSidecar(tb testing.TB, l *Local, id string) (*fixtures.Bundle, *predict.EnvoyConfig) {
 	tb.Helper()
-	top, err := l.Topology(context.Background())
+	top, err := l.Topology(context.Background(), scenarios.Scenario{})
 	if err != nil {
 		tb.Fatal(err)
 	}

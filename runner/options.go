@@ -1,9 +1,10 @@
-package e2e
+package runner
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	ginkgotypes "github.com/onsi/ginkgo/v2/types"
 	"os"
 	"path/filepath"
 	"time"
@@ -27,7 +28,9 @@ type Options struct {
 	// Budget is the base first-byte budget (Expectation.Budget widens it
 	// for late connects).
 	Budget time.Duration
-	// RepoRoot is the repository root (found from the working directory).
+	// RepoRoot is the repository root (found from the working directory);
+	// empty outside a checkout, where relative paths are the working
+	// directory's.
 	RepoRoot string
 	// Servers is embedded (the agent's Go servers, the default) or
 	// upstream (real upstream servers: pinned images on kind and cluster,
@@ -38,10 +41,9 @@ type Options struct {
 // OptionsFromEnv reads FIRSTBYTE_TARGET, SCENARIOS, ARTIFACTS, DRY_RUN and
 // FIRSTBYTE_BUDGET.
 func OptionsFromEnv(getenv func(string) string) (Options, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return Options{}, err
-	}
+	// Outside a checkout (an installed firstbyte) paths are the working
+	// directory's; the kind and cluster targets, which need hack/, say so.
+	root, _ := RepoRoot()
 	o := Options{
 		Target:    getenv("FIRSTBYTE_TARGET"),
 		Scenarios: getenv("SCENARIOS"),
@@ -134,4 +136,23 @@ func RepoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// FilterByLabels applies a Ginkgo label filter (LABELS) to scenarios, as
+// the suite does: the plan and the CLI select with it too.
+func FilterByLabels(list []scenarios.Scenario, filter string) ([]scenarios.Scenario, error) {
+	if filter == "" {
+		return list, nil
+	}
+	match, err := ginkgotypes.ParseLabelFilter(filter)
+	if err != nil {
+		return nil, fmt.Errorf("label filter %q: %w", filter, err)
+	}
+	var out []scenarios.Scenario
+	for _, s := range list {
+		if match(s.Labels()) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }

@@ -1,4 +1,4 @@
-package e2e
+package runner
 
 import (
 	"fmt"
@@ -113,8 +113,8 @@ func WritePlan(w io.Writer, p Planner, list []scenarios.Scenario, source string,
 		fmt.Fprintf(w, "\n-- [%d/%d] %s: expect %s (budget %s)\n", i+1, len(list), s.ID, s.Expect, budget)
 		fmt.Fprintf(w, "   %s\n", s.Why)
 		fmt.Fprintf(w, "   labels: %s\n", strings.Join(s.Labels(), ", "))
-		if sk, ok := p.(targets.Skipper); ok {
-			if why := sk.Requirement(b); why != "" {
+		if req := p.Capabilities().Requirement; req != nil {
+			if why := req(b); why != "" {
 				fmt.Fprintf(w, "   skipped on this target (counted as skipped): %s\n", why)
 				continue
 			}

@@ -1,4 +1,4 @@
-package e2e
+package runner
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
+	"github.com/firstbyte/firstbyte/targets"
 )
 
 // scripted is a target whose answers the test sets; it records the calls
@@ -33,7 +34,10 @@ func (s *scripted) Teardown(context.Context) error      { return nil }
 func (s *scripted) IstioVersion() string                { return "test" }
 func (s *scripted) Requirement(*fixtures.Bundle) string { return s.requirement }
 func (s *scripted) log(c string)                        { s.calls = append(s.calls, c) }
-func (s *scripted) Topology(context.Context) (fixtures.Topology, error) {
+func (s *scripted) Capabilities() targets.Capabilities {
+	return targets.Capabilities{Wire: true, Requirement: s.Requirement}
+}
+func (s *scripted) Topology(context.Context, scenarios.Scenario) (fixtures.Topology, error) {
 	t := fixtures.DefaultTopology()
 	t.ServerIP = "198.18.0.10"
 	return t, nil
@@ -167,13 +171,6 @@ func TestSkipper(t *testing.T) {
 	row := runOne(t, tg, "mysql-10000-http")
 	if row.Verdict != report.Skip || row.Reason != "needs a sidecar on the server" || len(tg.calls) != 0 {
 		t.Errorf("row = %+v, calls %v", row, tg.calls)
-	}
-}
-
-func TestUnknownTarget(t *testing.T) {
-	_, err := NewTarget(Options{Target: "minikube"})
-	if err == nil || !strings.Contains(err.Error(), "cluster, kind") {
-		t.Errorf("NewTarget(minikube) = %v, want the known targets named", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package e2e
+package runner
 
 import (
 	"context"
@@ -53,6 +53,7 @@ type run struct {
 	budget time.Duration
 	row    *report.Row
 	obs    probe.Observation
+	caps   targets.Capabilities
 	// deployed and remediated say what revert must undo.
 	deployed, remediated bool
 }
@@ -81,8 +82,8 @@ type phase struct {
 
 var phases = []phase{
 	{name: "deploy", run: func(ctx context.Context, x *run) error {
-		if n, ok := x.r.Target.(targets.ServerNamer); ok {
-			x.row.Server = n.ServerImplementation(x.b)
+		if name := x.caps.ServerImplementation; name != nil {
+			x.row.Server = name(x.b)
 		}
 		if err := x.r.Target.Deploy(ctx, x.b); err != nil {
 			x.fail("deploy", "%v", err)
@@ -160,17 +161,16 @@ var phases = []phase{
 	}, plan: func(p Planner, b *fixtures.Bundle, _ time.Duration) []string { return p.PlanRevert(b) }},
 
 	{name: "release", always: true, run: func(ctx context.Context, x *run) error {
-		rl, ok := x.r.Target.(targets.Releaser)
-		if !ok {
+		if x.caps.Release == nil {
 			return nil
 		}
-		if err := rl.Release(ctx, x.b); err != nil {
+		if err := x.caps.Release(ctx, x.b); err != nil {
 			x.fail("release", "%v", err)
 			return err
 		}
 		return nil
 	}, plan: func(p Planner, _ *fixtures.Bundle, _ time.Duration) []string {
-		if _, ok := p.(targets.Releaser); ok {
+		if p.Capabilities().Release != nil {
 			return []string{"tear the scenario's own resources down now"}
 		}
 		return []string{"nothing: the scenario's objects stay until the next scenario prunes them or tear-down removes the run"}
@@ -212,7 +212,7 @@ func (r *Runner) progress(format string, args ...any) {
 func (r *Runner) Run(ctx context.Context, s scenarios.Scenario) (row report.Row) {
 	start := time.Now()
 	row = report.NewRow(s)
-	x := &run{r: r, s: s, row: &row, budget: s.Expect.Budget(r.Budget)}
+	x := &run{r: r, s: s, row: &row, budget: s.Expect.Budget(r.Budget), caps: r.Target.Capabilities()}
 	row.Extra = map[string]string{ColumnBudget: x.budget.String()}
 	defer func() { row.Duration = time.Since(start) }()
 
@@ -222,8 +222,8 @@ func (r *Runner) Run(ctx context.Context, s scenarios.Scenario) (row report.Row)
 		return row
 	}
 	x.b = b
-	if sk, ok := r.Target.(targets.Skipper); ok {
-		if why := sk.Requirement(b); why != "" {
+	if x.caps.Requirement != nil {
+		if why := x.caps.Requirement(b); why != "" {
 			row.Verdict, row.Reason = report.Skip, why
 			return row
 		}
@@ -247,13 +247,7 @@ func (r *Runner) Run(ctx context.Context, s scenarios.Scenario) (row report.Row)
 }
 
 func (r *Runner) render(ctx context.Context, s scenarios.Scenario) (*fixtures.Bundle, error) {
-	var topo fixtures.Topology
-	var err error
-	if st, ok := r.Target.(targets.ScenarioTopologist); ok {
-		topo, err = st.ScenarioTopology(ctx, s)
-	} else {
-		topo, err = r.Target.Topology(ctx)
-	}
+	topo, err := r.Target.Topology(ctx, s)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +264,9 @@ func (x *run) assert(ctx context.Context) {
 		x.row.Extra[ColumnServerBytesBeforeDeny] = map[bool]string{true: "yes", false: "no"}[obs.ServerBytes > 0]
 	}
 	var ctl probe.Observation
-	if obs.Outcome == scenarios.Hung {
+	// A hang is earned on the wire: a target that sends no byte
+	// (predict) predicts the control path as it predicts the probe's.
+	if obs.Outcome == scenarios.Hung && x.caps.Wire {
 		var err error
 		ctl, err = x.r.Target.Control(ctx, x.b, x.budget)
 		switch {
@@ -288,13 +284,13 @@ func (x *run) assert(ctx context.Context) {
 		}
 	}
 	x.row.Judge(x.s.Expect, obs.Outcome, obs.Timings.Released())
-	if obs.Outcome == scenarios.Hung && x.row.Verdict == report.Pass {
+	if obs.Outcome == scenarios.Hung && x.caps.Wire && x.row.Verdict == report.Pass {
 		// The hang budget's margin: how much slower than the direct path
 		// the greeting could have been before it read as a hang.
 		x.row.Margin = fmt.Sprintf("%s (hang budget %s − control's first byte %s)", report.FormatMargin(x.budget-ctl.Timings.FirstByte), x.budget, report.FormatLatency(ctl.Timings.FirstByte))
 	}
-	if d, ok := x.r.Target.(targets.Describer); ok {
-		if desc := d.Describe(x.b); desc != "" {
+	if x.caps.Describe != nil {
+		if desc := x.caps.Describe(x.b); desc != "" {
 			x.row.Decision = desc
 		}
 	}
