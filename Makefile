@@ -77,7 +77,14 @@ bin/firstbyte: $(FIRSTBYTE_SOURCES)
 	@$(GO) build -o $@ ./cmd/firstbyte
 	@touch $@
 
-local:
+# bin/e2e.test is the Ginkgo suite, built once for every parallel process
+# of the local target (hack/e2e-local.sh) and rebuilt on the same terms.
+bin/e2e.test: $(FIRSTBYTE_SOURCES) $(wildcard e2e/*_test.go)
+	@echo "building bin/e2e.test (go test -c ./e2e)" >&2
+	@$(GO) test -c -o $@ ./e2e
+	@touch $@
+
+local: bin/e2e.test
 	@hack/e2e-local.sh
 
 vet:

@@ -27,7 +27,7 @@ case "${target}" in
 esac
 
 # A bad scenario file is reported once, before anything else runs.
-hack/check-scenarios.sh
+hack/check-scenarios.sh >/dev/null
 
 artifacts="${ARTIFACTS:-${root}/artifacts}"
 args=(-target="${target}" -artifacts="${artifacts}" -servers="${SERVERS:-embedded}")

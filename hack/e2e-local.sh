@@ -2,14 +2,17 @@
 # make e2e TARGET=local: the Ginkgo suite on this machine, scenarios in
 # parallel processes (Ginkgo -p), each scenario in its own network
 # namespaces. Needs root, iproute2 and iptables. Environment: SCENARIOS,
-# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8), SERVERS (embedded,
-# or upstream: Debian's MariaDB and Exim, installed on demand).
+# LABELS, ARTIFACTS, FIRSTBYTE_BUDGET, PROCS (default 8, never more than
+# the scenarios to run), SERVERS (embedded, or upstream: Debian's MariaDB
+# and Exim, installed on demand), E2E_BIN (the compiled suite; make builds
+# bin/e2e.test only when a source changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # A bad scenario file is reported once, here, before Ginkgo starts its
-# parallel processes (each would load it again).
-hack/check-scenarios.sh
+# parallel processes (each would load it again); it also says how many
+# scenarios the file holds, so a short file starts only as many processes.
+checked=$(hack/check-scenarios.sh)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "make e2e TARGET=local: needs root (it creates network namespaces and iptables rules): run it with sudo, or use TARGET=predict, which needs nothing" >&2
@@ -29,11 +32,21 @@ fi
 args=(-target=local -servers="${SERVERS:-embedded}")
 [ -n "${SCENARIOS:-}" ] && args+=(-scenarios="$(realpath "$SCENARIOS")")
 [ -n "${ARTIFACTS:-}" ] && args+=(-artifacts="$ARTIFACTS")
-ginkgo=(go tool ginkgo -p --procs="${PROCS:-8}" --timeout=30m --no-color)
+procs=${PROCS:-8}
+if [[ "$checked" =~ :\ ([0-9]+)\ scenarios ]] && [ "${BASH_REMATCH[1]}" -lt "$procs" ]; then
+  procs=${BASH_REMATCH[1]}
+fi
+bin=${E2E_BIN:-bin/e2e.test}
+[ -x "$bin" ] || go test -c -o "$bin" ./e2e
+# -test.run: the e2e package's other Go tests (plans, workflows, make
+# preflights) belong to go test ./..., not to every Ginkgo process; run
+# there they cost minutes per process.
+args+=(-test.run='^TestE2E$')
+ginkgo=(go tool ginkgo -p --procs="$procs" --timeout=30m --no-color)
 [ -n "${LABELS:-}" ] && ginkgo+=(--label-filter="$LABELS")
 
 rc=0
-"${ginkgo[@]}" ./e2e -- "${args[@]}" || rc=$?
+"${ginkgo[@]}" "$bin" -- "${args[@]}" || rc=$?
 
 # The suite removes its namespaces per scenario and at tear-down; prove it.
 # Namespaces whose owner pid (fb-<pid>-) is alive belong to another run
