@@ -26,7 +26,7 @@ type fileDoc struct {
 // scenarioDoc is one item of the scenarios list, as written.
 type scenarioDoc struct {
 	ID                  id             `yaml:"id"`
-	Why                 text           `yaml:"why"`
+	Why                 why            `yaml:"why"`
 	Family              family         `yaml:"family"`
 	Protocol            protocol       `yaml:"protocol"`
 	Placement           placement      `yaml:"placement"`
@@ -92,6 +92,14 @@ func (t *text) read(l *loader, n ast.Node, field string) bool {
 }
 
 func (t *text) decode(l *loader, n ast.Node, field string) { t.read(l, n, field) }
+
+type why struct{ text }
+
+func (t *why) decode(l *loader, n ast.Node, field string) {
+	if t.read(l, n, field) && strings.TrimSpace(t.v) == "" {
+		l.fail(n, field, "is empty: want one line saying why you expect this outcome")
+	}
+}
 
 var idPattern = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 

@@ -37,6 +37,9 @@ func FuzzSameAsOld(f *testing.F) {
 		}
 		oldList, oldErr := parseOld("f.yaml", data)
 		newList, newErr := Parse("f.yaml", data)
+		if blankWhy(newErr) {
+			return
+		}
 		if d := cmp.Diff(oldList, newList); d != "" {
 			t.Fatalf("scenarios differ (-old +new):\n%s\nold err %v\nnew err %v", d, oldErr, newErr)
 		}
@@ -75,6 +78,13 @@ func librariesDisagree(data []byte) string {
 		return fmt.Sprintf("yaml.v3 reads %s, goccy %s", ja, jb)
 	}
 	return ""
+}
+
+// blankWhy: the old loader accepted a blank why (FuzzLoad's
+// testdata/fuzz/FuzzLoad/empty-why); the new one rejects it, and then
+// skips the item (a later duplicate id is no longer one).
+func blankWhy(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "why: is empty: want one line")
 }
 
 func errLines(err error) []string {
@@ -164,6 +174,9 @@ func TestSameAsOldRandom(t *testing.T) {
 			syntax++
 		}
 		newList, newErr := Parse("f.yaml", data)
+		if blankWhy(newErr) {
+			continue
+		}
 		if d := cmp.Diff(oldList, newList); d != "" || (oldErr == nil) != (newErr == nil) {
 			t.Fatalf("%d: %s\nscenarios differ (-old +new):\n%s\nold err %v\nnew err %v", i, data, d, oldErr, newErr)
 		}
