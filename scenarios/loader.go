@@ -239,6 +239,8 @@ func scalar(n ast.Node) (string, bool) {
 		return n.Value, true
 	case *ast.LiteralNode:
 		return n.Value.Value, true
+	case *ast.AliasNode:
+		return "", false
 	case *ast.NullNode:
 		if n.Token.Type == token.ImplicitNullType {
 			return "", true
