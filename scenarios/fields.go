@@ -130,8 +130,9 @@ func (t *placement) decode(l *loader, n ast.Node, field string) {
 // choice is one of the names choices lists for the field.
 type choice struct{ text }
 
-func (t *choice) decode(l *loader, n ast.Node, field string) {
-	valid := choices[strings.TrimRight(strings.TrimRight(field, "0123456789]"), "[")]
+func (t *choice) decode(l *loader, n ast.Node, field string) { t.among(l, n, field, choices[field]) }
+
+func (t *choice) among(l *loader, n ast.Node, field string, valid []string) {
 	if t.read(l, n, field) && !slices.Contains(valid, t.v) {
 		l.fail(n, field, fmt.Sprintf("%q: want one of %v", t.v, valid))
 	}
@@ -240,10 +241,11 @@ func (t *names) decode(l *loader, n ast.Node, field string) {
 	}
 	for i, x := range list.Values {
 		var c choice
-		c.decode(l, x, fmt.Sprintf("%s[%d]", field, i))
+		at := fmt.Sprintf("%s[%d]", field, i)
+		c.among(l, x, at, choices[field])
 		switch {
 		case slices.Contains(t.v, c.v):
-			l.fail(x, fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is given twice", c.v))
+			l.fail(x, at, fmt.Sprintf("%q is given twice", c.v))
 		case slices.Contains(choices[field], c.v):
 			t.v = append(t.v, c.v)
 		}
