@@ -3,6 +3,8 @@ package scenarios
 import (
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 const ambientGood = `scenarios:
@@ -51,31 +53,41 @@ func TestAmbientScenario(t *testing.T) {
 // What does not fit ambient mode is reported at its line, with the fix.
 func TestAmbientLoaderErrors(t *testing.T) {
 	for _, c := range []struct {
-		name, body, want string
+		name, body string
+		want       []string
 	}{
-		{"waypoint without mode", strings.Replace(ambientGood, "    mode: ambient\n", "", 1),
-			"f.yaml:4: waypoint: is an ambient dimension: add mode: ambient"},
-		{"unknown waypoint", strings.Replace(ambientGood, "waypoint: all", "waypoint: namespace", 1),
-			`f.yaml:5: waypoint: "namespace": want one of [none service workload all]`},
-		{"unknown client", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    client: vm", 1),
-			`f.yaml:6: client: "vm": want one of [ambient sidecar outside]`},
-		{"collider", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: http", 1),
-			"f.yaml:9: collider: ambient scenarios take no collider"},
-		{"remediation", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    remediation: exclude-ports", 1),
-			"f.yaml:9: remediation: the remediations act on a client sidecar and do not apply in mode: ambient"},
-		{"sidecar setting", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    peerAuthentication: STRICT", 1),
-			"f.yaml:9: peerAuthentication: is a sidecar-mode setting and does not apply in mode: ambient"},
-		{"workload waypoint for an external server", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "waypoint: all", "waypoint: workload", 1),
-			"f.yaml:5: waypoint: a ServiceEntry binds only to a waypoint that serves services"},
-		{"external without its ServiceEntry port", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "    serverPort: {portName: tcp}\n", "", 1),
-			"f.yaml:7: serverPort: missing: an external server in mode: ambient is reached through an egress ServiceEntry"},
-		{"wrong family", strings.Replace(ambientGood, "mode: ambient", "mode: ambient\n    family: inbound", 1),
-			"f.yaml:5: family: mode: ambient scenarios are family ambient, not inbound"},
+		{"waypoint without mode", strings.Replace(ambientGood, "    mode: ambient\n", "", 1), []string{
+			`f.yaml:4: waypoint: is an ambient dimension: add mode: ambient`,
+		}},
+		{"unknown waypoint", strings.Replace(ambientGood, "waypoint: all", "waypoint: namespace", 1), []string{
+			`f.yaml:5: waypoint: "namespace": want one of [none service workload all]`,
+		}},
+		{"unknown client", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    client: vm", 1), []string{
+			`f.yaml:6: client: "vm": want one of [ambient sidecar outside]`,
+		}},
+		{"collider", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: http", 1), []string{
+			`f.yaml:9: collider: ambient scenarios take no collider (ztunnel does not sniff; a waypoint builds listeners only for what it serves): write collider: none`,
+		}},
+		{"remediation", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    remediation: exclude-ports", 1), []string{
+			`f.yaml:9: remediation: the remediations act on a client sidecar and do not apply in mode: ambient: remove it`,
+		}},
+		{"sidecar setting", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    peerAuthentication: STRICT", 1), []string{
+			`f.yaml:9: peerAuthentication: is enforced by the server's sidecar: add serverSidecar: true`,
+			`f.yaml:9: peerAuthentication: is a sidecar-mode setting and does not apply in mode: ambient (the client is set with client: ambient|sidecar|outside): remove it`,
+		}},
+		{"workload waypoint for an external server", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "waypoint: all", "waypoint: workload", 1), []string{
+			`f.yaml:5: waypoint: a ServiceEntry binds only to a waypoint that serves services: want none, service or all`,
+		}},
+		{"external without its ServiceEntry port", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "    serverPort: {portName: tcp}\n", "", 1), []string{
+			`f.yaml:7: serverPort: missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection`,
+		}},
+		{"wrong family", strings.Replace(ambientGood, "mode: ambient", "mode: ambient\n    family: inbound", 1), []string{
+			`f.yaml:5: family: mode: ambient scenarios are family ambient, not inbound: remove family or set it to ambient`,
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := Parse("f.yaml", []byte(c.body))
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %v\nwant it to contain %q", err, c.want)
+			if d := cmp.Diff(c.want, problems(t, c.body)); d != "" {
+				t.Errorf("problems (-want +got):\n%s", d)
 			}
 		})
 	}

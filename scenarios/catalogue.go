@@ -99,6 +99,21 @@ func CatalogueFamilies() string {
 	return strings.Join(names, ", ")
 }
 
+// CheckUnique reports ids that appear in more than one source, such as a
+// user file reusing a catalogue id.
+func CheckUnique(all []Scenario) error {
+	seen := map[string]string{}
+	var errs []error
+	for _, s := range all {
+		if prev, ok := seen[s.ID]; ok {
+			errs = append(errs, fmt.Errorf("%s: id: duplicate id %q, already defined by %s: rename one of them", s.Source, s.ID, prev))
+			continue
+		}
+		seen[s.ID] = s.Source
+	}
+	return errors.Join(errs...)
+}
+
 // Lookup finds a scenario by id in the given list.
 func Lookup(all []Scenario, id string) (Scenario, bool) {
 	for _, s := range all {

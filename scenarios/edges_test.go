@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // "fails <outcome> after D": parsed, printed back, budgeted and timed like
@@ -49,18 +51,28 @@ func TestFailsAfter(t *testing.T) {
 	}
 }
 
-// A mis-indented key is reported at its own line, not where the
-// enclosing block began.
+// A syntax error is reported at its own line, not where the enclosing
+// block began.
 func TestSyntaxErrorAtTheFaultyLine(t *testing.T) {
-	for _, c := range []struct{ body, want string }{
-		{"scenarios:\n  - id: bad-indent\n    why: x\n    protocol: mysql\n   placement: external\n", "f.yaml:5: (yaml): "},
-		{"scenarios:\n  - id: a\n    why: [x\n    port: 1\n", "f.yaml:4: (yaml): "},
-		{"scenarios:\n  - id: a\n\twhy: x\n", "f.yaml:3: (yaml): "},
+	for _, c := range []struct {
+		name, body string
+		want       []string
+	}{
+		{"a mis-indented key", "scenarios:\n  - id: bad-indent\n    why: x\n    protocol: mysql\n   placement: external\n", []string{
+			`f.yaml:5: (yaml): value is not allowed in this context: check the indentation and quoting there`,
+		}},
+		{"an unclosed flow sequence", "scenarios:\n  - id: a\n    why: [x\n    port: 1\n", []string{
+			`f.yaml:4: (yaml): ',' or ']' must be specified: check the indentation and quoting there`,
+		}},
+		{"a tab", "scenarios:\n  - id: a\n\twhy: x\n", []string{
+			"f.yaml:3: (yaml): found character '\t' that cannot start any token: check the indentation and quoting there",
+		}},
 	} {
-		_, err := Parse("f.yaml", []byte(c.body))
-		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
-			t.Errorf("%q: %v, want %s…", c.body, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if d := cmp.Diff(c.want, problems(t, c.body)); d != "" {
+				t.Errorf("problems (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 
@@ -89,20 +101,42 @@ func TestServiceEntryAndColliderForms(t *testing.T) {
 	if c := ok("    collider: {portName: http, type: ClusterIP}\n").Collider; c.Type != "" {
 		t.Errorf("ClusterIP is the default form, got %q", c.Type)
 	}
-	for _, c := range []struct{ extra, want string }{
-		{"    remediation: {kind: serviceentry-tcp, resolution: NONE}\n", "f.yaml:8: remediation.endpoints: Istio rejects endpoints for resolution NONE"},
-		{"    remediation: {kind: serviceentry-tcp, resolution: DNS, addresses: [cidr]}\n", "f.yaml:8: remediation.addresses: Istio allows CIDR addresses only for resolution NONE or STATIC"},
-		{"    remediation: {kind: serviceentry-tcp, resolution: DNS, endpoints: []}\n", "f.yaml:8: remediation.endpoints: resolution DNS without endpoints"},
-		{"    remediation: {kind: serviceentry-tcp, resolution: dns}\n", `f.yaml:8: remediation.resolution: "dns": want one of [NONE STATIC DNS]`},
-		{"    remediation: {kind: serviceentry-tcp, addresses: [server, server]}\n", `f.yaml:8: remediation.addresses[1]: "server" is given twice`},
-		{"    remediation: {kind: serviceentry-tcp, addresses: server}\n", "f.yaml:8: remediation.addresses: want a list"},
-		{"    remediation: {kind: serviceentry-tcp-without-addresses, addresses: [server]}\n", "f.yaml:8: remediation.addresses: serviceentry-tcp-without-addresses is the control without addresses"},
-		{"    remediation: {kind: exclude-ports, resolution: NONE}\n", "f.yaml:8: remediation.resolution: only the serviceentry-tcp remediations take"},
-		{"    collider: {portName: http, type: LoadBalancer}\n", `f.yaml:8: collider.type: "LoadBalancer": want one of [ClusterIP Headless ExternalName]`},
+	for _, c := range []struct {
+		extra string
+		want  []string
+	}{
+		{"    remediation: {kind: serviceentry-tcp, resolution: NONE}\n", []string{
+			`f.yaml:8: remediation.endpoints: Istio rejects endpoints for resolution NONE ("no endpoints should be provided for resolution type none"): write endpoints: [] or pick STATIC or DNS`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp, resolution: DNS, addresses: [cidr]}\n", []string{
+			`f.yaml:8: remediation.addresses: Istio allows CIDR addresses only for resolution NONE or STATIC, not DNS: give the server's IP or pick another resolution`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp, resolution: DNS, endpoints: []}\n", []string{
+			`f.yaml:8: remediation.endpoints: resolution DNS without endpoints resolves the ServiceEntry's host, a test name that resolves nowhere: give endpoints: [server]`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp, resolution: dns}\n", []string{
+			`f.yaml:8: remediation.resolution: "dns": want one of [NONE STATIC DNS]`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp, addresses: [server, server]}\n", []string{
+			`f.yaml:8: remediation.addresses[1]: "server" is given twice`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp, addresses: server}\n", []string{
+			`f.yaml:8: remediation.addresses: want a list of [server cidr], or [] for none`,
+		}},
+		{"    remediation: {kind: serviceentry-tcp-without-addresses, addresses: [server]}\n", []string{
+			`f.yaml:8: remediation.addresses: serviceentry-tcp-without-addresses is the control without addresses: use kind serviceentry-tcp to give addresses`,
+		}},
+		{"    remediation: {kind: exclude-ports, resolution: NONE}\n", []string{
+			`f.yaml:8: remediation.resolution: only the serviceentry-tcp remediations take a ServiceEntry resolution`,
+		}},
+		{"    collider: {portName: http, type: LoadBalancer}\n", []string{
+			`f.yaml:8: collider.type: "LoadBalancer": want one of [ClusterIP Headless ExternalName]`,
+		}},
 	} {
-		_, err := Parse("f.yaml", []byte(head+c.extra))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: %v, want %s", c.extra, err, c.want)
-		}
+		t.Run(strings.TrimSpace(c.extra), func(t *testing.T) {
+			if d := cmp.Diff(c.want, problems(t, head+c.extra)); d != "" {
+				t.Errorf("problems (-want +got):\n%s", d)
+			}
+		})
 	}
 }
