@@ -119,7 +119,8 @@ pins:
 	@hack/pins.sh
 
 # bench: probe verdict timings and false verdicts, the predict catalogue,
-# firstbyte analyze on a generated 2,000-Service mesh,
+# firstbyte analyze on a generated 2,000-Service mesh, the bug-report loop
+# (one scenario file on predict and local, warm; hack/loop-bench.sh),
 # a 30 s fuzz run of the scenario-file loader (findings land in
 # scenarios/testdata/fuzz/FuzzLoad: commit them with the fix), and (root)
 # the local catalogue 20 times with per-phase timings and the
@@ -129,6 +130,7 @@ bench:
 	$(GO) test ./predict/ -run '^$$' -bench Catalogue -benchtime 3x -count=1
 	$(GO) test ./scenarios/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
 	$(GO) test ./analyze/ -run '^$$' -bench AnalyzeGeneratedMesh -benchtime 1x -count=1
+	@hack/loop-bench.sh
 	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./cmd/localbench -runs 20; \
 	else echo "bench: skipping the local catalogue: it needs root (sudo make bench)"; fi
 

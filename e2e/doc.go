@@ -1,17 +1,17 @@
-// Package e2e is firstbyte's conformance suite on real sidecars: a Ginkgo v2
-// table over the scenario catalogue (or a scenario file), run against a
-// target chosen by FIRSTBYTE_TARGET or -target (kind, cluster; local joins
-// the registry in targets.go).
-//
-// The suite owns what every target shares: rendering each scenario's
-// bundle, the order of a scenario (deploy → remediate → probe → assert →
-// collider check → evidence on failure → revert), the first-byte budget,
-// the expectation check, the hung rule (a hang counts only when the
-// control probe, on a path without the client's sidecar, got the server's
-// greeting fast), evidence folders and the reports. Targets own deploying,
-// remediating and probing (targets.Target).
+// Package e2e is firstbyte's Ginkgo suite: a DescribeTable over the
+// scenario catalogue (or a scenario file), one entry per scenario, run on
+// a target chosen by FIRSTBYTE_TARGET or -target: kind, cluster, local or
+// predict (the registry in targets.go). Each entry is one runner.Run
+// (package runner owns the phases, the expectation check, the hung rule
+// and the report rows); the suite adds labels, parallel processes, set-up
+// and tear-down in BeforeSuite/DeferCleanup (also on SIGINT), and the
+// reports in ReportAfterSuite.
 //
 // The suite runs only when a target is named: `go test ./...` skips it.
-// `make e2e` (hack/e2e-kube.sh) runs it; `make e2e DRY_RUN=1` prints the
-// plan (plan.go) and touches nothing.
+// `make e2e` runs it (hack/e2e-kube.sh for kind and cluster,
+// hack/e2e-local.sh for local, which passes -test.run=^TestE2E$ so the
+// package's other tests stay out of every parallel process); `make e2e
+// DRY_RUN=1` prints the plan (runner.WritePlan) and touches nothing.
+// make e2e TARGET=predict runs the same runner without Ginkgo
+// (firstbyte predict).
 package e2e
