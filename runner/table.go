@@ -32,23 +32,31 @@ func (r *Runner) Table(ctx context.Context, list []scenarios.Scenario, workers i
 		return rep, fmt.Errorf("set-up of %s: %w", r.Target.Name(), err)
 	}
 	rep.Istio = r.Target.IstioVersion()
-	rep.Rows = make([]report.Row, len(list))
+	rep.Rows = r.Rows(ctx, list, workers)
+	rep.Duration = time.Since(start)
+	return rep, ctx.Err()
+}
+
+// Rows runs every scenario through Run, up to workers at once, on a target
+// that is already set up, and returns the rows in the list's order. A
+// scenario not started before ctx ended is a skip that says why.
+func (r *Runner) Rows(ctx context.Context, list []scenarios.Scenario, workers int) []report.Row {
+	rows := make([]report.Row, len(list))
 	sem := make(chan struct{}, max(workers, 1))
 	var wg sync.WaitGroup
 	for i, s := range list {
 		if ctx.Err() != nil {
-			rep.Rows[i] = report.NewRow(s)
-			rep.Rows[i].Verdict, rep.Rows[i].Reason = report.Skip, "not run: "+context.Cause(ctx).Error()
+			rows[i] = report.NewRow(s)
+			rows[i].Verdict, rows[i].Reason = report.Skip, "not run: "+context.Cause(ctx).Error()
 			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			rep.Rows[i] = r.Run(ctx, s)
+			rows[i] = r.Run(ctx, s)
 		}()
 	}
 	wg.Wait()
-	rep.Duration = time.Since(start)
-	return rep, ctx.Err()
+	return rows
 }

@@ -29,8 +29,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/report"
+	"github.com/firstbyte/firstbyte/runner"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/targets/local"
 )
@@ -197,18 +197,6 @@ func r(d time.Duration) string { return d.Round(10 * time.Millisecond).String() 
 
 func runOnce(ctx context.Context, rn *runner.Runner, all []scenarios.Scenario, parallel int) ([]report.Row, time.Duration) {
 	start := time.Now()
-	results := make([]report.Row, len(all))
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i, s := range all {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			results[i] = rn.Run(ctx, s)
-		}()
-	}
-	wg.Wait()
-	return results, time.Since(start)
+	rows := rn.Rows(ctx, all, parallel)
+	return rows, time.Since(start)
 }
