@@ -66,7 +66,7 @@ func (c ColliderCheck) String() string {
 func (c ColliderCheck) Judge(observed error) string {
 	switch {
 	case c.Reach == ColliderAnswers && observed != nil:
-		return fmt.Sprintf("predicted that the collider answers (%s), observed: %v", c.Why, observed)
+		return fmt.Sprintf("%v (predicted: the collider answers: %s)", observed, c.Why)
 	case c.Reach != ColliderAnswers && observed == nil:
 		return fmt.Sprintf("predicted %s (%s), but the collider answered", c.Reach, c.Why)
 	}
