@@ -22,15 +22,18 @@ func liveBundle(t *testing.T, id string) (*fixtures.Bundle, map[string]string) {
 	if !ok {
 		t.Fatalf("no scenario %s", id)
 	}
+	// The canned dumps (targets/kube/configdump/testdata) are
+	// cluster-shaped: kind's ranges, not the one world's addresses.
 	topo := predict.Topology()
+	topo.ServerIP, topo.ClientPodIP, topo.ColliderPodIP = "198.51.100.7", "10.244.0.10", "10.244.0.30"
 	topo.ServerClusterIP, topo.ColliderClusterIP = "", ""
 	b, err := fixtures.Render(s, topo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b, map[string]string{
-		topo.ServerNamespace + "/server":     predict.ServerClusterIP.String(),
-		topo.ColliderNamespace + "/collider": predict.ColliderClusterIP.String(),
+		topo.ServerNamespace + "/server":     "10.96.0.20",
+		topo.ColliderNamespace + "/collider": "10.96.0.30",
 	}
 }
 

@@ -91,7 +91,7 @@ func TestDNSCaptureRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d 10.96.0.10/32 -j REDIRECT --to-port 15053"
+	want := "-A ISTIO_OUTPUT_DNS -p udp --dport 53 -d 198.18.6.10/32 -j REDIRECT --to-port 15053"
 	if !strings.Contains(rules, want) {
 		t.Errorf("DNS capture rules lack %q:\n%s", want, rules)
 	}
@@ -125,7 +125,7 @@ func TestResolveTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if text := pr.String(); !strings.Contains(text, "the cluster's DNS answers mysql.external.firstbyte.test → 198.51.100.7") {
+	if text := pr.String(); !strings.Contains(text, "the cluster's DNS answers mysql.external.firstbyte.test → 198.18.1.7") {
 		t.Errorf("capture off: trace lacks the cluster DNS answer:\n%s", text)
 	}
 }

@@ -111,11 +111,11 @@ func TestGeneratedListenerEvidence(t *testing.T) {
 	if sidecar("mysql-10000-tcp").listener("0.0.0.0_10000") != nil {
 		t.Error("a tcp collider made a wildcard listener for its port")
 	}
-	se := sidecar("mysql-10000-http-serviceentry-tcp").listener("198.51.100.7_10000")
+	se := sidecar("mysql-10000-http-serviceentry-tcp").listener("198.18.1.7_10000")
 	if se == nil || len(se.GetListenerFilters()) != 0 {
-		t.Errorf("TCP ServiceEntry with addresses: want 198.51.100.7_10000 without listener filters, got %v", se)
+		t.Errorf("TCP ServiceEntry with addresses: want 198.18.1.7_10000 without listener filters, got %v", se)
 	}
-	if sidecar("mysql-10000-http-serviceentry-tcp-without-addresses").listener("198.51.100.7_10000") != nil {
+	if sidecar("mysql-10000-http-serviceentry-tcp-without-addresses").listener("198.18.1.7_10000") != nil {
 		t.Error("a ServiceEntry without addresses made an IP listener")
 	}
 	late := sidecar("mysql-10000-http-protocol-detection-timeout").listener("0.0.0.0_10000")

@@ -92,8 +92,8 @@ func liveResolve(b *fixtures.Bundle, client CapturePod, sidecar bool, dst netip.
 	}
 	var notes []Step
 	if len(client.Nameservers) == 0 {
-		client.Nameservers = []netip.Addr{DNSServerIP}
-		notes = append(notes, Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", DNSServerIP)})
+		client.Nameservers = []netip.Addr{KindDNSServerIP}
+		notes = append(notes, Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", KindDNSServerIP)})
 	}
 	var table NameTable
 	if sidecar {

@@ -2,48 +2,48 @@ package predict
 
 import (
 	"net/netip"
+	"sync"
 
 	"github.com/firstbyte/firstbyte/fixtures"
 )
 
-// Addresses predict renders every scenario with. Nothing is dialled, so
-// they only need to be fixed (for caching and stable explain traces) and
-// unmistakable: the external server sits in TEST-NET-2 (RFC 5737), the
-// Services and pods in kind's default ranges.
+// Addresses predict renders every scenario with: the one world's
+// (fixtures/world.go), which the local target renders with too, so a
+// prediction and a local run see the same listeners, the same CIDRs and the
+// same collider check. Nothing is dialled here; the names stay for the
+// walk's callers.
 var (
 	// ExternalServerIP is the external server as the client dials it; it
 	// is also the server pod's IP when the server is in the mesh.
-	ExternalServerIP = netip.MustParseAddr("198.51.100.7")
+	ExternalServerIP = fixtures.WorldServerIP
 	// ServerClusterIP and ColliderClusterIP are the pinned Service VIPs.
-	ServerClusterIP   = netip.MustParseAddr("10.96.0.20")
-	ColliderClusterIP = netip.MustParseAddr("10.96.0.30")
+	ServerClusterIP   = fixtures.WorldServerClusterIP
+	ColliderClusterIP = fixtures.WorldColliderVIP
 	// ClientPodIP is the pod whose sidecar is under test.
-	ClientPodIP = netip.MustParseAddr("10.244.0.10")
+	ClientPodIP = fixtures.WorldClientPodIP
 	// ColliderPodIP is the collider's backend pod.
-	ColliderPodIP = netip.MustParseAddr("10.244.0.30")
-	// DNSServerIP is the client pod's nameserver: kind's kube-dns
-	// ClusterIP.
-	DNSServerIP = netip.MustParseAddr("10.96.0.10")
+	ColliderPodIP = fixtures.WorldColliderPodIP
+	// DNSServerIP is the client pod's nameserver: the world's cluster DNS.
+	DNSServerIP = fixtures.WorldDNSServerIP
 )
 
 // Topology is the fixtures topology predict renders scenarios for: the
-// suite's standard names with the fixed addresses above.
+// suite's standard names in the one world.
 func Topology() fixtures.Topology {
-	t := fixtures.DefaultTopology()
+	t := fixtures.WorldTopology()
 	t.RunID = "predict"
-	t.ServerIP = ExternalServerIP.String()
-	t.ServerClusterIP = ServerClusterIP.String()
-	t.ColliderClusterIP = ColliderClusterIP.String()
-	t.ClientPodIP = ClientPodIP.String()
-	t.ColliderPodIP = ColliderPodIP.String()
-	t.DNSServerIP = DNSServerIP.String()
 	return t
 }
 
+// Shared is the process's predictor for the one world: the local target
+// and the suite's collider-check expectation use it, so a bundle's Istio
+// generation runs once for both.
+var Shared = sync.OnceValue(NewPredictor)
+
 // podIPs assigns the pod IP of each Deployment predict stands a pod up
-// for, by Deployment name, from the bundle's topology (predict's own
+// for, by Deployment name, from the bundle's topology (the world's
 // addresses where the topology leaves one unset); others get addresses
-// from a spare range.
+// from the world's spare range.
 func podIPs(t fixtures.Topology) map[string]netip.Addr {
 	pick := func(s string, def netip.Addr) netip.Addr {
 		if a, err := netip.ParseAddr(s); err == nil {
@@ -58,4 +58,9 @@ func podIPs(t fixtures.Topology) map[string]netip.Addr {
 	}
 }
 
-var sparePodIPs = netip.MustParsePrefix("10.244.9.0/24")
+var sparePodIPs = fixtures.WorldSparePods
+
+// KindDNSServerIP is kind's kube-dns ClusterIP, which stands in for a live
+// cluster's nameserver when its topology names none (live.go); it is not
+// an address of the world.
+var KindDNSServerIP = netip.MustParseAddr("10.96.0.10")

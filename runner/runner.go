@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/report"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
@@ -131,8 +132,16 @@ var phases = []phase{
 		if x.b.ColliderAddr == "" {
 			return nil
 		}
-		if err := x.r.Target.ColliderHTTP(ctx, x.b); err != nil {
-			x.fail("collider check", "%v", err)
+		// The check's expected outcome is predicted by the probe's decision
+		// table: usually the collider answers, but a misrouted or failing
+		// check is a predicted fact, asserted as such.
+		want, err := predict.ExpectColliderCheck(x.b)
+		if err != nil {
+			x.fail("collider check", "predicting it: %v", err)
+			return nil
+		}
+		if why := want.Judge(x.r.Target.ColliderHTTP(ctx, x.b)); why != "" {
+			x.fail("collider check", "%s", why)
 		}
 		return nil
 	}, plan: func(p Planner, b *fixtures.Bundle, _ time.Duration) []string { return p.PlanCollider(b) }},

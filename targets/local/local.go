@@ -7,17 +7,17 @@
 // evaluator decides from Istio's own generated listeners. Probes are the
 // real clients, run inside the client namespace.
 //
-// Every scenario renders with the same addresses (the world in
-// 198.18.0.0/16, the veth links in 198.19.0.0/16: all inside 198.18.0.0/15)
-// because every scenario has its own world; so scenarios run in parallel
-// and share Istio generator runs exactly as predict does.
+// Every scenario renders with the one world's addresses (fixtures/world.go:
+// the world in 198.18.0.0/16, the veth links in 198.19.0.0/16, all inside
+// 198.18.0.0/15), the same as predict's, because every scenario has its own
+// world; so scenarios run in parallel and share Istio generator runs with
+// predict's shared predictor.
 package local
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -32,15 +32,20 @@ import (
 	"github.com/firstbyte/firstbyte/targets/local/upstream"
 )
 
-// Addresses every local scenario renders with (each in its own world).
+// Addresses every local scenario renders with (each in its own world):
+// the one world's (fixtures/world.go), which predict renders with too.
 var (
-	ServerIP          = netip.MustParseAddr("198.18.0.10")
-	ServerClusterIP   = netip.MustParseAddr("198.18.0.20")
-	ColliderClusterIP = netip.MustParseAddr("198.18.0.30")
-	ColliderPodIP     = netip.MustParseAddr("198.18.0.31")
+	ServerIP          = fixtures.WorldServerIP
+	ServerClusterIP   = fixtures.WorldServerClusterIP
+	ColliderClusterIP = fixtures.WorldColliderVIP
+	ColliderPodIP     = fixtures.WorldColliderPodIP
+	// ClientPodIP and ControlPodIP are the client pod's and the control
+	// host's own addresses (netlab.AddPod), as a cluster gives its pods.
+	ClientPodIP  = fixtures.WorldClientPodIP
+	ControlPodIP = fixtures.WorldControlPodIP
 	// DNSServerIP is the client pod's nameserver, the cluster's DNS: a
 	// resolver in the world (dnsproxy) for scenarios that dial a name.
-	DNSServerIP = netip.MustParseAddr("198.18.0.53")
+	DNSServerIP = fixtures.WorldDNSServerIP
 )
 
 // Local implements targets.Target on this machine.
@@ -59,7 +64,7 @@ type Local struct {
 
 // New returns the local target.
 func New() *Local {
-	return &Local{predictor: predict.NewPredictorFor(topology()), runs: map[string]*scenarioRun{}}
+	return &Local{predictor: predict.Shared(), runs: map[string]*scenarioRun{}}
 }
 
 func (*Local) Name() string { return "local" }
@@ -111,13 +116,8 @@ func (l *Local) Teardown(ctx context.Context) error {
 }
 
 func topology() fixtures.Topology {
-	t := fixtures.DefaultTopology()
+	t := fixtures.WorldTopology()
 	t.RunID = "local"
-	t.ServerIP = ServerIP.String()
-	t.ServerClusterIP = ServerClusterIP.String()
-	t.ColliderClusterIP = ColliderClusterIP.String()
-	t.ColliderPodIP = ColliderPodIP.String()
-	t.DNSServerIP = DNSServerIP.String()
 	return t
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/firstbyte/firstbyte/targets"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -54,16 +55,16 @@ func TestLocalTargetOutcomes(t *testing.T) {
 		"mysql-10000-http":                            {client + "0.0.0.0_10000"}, // the hang
 		"mysql-3306-http":                             {client + "0.0.0.0_3306"},
 		"mysql-10000-no-collider":                     {client + "virtualOutbound"},   // passthrough
-		"smtp-10000-http-serviceentry-tcp":            {client + "198.18.0.10_10000"}, // IP listener, tcp_proxy
+		"smtp-10000-http-serviceentry-tcp":            {client + "198.18.1.7_10000"},  // IP listener, tcp_proxy
 		"mysql-10000-http-protocol-detection-timeout": {client + "0.0.0.0_10000"},     // late connect
 		"mysql-10000-no-collider-registry-only":       {client + "virtualOutbound"},   // BlackHoleCluster
 		"mongo-10000-http":                            {client + "0.0.0.0_10000"},     // client-first control
-		"mysql-mesh-10000-db":                         {client + "198.18.0.20_10000"}, // the server's own port sniffs
+		"mysql-mesh-10000-db":                         {client + "198.18.2.20_10000"}, // the server's own port sniffs
 		"smtp-25-http-exclude-ports":                  nil,                            // not captured
 		"mysql-10000-http-port-separation":            {client + "virtualOutbound"},   // collider moved
 		// Inbound: both sidecars in plaintext, or the server's alone.
-		"mysql-inbound-tcp-pa-disable-dr-disable":           {client + "198.18.0.20_10000", server + "virtualInbound"}, // relayed by both
-		"smtp-inbound-tcp-pa-strict-dr-disable":             {client + "198.18.0.20_10000", server + "virtualInbound"}, // held by the server's tls_inspector
+		"mysql-inbound-tcp-pa-disable-dr-disable":           {client + "198.18.2.20_10000", server + "virtualInbound"}, // relayed by both
+		"smtp-inbound-tcp-pa-strict-dr-disable":             {client + "198.18.2.20_10000", server + "virtualInbound"}, // held by the server's tls_inspector
 		"mysql-inbound-tcp-pa-permissive-no-client-sidecar": {server + "virtualInbound"},                               // no client sidecar, held
 		"smtp-inbound-tcp-pa-disable-no-client-sidecar":     {server + "virtualInbound"},                               // no client sidecar, relayed
 	}
@@ -349,4 +350,70 @@ func renderedSidecar(tb testing.TB, l *Local, id string) (*fixtures.Bundle, *pre
 		tb.Fatal(err)
 	}
 	return b, cfg
+}
+
+// The local target renders the one world: predict's topology, every
+// address inside the range netlab puts on interfaces.
+func TestOneWorld(t *testing.T) {
+	got, want := topology(), predict.Topology()
+	got.RunID, want.RunID = "", ""
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("local and predict render different topologies (-predict +local):\n%s", diff)
+	}
+	for _, r := range fixtures.WorldRoles() {
+		if !netlab.WorldPrefix.Contains(r.Addr) {
+			t.Errorf("%s %s is outside netlab's world %s", r.Name, r.Addr, netlab.WorldPrefix)
+		}
+	}
+}
+
+// The blind case (SMTP on 2525, an http collider, a STATIC ServiceEntry
+// for the server's /24): the probe's outcome and the collider check are
+// what predict says, on real sockets in the one world.
+func TestBlindCaseAgreesWithPredict(t *testing.T) {
+	l, ctx := setUp(t)
+	list, err := scenarios.Parse("blind.yaml", []byte(`scenarios:
+  - id: smtp-2525-http-serviceentry-cidr
+    why: the blind case
+    protocol: smtp
+    placement: external
+    port: 2525
+    collider: http
+    remediation: {kind: serviceentry-tcp, resolution: STATIC, addresses: [cidr], endpoints: [server]}
+    expect: hangs
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := l.Topology(ctx)
+	b, err := fixtures.Render(list[0], top)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := predict.Shared().PredictBundle(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := predict.ExpectColliderCheck(b)
+	if err != nil || !want.Predicted {
+		t.Fatalf("collider check not predicted: %v %s", err, want)
+	}
+	defer l.Release(ctx, b)
+	if err := l.Deploy(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Remediate(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := l.Probe(ctx, b, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Outcome != pr.Outcome {
+		t.Errorf("probe: local observed %s (%s), predict says %s", obs.Outcome, obs.Detail, pr.Verdict())
+	}
+	if why := want.Judge(l.ColliderHTTP(ctx, b)); why != "" {
+		t.Errorf("collider check: %s", why)
+	}
+	t.Logf("probe %s, predicted %s; %s", obs.Outcome, pr.Verdict(), want)
 }

@@ -211,10 +211,10 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 			return err
 		}
 	}
-	if r.client, err = r.net.AddHost("client"); err != nil {
+	if r.client, err = r.net.AddPod("client", ClientPodIP); err != nil {
 		return err
 	}
-	if r.control, err = r.net.AddHost("control"); err != nil {
+	if r.control, err = r.net.AddPod("control", ControlPodIP); err != nil {
 		return err
 	}
 	if server.Injected {
@@ -305,7 +305,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 }
 
 // colliderCheckPath is the path of ColliderHTTP's request.
-const colliderCheckPath = "/firstbyte-collider-check"
+const colliderCheckPath = predict.ColliderCheckPath
 
 // plannedDestinations are what the scenario's clients send through the
 // client pod: the probe's connection to the server and the collider
@@ -330,23 +330,10 @@ func plannedDestinations(b *fixtures.Bundle) ([]netip.AddrPort, []httpRequest, e
 }
 
 // colliderVIP is the address ColliderHTTP dials: the collider Service's
-// ClusterIP on its port.
+// ClusterIP (a headless Service's pod IP) on its port, as predict's
+// collider check walks it.
 func colliderVIP(b *fixtures.Bundle) (netip.AddrPort, error) {
-	_, p, err := net.SplitHostPort(b.ColliderAddr)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("collider address %q: %w", b.ColliderAddr, err)
-	}
-	port, err := strconv.ParseUint(p, 10, 16)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("collider address %q: port: %w", b.ColliderAddr, err)
-	}
-	// What the collider's name resolves to: its ClusterIP, or for a
-	// headless Service its pod's IP.
-	ip := ColliderClusterIP
-	if b.Scenario.Collider.Type == scenarios.Headless {
-		ip = ColliderPodIP
-	}
-	return netip.AddrPortFrom(ip, uint16(port)), nil
+	return predict.ColliderCheckDestination(b)
 }
 
 // startServers starts the protocol server on its pod IP (and, in the mesh,

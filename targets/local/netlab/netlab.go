@@ -226,7 +226,8 @@ func (n *Network) pinNeighbours(h *Host, worldSide string) error {
 // server pod's IP, which its Service's endpoints name): the address is on
 // the pod's eth0, so the pod's own rules and sockets see it as local, and
 // the world routes it through the pod's veth and forwards between hosts,
-// as a node does for its pods. Host.IP is the pod address.
+// as a node does for its pods; the pod's own connections leave from it.
+// Host.IP is the pod address.
 func (n *Network) AddPod(role string, ip netip.Addr) (*Host, error) {
 	if !WorldPrefix.Contains(ip) {
 		return nil, fmt.Errorf("pod address %s is outside the local target's range %s", ip, WorldPrefix)
@@ -236,7 +237,14 @@ func (n *Network) AddPod(role string, ip netip.Addr) (*Host, error) {
 		return nil, err
 	}
 	link := h.IP
-	if err := h.Do(func() error { return addrUp("eth0", netip.PrefixFrom(ip, 32)) }); err != nil {
+	if err := h.Do(func() error {
+		if err := addrUp("eth0", netip.PrefixFrom(ip, 32)); err != nil {
+			return err
+		}
+		// The pod's connections leave from its pod address, as a
+		// cluster pod's do (its only address), not from the link's.
+		return netlink.RouteReplace(&netlink.Route{Gw: net.IP(h.Gateway.AsSlice()), Src: net.IP(ip.AsSlice())})
+	}); err != nil {
 		return nil, fmt.Errorf("pod address %s in %s: %w", ip, h.Name, err)
 	}
 	h.IP = ip
