@@ -21,10 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-var (
-	_ targets.Target  = (*Local)(nil)
-	_ targets.Skipper = (*Local)(nil)
-)
+var _ targets.Target = (*Local)(nil)
 
 // setUp returns a local target set up as the suite does (skipping
 // without root), torn down when the test ends.

@@ -17,11 +17,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -53,9 +50,11 @@ type outcome struct {
 	err        error
 }
 
-// New returns the predict target with an empty generator cache.
+// New returns the predict target. It shares the process's predictor
+// (predict.Shared) with the runner's collider-check expectation, so each
+// distinct set of objects is generated once per process.
 func New() *Target {
-	return &Target{predictor: pr.NewPredictor(), predictions: map[string]outcome{}}
+	return &Target{predictor: pr.Shared(), predictions: map[string]outcome{}}
 }
 
 // Name implements targets.Target.
@@ -149,40 +148,17 @@ func (t *Target) Control(context.Context, *fixtures.Bundle, time.Duration) (prob
 	return probe.Observation{}, errNoWire
 }
 
-// ColliderHTTP predicts the collider check: the client's HTTP request to
-// the collider's Service walked through the same capture and Envoy model
-// as the probe. It fails when the request would not reach the collider's
-// backend.
+// ColliderHTTP predicts the collider check (predict.Predictor.ColliderCheck:
+// the client's HTTP request to the collider's Service walked through the
+// same capture and Envoy model as the probe) and answers as the wire
+// would: nil when the collider answers, else what came of the request.
 func (t *Target) ColliderHTTP(_ context.Context, b *fixtures.Bundle) error {
-	_, port, err := net.SplitHostPort(b.ColliderAddr)
-	if err != nil {
-		return fmt.Errorf("collider address %q: %w", b.ColliderAddr, err)
-	}
-	vip, err := netip.ParseAddr(b.Topology.ColliderClusterIP)
-	if err != nil {
-		return fmt.Errorf("the topology pins no collider ClusterIP (%q): %w", b.Topology.ColliderClusterIP, err)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return fmt.Errorf("collider port %q: %w", port, err)
-	}
-	pod, err := pr.PodOf(b, pr.ClientPod)
-	if err != nil {
-		return err
-	}
-	var cfg *pr.EnvoyConfig
-	if pod.Injected {
-		if cfg, err = t.predictor.Sidecar(b); err != nil {
-			return err
-		}
-	}
-	conn := pr.Connection{Destination: netip.AddrPortFrom(vip, uint16(n)), Protocol: "http", ClientSends: pr.HTTPRequest}
-	p, err := pr.Walk(pod.Capture, cfg, conn, pr.AppUID)
+	c, err := t.predictor.ColliderCheck(b)
 	switch {
 	case err != nil:
 		return fmt.Errorf("predicting the collider check: %w", err)
-	case p.Outcome != scenarios.Connected:
-		return fmt.Errorf("the collider check's request would end %s (%s)", p.Verdict(), p.Decision())
+	case c.Reach != pr.ColliderAnswers:
+		return fmt.Errorf("the collider check's request %s: %s", c.Reach, c.Why)
 	}
 	return nil
 }
