@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"maps"
 	"net/netip"
 	"slices"
@@ -231,7 +232,7 @@ var plaintextSource = netip.MustParseAddr("198.51.100.10")
 
 // walkInbound walks the plaintext server-first connection to the
 // server's target port: its pod's iptables, then its sidecar.
-func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extraAnnotations map[string]string) (predict.Prediction, error) {
+func walkInbound(s *inboundServer, cfg *envoy.Config, ip netip.Addr, extraAnnotations map[string]string) (predict.Prediction, error) {
 	dst := netip.AddrPortFrom(ip, uint16(s.target))
 	ann := maps.Clone(s.pod.Annotations)
 	if ann == nil {
@@ -245,9 +246,9 @@ func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extr
 	if !c.Redirected {
 		return predict.Prediction{Outcome: scenarios.Connected, Trace: c.Trace}, nil
 	}
-	a := predict.Arrival{Destination: dst, Source: plaintextSource, Protocol: scenarios.Protocol(s.dest.Protocol), TLS: simulation.Plaintext, AppSends: predict.NoClientBytes}
+	a := predict.Arrival{Destination: dst, Source: plaintextSource, Protocol: scenarios.Protocol(s.dest.Protocol), TLS: simulation.Plaintext, AppSends: envoy.NoClientBytes}
 	if s.dest.clientFirst() {
-		a.AppSends = predict.OpaqueBytes
+		a.AppSends = envoy.OpaqueBytes
 	}
 	pr, err := predict.EvaluateInbound(cfg, a)
 	pr.Trace = append(c.Trace, pr.Trace...)
@@ -256,7 +257,7 @@ func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extr
 
 // inboundHazard walks one server and returns its finding, if the
 // connection does not connect at once.
-func (m *Mesh) inboundHazard(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr) (*Finding, error) {
+func (m *Mesh) inboundHazard(s *inboundServer, cfg *envoy.Config, ip netip.Addr) (*Finding, error) {
 	pr, err := walkInbound(s, cfg, ip, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inbound walk of %s port %d: %w", s, s.target, err)

@@ -2,9 +2,9 @@ package predict
 
 import (
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"maps"
 	"net/netip"
-	"sort"
 	"strings"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -77,7 +77,7 @@ func AdmitWorkloads(namespaceLabels map[string]map[string]string, deployments []
 // GenerateMesh runs Istio's config generator once over the mesh and
 // returns each proxy's sidecar configuration, in the order asked.
 // describe names the input in errors.
-func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*EnvoyConfig, error) {
+func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy.Config, error) {
 	build, err := Istio()
 	if err != nil {
 		return nil, err
@@ -98,7 +98,7 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*Envoy
 		return nil, fmt.Errorf("admitting %s's pods: %w", describe, err)
 	}
 	kube := append(append([]runtime.Object(nil), m.Kube...), runningPods(pods, services, m.Deployments)...)
-	out := make([]*EnvoyConfig, len(proxies))
+	out := make([]*envoy.Config, len(proxies))
 	err = test.Wrap(func(t test.Failer) {
 		f := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			KubernetesObjects: kube,
@@ -115,57 +115,4 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*Envoy
 		return nil, fmt.Errorf("Istio's config generator rejected %s: %w", describe, err)
 	}
 	return out, nil
-}
-
-// OutboundListeners returns the names of the sidecar's outbound listeners
-// for destinations (not virtualOutbound or virtualInbound), sorted.
-func (c *EnvoyConfig) OutboundListeners() []string {
-	var out []string
-	for _, l := range c.Listeners {
-		if l.GetUseOriginalDst().GetValue() || l.GetName() == "virtualInbound" || l.GetAddress().GetSocketAddress() == nil {
-			continue
-		}
-		out = append(out, l.GetName())
-	}
-	sort.Strings(out)
-	return out
-}
-
-// ListenerAddress is the address and port a listener binds (or, with
-// bind_to_port false, takes from virtualOutbound).
-func (c *EnvoyConfig) ListenerAddress(name string) (netip.AddrPort, bool) {
-	l := c.listener(name)
-	if l == nil {
-		return netip.AddrPort{}, false
-	}
-	sa := l.GetAddress().GetSocketAddress()
-	ip, err := netip.ParseAddr(sa.GetAddress())
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	return netip.AddrPortFrom(ip, uint16(sa.GetPortValue())), true
-}
-
-// RouteDomains lists, for an HTTP route configuration the sidecar holds,
-// its virtual hosts' first domains: the services the HTTP chain routes to.
-func (c *EnvoyConfig) RouteDomains(routeConfig string) []string {
-	var out []string
-	for _, r := range c.Routes {
-		if r.GetName() != routeConfig {
-			continue
-		}
-		for _, vh := range r.GetVirtualHosts() {
-			if d := vh.GetDomains(); len(d) > 0 {
-				out = append(out, d[0])
-			}
-		}
-	}
-	return out
-}
-
-// HasListenerFilters reports whether the named listener has any listener
-// filter: one without can hold no connection for client bytes.
-func (c *EnvoyConfig) HasListenerFilters(name string) bool {
-	l := c.listener(name)
-	return l != nil && len(l.GetListenerFilters()) > 0
 }

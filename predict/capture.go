@@ -3,6 +3,7 @@ package predict
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"os"
@@ -299,7 +300,7 @@ type Capture struct {
 	Redirected bool
 	ToPort     int
 	// Trace lists the rules that decided, in order.
-	Trace []Step
+	Trace []envoy.Step
 }
 
 // CaptureOutbound decides whether the pod's iptables rules redirect a TCP
@@ -328,15 +329,15 @@ func CaptureOutbound(p CapturePod, dst netip.AddrPort, appUID uint32) (Capture, 
 		annotations = "annotations " + strings.Join(kv, ", ")
 	}
 	c.Trace = append(c.Trace,
-		Step{Stage: "capture", Decision: fmt.Sprintf("pod %s with %s: Istio's sidecar injector gives istio-init: istio-iptables %s", p.IP, annotations, shellWords(args))},
-		Step{Stage: "capture", Decision: "istio-iptables' rule builder (dry run) makes the nat rules; the connection's first packet walks nat OUTPUT:"})
+		envoy.Step{Stage: "capture", Decision: fmt.Sprintf("pod %s with %s: Istio's sidecar injector gives istio-init: istio-iptables %s", p.IP, annotations, shellWords(args))},
+		envoy.Step{Stage: "capture", Decision: "istio-iptables' rule builder (dry run) makes the nat rules; the connection's first packet walks nat OUTPUT:"})
 	for _, hit := range v.Path {
-		c.Trace = append(c.Trace, Step{Stage: "capture", Decision: hit})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "capture", Decision: hit})
 	}
 	if v.Redirect {
-		c.Trace = append(c.Trace, Step{Stage: "capture", Decision: fmt.Sprintf("TCP %s from uid %d → REDIRECT to sidecar port %d", dst, appUID, v.ToPort)})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "capture", Decision: fmt.Sprintf("TCP %s from uid %d → REDIRECT to sidecar port %d", dst, appUID, v.ToPort)})
 	} else {
-		c.Trace = append(c.Trace, Step{Stage: "capture", Decision: fmt.Sprintf("TCP %s from uid %d is not captured: it leaves the pod directly, no sidecar involved", dst, appUID)})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "capture", Decision: fmt.Sprintf("TCP %s from uid %d is not captured: it leaves the pod directly, no sidecar involved", dst, appUID)})
 	}
 	return c, nil
 }
@@ -369,14 +370,14 @@ func CaptureInbound(p CapturePod, src netip.Addr, dst netip.AddrPort) (Capture, 
 		return Capture{}, err
 	}
 	c := Capture{Redirected: v.Redirect, ToPort: v.ToPort}
-	c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("pod %s: Istio's sidecar injector gives istio-init: istio-iptables %s; the connection's first packet walks nat PREROUTING:", p.IP, shellWords(args))})
+	c.Trace = append(c.Trace, envoy.Step{Stage: "inbound capture", Decision: fmt.Sprintf("pod %s: Istio's sidecar injector gives istio-init: istio-iptables %s; the connection's first packet walks nat PREROUTING:", p.IP, shellWords(args))})
 	for _, hit := range v.Path {
-		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: hit})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "inbound capture", Decision: hit})
 	}
 	if v.Redirect {
-		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s → REDIRECT to the sidecar's inbound port %d", src, dst, v.ToPort)})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s → REDIRECT to the sidecar's inbound port %d", src, dst, v.ToPort)})
 	} else {
-		c.Trace = append(c.Trace, Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s is not captured: it reaches the server application directly", src, dst)})
+		c.Trace = append(c.Trace, envoy.Step{Stage: "inbound capture", Decision: fmt.Sprintf("TCP %s → %s is not captured: it reaches the server application directly", src, dst)})
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"github.com/firstbyte/firstbyte/envoy"
 	"testing"
 	"time"
 
@@ -20,10 +21,10 @@ func TestDecisionHalves(t *testing.T) {
 	if ld.Listener != "0.0.0.0_10000" || len(ld.Waiting) != 1 || ld.Waiting[0] != wellknown.HTTPInspector || ld.Timeout != 2*time.Second || !ld.ContinueOnTimeout {
 		t.Errorf("listener half: %+v", ld)
 	}
-	for detected, want := range map[ClientBytes]ChainDecision{
-		NoClientBytes: {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
-		OpaqueBytes:   {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
-		HTTPRequest:   {FilterChain: "http", NetworkFilter: wellknown.HTTPConnectionManager, Cluster: "outbound|10000||collider.web"},
+	for detected, want := range map[envoy.ClientBytes]envoy.ChainDecision{
+		envoy.NoClientBytes: {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
+		envoy.OpaqueBytes:   {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
+		envoy.HTTPRequest:   {FilterChain: "http", NetworkFilter: wellknown.HTTPConnectionManager, Cluster: "outbound|10000||collider.web"},
 	} {
 		cd, err := cfg.ChooseChain(other, detected)
 		if err != nil {

@@ -3,6 +3,7 @@ package predict
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"slices"
 	"strings"
@@ -161,7 +162,7 @@ type Resolution struct {
 	// table; false when the cluster's DNS did (not captured, or not in
 	// the table).
 	ByAgent bool
-	Trace   []Step
+	Trace   []envoy.Step
 }
 
 // upstreamAnswer is what the cluster's DNS answers for a name outside the
@@ -188,7 +189,7 @@ const dnsPort = 53
 func Resolve(b *fixtures.Bundle, pod CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
 	r := Resolution{Name: name}
 	add := func(format string, args ...any) {
-		r.Trace = append(r.Trace, Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})
+		r.Trace = append(r.Trace, envoy.Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})
 	}
 	if len(pod.Nameservers) == 0 {
 		return r, fmt.Errorf("scenario %s dials %s, but the client pod's nameserver is unknown: set Topology.DNSServerIP", b.Scenario.ID, name)

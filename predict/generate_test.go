@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"github.com/firstbyte/firstbyte/envoy"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -99,26 +100,26 @@ func TestGeneratorInputKey(t *testing.T) {
 // The listener evidence behind DESIGN.md §1, straight from Istio's
 // generator: what the evaluator's verdicts rest on.
 func TestGeneratedListenerEvidence(t *testing.T) {
-	sidecar := func(id string) *EnvoyConfig { return sidecarFor(t, shared, id) }
-	hang := sidecar("mysql-10000-http").listener("0.0.0.0_10000")
+	sidecar := func(id string) *envoy.Config { return sidecarFor(t, shared, id) }
+	hang := sidecar("mysql-10000-http").Listener("0.0.0.0_10000")
 	if hang == nil {
 		t.Fatal("an http collider on 10000 made no 0.0.0.0_10000 listener")
 	}
-	in, err := inspect(hang, 10000)
-	if err != nil || len(in.waiting) != 1 || in.waiting[0] != wellknown.HTTPInspector || in.timeout != 0 {
-		t.Errorf("0.0.0.0_10000: inspectors %v timeout %s (%v), want http_inspector with 0s", in.waiting, in.timeout, err)
+	in, err := envoy.Inspect(hang, 10000)
+	if err != nil || len(in.Waiting) != 1 || in.Waiting[0] != wellknown.HTTPInspector || in.Timeout != 0 {
+		t.Errorf("0.0.0.0_10000: inspectors %v timeout %s (%v), want http_inspector with 0s", in.Waiting, in.Timeout, err)
 	}
-	if sidecar("mysql-10000-tcp").listener("0.0.0.0_10000") != nil {
+	if sidecar("mysql-10000-tcp").Listener("0.0.0.0_10000") != nil {
 		t.Error("a tcp collider made a wildcard listener for its port")
 	}
-	se := sidecar("mysql-10000-http-serviceentry-tcp").listener("198.51.100.7_10000")
+	se := sidecar("mysql-10000-http-serviceentry-tcp").Listener("198.51.100.7_10000")
 	if se == nil || len(se.GetListenerFilters()) != 0 {
 		t.Errorf("TCP ServiceEntry with addresses: want 198.51.100.7_10000 without listener filters, got %v", se)
 	}
-	if sidecar("mysql-10000-http-serviceentry-tcp-without-addresses").listener("198.51.100.7_10000") != nil {
+	if sidecar("mysql-10000-http-serviceentry-tcp-without-addresses").Listener("198.51.100.7_10000") != nil {
 		t.Error("a ServiceEntry without addresses made an IP listener")
 	}
-	late := sidecar("mysql-10000-http-protocol-detection-timeout").listener("0.0.0.0_10000")
+	late := sidecar("mysql-10000-http-protocol-detection-timeout").Listener("0.0.0.0_10000")
 	if late.GetListenerFiltersTimeout().AsDuration().String() != "1s" || !late.GetContinueOnListenerFiltersTimeout() {
 		t.Errorf("protocolDetectionTimeout 1s: listener timeout %v continue %v", late.GetListenerFiltersTimeout(), late.GetContinueOnListenerFiltersTimeout())
 	}
@@ -126,18 +127,18 @@ func TestGeneratedListenerEvidence(t *testing.T) {
 
 // sidecarFor renders a catalogue scenario with p and returns the client
 // sidecar configuration Istio's generator builds for it.
-func sidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
+func sidecarFor(t *testing.T, p *Predictor, id string) *envoy.Config {
 	t.Helper()
 	return podSidecarFor(t, p, id, ClientPod)
 }
 
 // serverSidecarFor is sidecarFor for the server pod's sidecar.
-func serverSidecarFor(t *testing.T, p *Predictor, id string) *EnvoyConfig {
+func serverSidecarFor(t *testing.T, p *Predictor, id string) *envoy.Config {
 	t.Helper()
 	return podSidecarFor(t, p, id, ServerPod)
 }
 
-func podSidecarFor(t *testing.T, p *Predictor, id, pod string) *EnvoyConfig {
+func podSidecarFor(t *testing.T, p *Predictor, id, pod string) *envoy.Config {
 	t.Helper()
 	s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 	if !ok {

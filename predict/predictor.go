@@ -2,6 +2,7 @@ package predict
 
 import (
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -35,7 +36,7 @@ type Predictor struct {
 type generation struct {
 	once sync.Once
 	// cfgs are the sidecars' configurations by Deployment name.
-	cfgs map[string]*EnvoyConfig
+	cfgs generatedProxies
 	err  error
 }
 
@@ -56,19 +57,19 @@ func (p *Predictor) Render(s scenarios.Scenario) (*fixtures.Bundle, error) {
 
 // Sidecar returns the client sidecar's configuration for a bundle, from
 // the cache or Istio's generator.
-func (p *Predictor) Sidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+func (p *Predictor) Sidecar(b *fixtures.Bundle) (*envoy.Config, error) {
 	return p.SidecarOf(b, ClientPod)
 }
 
 // ServerSidecar returns the server sidecar's configuration for a bundle
 // whose server runs one.
-func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*envoy.Config, error) {
 	return p.SidecarOf(b, ServerPod)
 }
 
 // SidecarOf returns the configuration of the named pod's sidecar ("client"
 // or "server"). One generator run builds every sidecar of the bundle.
-func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*EnvoyConfig, error) {
+func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*envoy.Config, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return nil, err
@@ -77,18 +78,18 @@ func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*EnvoyConfig, err
 }
 
 // sidecarOf is SidecarOf for input already derived from the bundle.
-func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string) (*EnvoyConfig, error) {
+func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string) (*envoy.Config, error) {
 	if _, ok := in.sidecars[pod]; !ok {
 		return nil, noSidecar(b, in, pod)
 	}
 	cfgs, err := p.generated(b, in)
-	return cfgs[pod], err
+	return cfgs.proxies[pod], err
 }
 
 // generated returns every proxy configuration of the bundle's generation
 // (sidecars, and for ambient scenarios the waypoint and ztunnel's view),
 // from the cache or Istio's generator.
-func (p *Predictor) generated(b *fixtures.Bundle, in generatorInput) (map[string]*EnvoyConfig, error) {
+func (p *Predictor) generated(b *fixtures.Bundle, in generatorInput) (generatedProxies, error) {
 	p.mu.Lock()
 	g, ok := p.cache[in.key]
 	if !ok {
@@ -171,7 +172,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		return Prediction{}, err
 	}
 	sides := p.sides(b, in)
-	var dns []Step
+	var dns []envoy.Step
 	if b.Scenario.DialsName() {
 		res, err := p.ResolveServer(b)
 		if err != nil {

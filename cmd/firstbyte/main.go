@@ -13,13 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"io"
 	"os"
 	"runtime/pprof"
 	"time"
 
 	"github.com/firstbyte/firstbyte/analyze"
-	"github.com/firstbyte/firstbyte/predict"
 	"github.com/spf13/pflag"
 )
 
@@ -97,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return bad("--emit-scenarios needs the mesh's objects (-f or --cluster): a config dump holds no Services to turn into scenarios")
 		}
 		for _, d := range *dumps {
-			cfg, err := predict.ReadConfigDumpFile(d)
+			cfg, err := envoy.ReadConfigDumpFile(d, envoy.Tolerant)
 			if err != nil {
 				return bad("%v", err)
 			}

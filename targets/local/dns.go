@@ -2,6 +2,7 @@ package local
 
 import (
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"strings"
@@ -105,7 +106,7 @@ func (r *scenarioRun) serveDNS(h *netlab.Host, a netip.AddrPort, s *dnsproxy.Ser
 // first time a state has DNS capture on (Istio's agent runs it only
 // then). Names outside the table go to the cluster's DNS on sockets with
 // the proxy's UID, which istio-iptables lets by.
-func (r *scenarioRun) configureAgentDNS(b *fixtures.Bundle, cfg *predict.EnvoyConfig) error {
+func (r *scenarioRun) configureAgentDNS(b *fixtures.Bundle, cfg *envoy.Config) error {
 	if r.dns == nil || cfg == nil {
 		return nil
 	}

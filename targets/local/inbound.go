@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -37,34 +38,21 @@ const inboundPort = 15006
 // inboundPlanner adapts the predict evaluator's inbound half to the
 // emulated server sidecar, as outboundPlanner does for the outbound half.
 type inboundPlanner struct {
-	cfg *predict.EnvoyConfig
+	cfg *envoy.Config
 }
 
-func (d inboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (d inboundPlanner) inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	ld, err := d.cfg.ChooseInboundListener(dst)
 	if err != nil {
-		return dataplane.Inspection{}, err
+		return envoy.ListenerDecision{}, err
 	}
 	if ld.Listener == "" {
-		return dataplane.Inspection{}, fmt.Errorf("no inbound listener accepts %s", dst)
+		return envoy.ListenerDecision{}, fmt.Errorf("no inbound listener accepts %s", dst)
 	}
-	return inspection(ld), nil
+	return ld, nil
 }
 
-// inspection maps a listener decision to the emulator's inspectors.
-func inspection(ld predict.ListenerDecision) dataplane.Inspection {
-	return dataplane.Inspection{
-		Listener: ld.Listener,
-		Inspectors: dataplane.Inspectors{
-			HTTP: slices.Contains(ld.Waiting, wellknown.HTTPInspector),
-			TLS:  slices.Contains(ld.Waiting, wellknown.TLSInspector),
-		},
-		Timeout:           ld.Timeout,
-		ContinueOnTimeout: ld.ContinueOnTimeout,
-	}
-}
-
-func (d inboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error) {
+func (d inboundPlanner) route(dst netip.AddrPort, detected envoy.ClientBytes) (dataplane.Action, error) {
 	cd, err := d.cfg.ChooseInboundChain(dst, detected)
 	if err != nil {
 		return dataplane.Action{}, err
@@ -92,7 +80,7 @@ func (d inboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) 
 	}
 	up, err := d.cfg.Upstream(cd.Cluster, dst)
 	switch {
-	case errors.Is(err, predict.ErrNoUpstream):
+	case errors.Is(err, envoy.ErrNoUpstream):
 		act.Kind = dataplane.Close
 		return act, nil
 	case err != nil:

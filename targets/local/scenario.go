@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/firstbyte/firstbyte/envoy"
 	"io"
 	"net"
 	"net/http"
@@ -75,7 +76,7 @@ type scenarioRun struct {
 	// look up (decided before the wire); clientCfg and serverCfg the
 	// configurations they were decided from, for evidence.
 	clientDecisions, serverDecisions *decisionTable
-	clientCfg, serverCfg             *predict.EnvoyConfig
+	clientCfg, serverCfg             *envoy.Config
 	rules                            string
 	serverRules                      string
 	records                          []sideRecord
@@ -128,7 +129,7 @@ func (c current) get() *decisionTable {
 	return *c.t
 }
 
-func (c current) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (c current) Inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	return c.get().Inspect(dst)
 }
 
@@ -252,7 +253,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 	// A client without a sidecar has no istio-init: no rules, and the
 	// emulated client sidecar is never reached (it refuses, should
 	// anything arrive).
-	var cfg *predict.EnvoyConfig
+	var cfg *envoy.Config
 	rules := noCapture
 	decisions := refusingTable(clientSide, fmt.Errorf("%w: a connection reached the client sidecar's port, but the client pod has no sidecar", dataplane.ErrNotEmulated))
 	if client.Injected {

@@ -1,4 +1,4 @@
-package predict
+package envoy
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// waypointChain evaluates a listener's filter_chain_matcher (Envoy's
+// WaypointChain evaluates a listener's filter_chain_matcher (Envoy's
 // unified matcher, which Istio's pilot/pkg/simulation does not evaluate)
 // for a connection to dst with what the inspectors detected. It knows the
 // inputs Istio's waypoint matcher uses (pilot/pkg/networking/core/match):
@@ -24,10 +24,10 @@ import (
 // ranges that contain the address the longest prefix wins; on_match is an
 // action (the chain's name, a StringValue) or a nested matcher, and a
 // nested matcher that matches nothing falls back to its own on_no_match.
-func waypointChain(l *listener.Listener, dst netip.AddrPort, detected ClientBytes) (string, []string, error) {
+func WaypointChain(l *listener.Listener, dst netip.AddrPort, detected ClientBytes) (string, []string, error) {
 	m := l.GetFilterChainMatcher()
 	if m == nil {
-		return "", nil, fmt.Errorf("listener %s has no filter_chain_matcher: predict's waypoint walk expects Istio's matcher", l.GetName())
+		return "", nil, fmt.Errorf("listener %s has no filter_chain_matcher: the waypoint model expects Istio's matcher", l.GetName())
 	}
 	appProtocol := ""
 	if detected == HTTPRequest {
@@ -48,7 +48,7 @@ func waypointChain(l *listener.Listener, dst netip.AddrPort, detected ClientByte
 func runMatcher(m *matcher.Matcher, dst netip.AddrPort, appProtocol string, steps *[]string) (string, bool, error) {
 	tree := m.GetMatcherTree()
 	if tree == nil {
-		return "", false, fmt.Errorf("a matcher_list matcher: predict knows only the matcher trees Istio builds")
+		return "", false, fmt.Errorf("a matcher_list matcher: the envoy model knows only the matcher trees Istio builds")
 	}
 	var (
 		value string
@@ -66,7 +66,7 @@ func runMatcher(m *matcher.Matcher, dst netip.AddrPort, appProtocol string, step
 		// Set by an east-west gateway hop or multi-network routing only.
 		value, input = "", "filter state"
 	default:
-		return "", false, fmt.Errorf("matcher input %s: predict does not know it", in.GetTypeUrl())
+		return "", false, fmt.Errorf("matcher input %s: the envoy model does not know it", in.GetTypeUrl())
 	}
 	var next *matcher.Matcher_OnMatch
 	switch t := tree.GetTreeType().(type) {
@@ -80,7 +80,7 @@ func runMatcher(m *matcher.Matcher, dst netip.AddrPort, appProtocol string, step
 	case *matcher.Matcher_MatcherTree_CustomMatch:
 		ipm := &matcher.IPMatcher{}
 		if err := t.CustomMatch.GetTypedConfig().UnmarshalTo(ipm); err != nil {
-			return "", false, fmt.Errorf("custom matcher %s: predict knows only the IP matcher: %w", t.CustomMatch.GetName(), err)
+			return "", false, fmt.Errorf("custom matcher %s: the envoy model knows only the IP matcher: %w", t.CustomMatch.GetName(), err)
 		}
 		ip, err := netip.ParseAddr(value)
 		if err != nil {
@@ -103,7 +103,7 @@ func runMatcher(m *matcher.Matcher, dst netip.AddrPort, appProtocol string, step
 			*steps = append(*steps, fmt.Sprintf("%s %s is in no range of the IP matcher", input, ip))
 		}
 	default:
-		return "", false, fmt.Errorf("matcher tree type %T: predict does not know it", t)
+		return "", false, fmt.Errorf("matcher tree type %T: the envoy model does not know it", t)
 	}
 	if next != nil {
 		if name, ok, err := onMatch(next, dst, appProtocol, steps); err != nil || ok {
@@ -137,8 +137,8 @@ func mapKeys(m map[string]*matcher.Matcher_OnMatch) []string {
 	return out
 }
 
-// chainByName returns the listener's filter chain with that name.
-func chainByName(l *listener.Listener, name string) *listener.FilterChain {
+// ChainByName returns the listener's filter chain with that name.
+func ChainByName(l *listener.Listener, name string) *listener.FilterChain {
 	for _, fc := range l.GetFilterChains() {
 		if fc.GetName() == name {
 			return fc

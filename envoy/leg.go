@@ -1,4 +1,4 @@
-package predict
+package envoy
 
 import (
 	"errors"
@@ -47,7 +47,7 @@ type Leg struct {
 // Sidecar transport socket names and the endpoint metadata key Envoy's
 // transport_socket_matches read.
 const (
-	transportSocketMatchKey = "envoy.transport_socket_match"
+	TransportSocketMatchKey = "envoy.transport_socket_match"
 	tlsSocketType           = "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 	rawBufferSocketType     = "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"
 )
@@ -59,9 +59,9 @@ const (
 // all equal the endpoint's envoy.transport_socket_match metadata (Istio's
 // auto mTLS: tlsMode istio, set for endpoints whose pod has a sidecar),
 // else the cluster's transport_socket; raw_buffer when there is none.
-func (c *EnvoyConfig) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, error) {
+func (c *Config) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, error) {
 	leg := Leg{By: "the client sidecar", TLS: simulation.Plaintext}
-	cl := c.cluster(clusterName)
+	cl := c.Cluster(clusterName)
 	if cl == nil {
 		return leg, fmt.Errorf("%w: cluster %s is not in the configuration", ErrNoUpstream, clusterName)
 	}
@@ -85,10 +85,10 @@ func (c *EnvoyConfig) UpstreamLeg(clusterName string, dst netip.AddrPort) (Leg, 
 // one endpoint (nil for an ORIGINAL_DST cluster, which has no endpoint
 // metadata).
 func chooseTransportSocket(cl *cluster.Cluster, ep *endpoint.LbEndpoint) (socket *core.TransportSocket, why string, matched bool) {
-	md := ep.GetMetadata().GetFilterMetadata()[transportSocketMatchKey]
-	mdText := "metadata: no " + transportSocketMatchKey
+	md := ep.GetMetadata().GetFilterMetadata()[TransportSocketMatchKey]
+	mdText := "metadata: no " + TransportSocketMatchKey
 	if len(md.GetFields()) > 0 {
-		mdText = fmt.Sprintf("metadata %s %s", transportSocketMatchKey, structText(md))
+		mdText = fmt.Sprintf("metadata %s %s", TransportSocketMatchKey, structText(md))
 	}
 	if ms := cl.GetTransportSocketMatches(); len(ms) > 0 {
 		for _, m := range ms {
@@ -158,12 +158,12 @@ func (leg *Leg) readSocket(ts *core.TransportSocket) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("transport socket %s (%s) is not one predict knows (raw_buffer, tls): it cannot tell what the first bytes on the wire are", ts.GetName(), url)
+	return fmt.Errorf("transport socket %s (%s) is not one the envoy model knows (raw_buffer, tls): it cannot tell what the first bytes on the wire are", ts.GetName(), url)
 }
 
-// acceptsServer reports whether the client sidecar's TLS validation
+// AcceptsServer reports whether the client sidecar's TLS validation
 // accepts a server certificate for principal (its URI SAN), and says why.
-func (leg Leg) acceptsServer(principal string) (bool, string, error) {
+func (leg Leg) AcceptsServer(principal string) (bool, string, error) {
 	if len(leg.ServerSANs) == 0 {
 		return true, "the client sidecar accepts any server certificate its root CA signed", nil
 	}
@@ -181,9 +181,9 @@ func (leg Leg) acceptsServer(principal string) (bool, string, error) {
 	return false, fmt.Sprintf("the server sidecar's certificate, %s, matches none of the subject alt names the client sidecar accepts %v", principal, want), nil
 }
 
-// target is the endpoint in words: a DNS-named endpoint has no address
+// Target is the endpoint in words: a DNS-named endpoint has no address
 // until Envoy resolves it.
-func (leg Leg) target() string {
+func (leg Leg) Target() string {
 	if !leg.To.IsValid() {
 		return "a DNS-named endpoint"
 	}
@@ -193,10 +193,10 @@ func (leg Leg) target() string {
 func (leg Leg) String() string {
 	switch leg.TLS {
 	case simulation.MTLS:
-		return fmt.Sprintf("%s opens Istio mTLS to %s (ALPN %v, SNI %s): its TLS ClientHello is the first byte on the wire", leg.By, leg.target(), leg.ALPN, leg.SNI)
+		return fmt.Sprintf("%s opens Istio mTLS to %s (ALPN %v, SNI %s): its TLS ClientHello is the first byte on the wire", leg.By, leg.Target(), leg.ALPN, leg.SNI)
 	case simulation.TLS:
-		return fmt.Sprintf("%s opens TLS to %s (ALPN %v, SNI %s): its ClientHello is the first byte on the wire", leg.By, leg.target(), leg.ALPN, leg.SNI)
+		return fmt.Sprintf("%s opens TLS to %s (ALPN %v, SNI %s): its ClientHello is the first byte on the wire", leg.By, leg.Target(), leg.ALPN, leg.SNI)
 	default:
-		return fmt.Sprintf("%s connects to %s in plaintext: the first byte on the wire is the client application's", leg.By, leg.target())
+		return fmt.Sprintf("%s connects to %s in plaintext: the first byte on the wire is the client application's", leg.By, leg.Target())
 	}
 }

@@ -1,8 +1,9 @@
-package predict
+package envoy
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -25,26 +26,39 @@ import (
 	_ "istio.io/istio/pkg/config/xds"
 )
 
+// DumpMode says what ReadConfigDump does with what it cannot read.
+type DumpMode int
+
+const (
+	// Tolerant is for live sidecars. Their dump may carry typed configs of
+	// extensions this binary does not link (another Envoy build, a Wasm
+	// plugin's config): protojson refuses an Any it cannot resolve, so
+	// those are kept as opaque google.protobuf.Struct values and listed in
+	// Notes; none of them decides a listener, chain or cluster. An entry
+	// that does not decode is left out and named in Notes, and unknown
+	// fields are ignored: a newer Envoy must still be explainable, and
+	// waiting for a listener must not depend on knowing every extension.
+	Tolerant DumpMode = iota
+	// Strict is for dumps this suite wrote itself (Config.ConfigDump of a
+	// generated configuration): a typed config, field or entry it cannot
+	// read is an error.
+	Strict
+)
+
 // ReadConfigDumpFile reads an Envoy admin /config_dump JSON file.
-func ReadConfigDumpFile(path string) (*EnvoyConfig, error) {
+func ReadConfigDumpFile(path string, mode DumpMode) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config dump: %w", err)
 	}
-	return ReadConfigDump(data, path)
+	return ReadConfigDump(data, path, mode)
 }
 
 // ReadConfigDump decodes Envoy's admin /config_dump output (with or
 // without ?include_eds): the listeners, clusters, routes and endpoints.
-// source names the dump in traces.
-//
-// A live sidecar's dump may carry typed configs of extensions this binary
-// does not link (another Envoy build, a Wasm plugin's config). protojson
-// refuses an Any it cannot resolve, so those are kept as opaque
-// google.protobuf.Struct values and listed in Notes; none of them decides
-// a listener, chain or cluster. Unknown fields are ignored for the same
-// reason: a newer Envoy must still be explainable.
-func ReadConfigDump(data []byte, source string) (*EnvoyConfig, error) {
+// source names the dump in traces and errors; mode says what to do with
+// what this binary cannot read.
+func ReadConfigDump(data []byte, source string, mode DumpMode) (*Config, error) {
 	var tree any
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
@@ -53,18 +67,20 @@ func ReadConfigDump(data []byte, source string) (*EnvoyConfig, error) {
 	}
 	unknown := map[string]bool{}
 	var broken []string
-	tree = opaqueUnknownTypes(tree, unknown, &broken)
+	if mode == Tolerant {
+		tree = opaqueUnknownTypes(tree, unknown, &broken)
+	}
 	clean, err := json.Marshal(tree)
 	if err != nil {
 		return nil, fmt.Errorf("config dump %s: %w", source, err)
 	}
 	dump := &adminv3.ConfigDump{}
-	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(clean, dump); err != nil {
-		return nil, fmt.Errorf("config dump %s is not an Envoy admin config dump: %w", source, err)
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: mode == Tolerant}).Unmarshal(clean, dump); err != nil {
+		return nil, fmt.Errorf("config dump %s is not an Envoy admin config dump this binary reads: %w", source, err)
 	}
-	cfg := &EnvoyConfig{Source: "config_dump " + source}
+	cfg := &Config{Source: "config_dump " + source}
 	for _, a := range dump.GetConfigs() {
-		if err := cfg.addDumpSection(a); err != nil {
+		if err := cfg.addDumpSection(a, mode); err != nil {
 			return nil, fmt.Errorf("config dump %s: %w", source, err)
 		}
 	}
@@ -139,23 +155,34 @@ func opaque(x map[string]any, url string) map[string]any {
 	return map[string]any{"@type": "type.googleapis.com/google.protobuf.Struct", "value": body}
 }
 
-func (c *EnvoyConfig) addDumpSection(a *anypb.Any) error {
+func (c *Config) addDumpSection(a *anypb.Any, mode DumpMode) (err error) {
 	msg, err := a.UnmarshalNew()
 	if err != nil {
 		return fmt.Errorf("section %s: %w", a.GetTypeUrl(), err)
 	}
-	// An entry that does not decode (another Envoy's field shapes) is
-	// left out and named: the rest of the dump still explains itself.
+	// Tolerant: an entry that does not decode (another Envoy's field
+	// shapes) is left out and named, and the rest of the dump still
+	// explains itself. Strict: it is an error.
+	var errs []error
 	unpack := func(kind, name string, x *anypb.Any, into proto.Message) bool {
 		if x == nil || x.MessageIs(&structpb.Struct{}) { // opaque: already noted
 			return false
 		}
 		if err := x.UnmarshalTo(into); err != nil {
+			if mode == Strict {
+				errs = append(errs, fmt.Errorf("%s %s: %w", kind, name, err))
+				return false
+			}
 			c.Notes = append(c.Notes, fmt.Sprintf("%s %s could not be read (%v): left out", kind, name, err))
 			return false
 		}
 		return true
 	}
+	defer func() {
+		if err == nil {
+			err = errors.Join(errs...)
+		}
+	}()
 	switch d := msg.(type) {
 	case *adminv3.ListenersConfigDump:
 		for _, s := range d.GetStaticListeners() {
@@ -221,7 +248,7 @@ var dumpTime = timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 // ConfigDump renders the configuration in the shape of Envoy's admin
 // /config_dump?include_eds (snake_case JSON, as Envoy prints it): every
 // listener, cluster, route and endpoint as delivered over xDS.
-func (c *EnvoyConfig) ConfigDump() ([]byte, error) {
+func (c *Config) ConfigDump() ([]byte, error) {
 	const version = "predict"
 	ls := &adminv3.ListenersConfigDump{VersionInfo: version}
 	for _, l := range c.Listeners {

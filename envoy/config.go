@@ -1,4 +1,4 @@
-package predict
+package envoy
 
 import (
 	"fmt"
@@ -12,11 +12,11 @@ import (
 	"istio.io/istio/pilot/pkg/simulation"
 )
 
-// EnvoyConfig is one sidecar's Envoy configuration as data: what Istio's
+// Config is one sidecar's Envoy configuration as data: what Istio's
 // generator built for it, or what a live sidecar's /config_dump shows.
-// The evaluator reads it and never changes it, so one EnvoyConfig may
+// The evaluator reads it and never changes it, so one Config may
 // serve many evaluations at once.
-type EnvoyConfig struct {
+type Config struct {
 	Listeners []*listener.Listener
 	Clusters  []*cluster.Cluster
 	Routes    []*route.RouteConfiguration
@@ -30,13 +30,10 @@ type EnvoyConfig struct {
 	// Notes are caveats about the source, such as config_dump types this
 	// binary could not decode.
 	Notes []string
-	// NameTable is the DNS name table istiod sends the sidecar's agent
-	// (NDS); nil where the source has none (a config_dump).
-	NameTable NameTable
-	// Workloads is, for the ztunnel entry of an ambient generation
-	// (ztunnelKey), the workload addresses istiod sends every ztunnel
-	// (WDS); nil for an Envoy.
-	Workloads ztunnelView
+	// NameTable is the DNS name table istiod sends alongside to the
+	// sidecar's agent (NDS), host → addresses; nil where the source has
+	// none (a config_dump).
+	NameTable map[string][]string
 
 	simOnce sync.Once
 	sim     *simulation.Simulation
@@ -45,7 +42,7 @@ type EnvoyConfig struct {
 	chainNames map[string]string
 }
 
-// simulation returns Istio's traffic simulation over this configuration.
+// Simulation returns Istio's traffic simulation over this configuration.
 //
 // Envoy does not require filter chains to be named, and Istio leaves the
 // default chain of a Service's listener unnamed, but the simulation
@@ -57,19 +54,19 @@ type EnvoyConfig struct {
 // the evaluator must also read a config_dump. The simulation uses its
 // *testing.T only to fail on malformed configuration; run() turns that
 // into an error.
-func (c *EnvoyConfig) simulation() (*simulation.Simulation, map[string]string) {
+func (c *Config) Simulation() (*simulation.Simulation, map[string]string) {
 	c.simOnce.Do(func() {
 		c.chainNames = map[string]string{}
 		ls := make([]*listener.Listener, len(c.Listeners))
 		for i, l := range c.Listeners {
 			l = proto.Clone(l).(*listener.Listener)
 			for j, fc := range l.FilterChains {
-				c.chainNames[uniqueChainName(l, j, fc)] = fc.GetName()
-				fc.Name = uniqueChainName(l, j, fc)
+				c.chainNames[UniqueChainName(l, j, fc)] = fc.GetName()
+				fc.Name = UniqueChainName(l, j, fc)
 			}
 			if fc := l.DefaultFilterChain; fc != nil {
-				c.chainNames[uniqueChainName(l, -1, fc)] = fc.GetName()
-				fc.Name = uniqueChainName(l, -1, fc)
+				c.chainNames[UniqueChainName(l, -1, fc)] = fc.GetName()
+				fc.Name = UniqueChainName(l, -1, fc)
 			}
 			ls[i] = l
 		}
@@ -78,29 +75,29 @@ func (c *EnvoyConfig) simulation() (*simulation.Simulation, map[string]string) {
 	return c.sim, c.chainNames
 }
 
-func uniqueChainName(l *listener.Listener, i int, fc *listener.FilterChain) string {
+func UniqueChainName(l *listener.Listener, i int, fc *listener.FilterChain) string {
 	if i < 0 {
 		return fmt.Sprintf("%s#default:%s", l.GetName(), fc.GetName())
 	}
 	return fmt.Sprintf("%s#%d:%s", l.GetName(), i, fc.GetName())
 }
 
-// chainLabel is how traces name a chain: its name, or its position when
+// ChainLabel is how traces name a chain: its name, or its position when
 // it has none.
-func chainLabel(simName string, names map[string]string, l *listener.Listener) string {
+func ChainLabel(simName string, names map[string]string, l *listener.Listener) string {
 	if n := names[simName]; n != "" {
 		return n
 	}
 	for i, fc := range l.GetFilterChains() {
-		if uniqueChainName(l, i, fc) == simName {
+		if UniqueChainName(l, i, fc) == simName {
 			return fmt.Sprintf("filterChains[%d] (unnamed)", i)
 		}
 	}
 	return "defaultFilterChain (unnamed)"
 }
 
-// listener returns the listener with the given name.
-func (c *EnvoyConfig) listener(name string) *listener.Listener {
+// Listener returns the listener with the given name.
+func (c *Config) Listener(name string) *listener.Listener {
 	for _, l := range c.Listeners {
 		if l.GetName() == name {
 			return l
@@ -109,10 +106,10 @@ func (c *EnvoyConfig) listener(name string) *listener.Listener {
 	return nil
 }
 
-// chain returns the filter chain the simulation matched, from the
+// Chain returns the filter chain the simulation matched, from the
 // simulation's copy of the listener.
-func (c *EnvoyConfig) chain(listenerName, simChain string) *listener.FilterChain {
-	sim, _ := c.simulation()
+func (c *Config) Chain(listenerName, simChain string) *listener.FilterChain {
+	sim, _ := c.Simulation()
 	for _, l := range sim.Listeners {
 		if l.GetName() != listenerName {
 			continue
@@ -129,7 +126,7 @@ func (c *EnvoyConfig) chain(listenerName, simChain string) *listener.FilterChain
 	return nil
 }
 
-func (c *EnvoyConfig) cluster(name string) *cluster.Cluster {
+func (c *Config) Cluster(name string) *cluster.Cluster {
 	for _, cl := range c.Clusters {
 		if cl.GetName() == name {
 			return cl
@@ -138,8 +135,8 @@ func (c *EnvoyConfig) cluster(name string) *cluster.Cluster {
 	return nil
 }
 
-// loadAssignment returns the EDS assignment for an EDS cluster.
-func (c *EnvoyConfig) loadAssignment(cl *cluster.Cluster) *endpoint.ClusterLoadAssignment {
+// LoadAssignment returns the EDS assignment for an EDS cluster.
+func (c *Config) LoadAssignment(cl *cluster.Cluster) *endpoint.ClusterLoadAssignment {
 	name := cl.GetEdsClusterConfig().GetServiceName()
 	if name == "" {
 		name = cl.GetName()

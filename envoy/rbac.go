@@ -1,4 +1,4 @@
-package predict
+package envoy
 
 import (
 	"fmt"
@@ -18,7 +18,7 @@ import (
 // enforces an AuthorizationPolicy on a TCP port. Predict evaluates its
 // policy as data, for one connection, with only what a TCP connection
 // carries: the peer's mTLS identity, the destination port and address,
-// the SNI. A rule predict does not know is an error naming it, never a
+// the SNI. A rule the envoy model does not know is an error naming it, never a
 // guess.
 //
 // When it decides matters as much as what: the filter checks the policy
@@ -33,7 +33,7 @@ import (
 //     ON_DOWNSTREAM_DATA, which Istio does not set, and whose own docs warn
 //     it does not suit server-first protocols; the proposed
 //     enforce_on_transport_ready option (PR #42390) was not merged and is
-//     not in the RBAC API predict is built with;
+//     not in the RBAC API this model is built with;
 //   - Istio's security best practices, "Server-first TCP protocols are not
 //     supported": "the initial first bytes sent by the server are returned
 //     to the client directly without going through the access control
@@ -48,8 +48,8 @@ import (
 // dialled the server when RBAC decides: a server-first server's greeting
 // reaches a denied client before the close.
 
-// rbacPeer is what the RBAC filter knows about a connection.
-type rbacPeer struct {
+// RBACPeer is what the RBAC filter knows about a connection.
+type RBACPeer struct {
 	// Principal is the peer certificate's URI SAN under mTLS; empty for
 	// plaintext (no TLS, so "authenticated" never matches).
 	Principal string
@@ -61,8 +61,8 @@ type rbacPeer struct {
 	SNI         string
 }
 
-// rbacVerdict is one RBAC filter's decision.
-type rbacVerdict struct {
+// RBACVerdict is one RBAC filter's decision.
+type RBACVerdict struct {
 	Filter string
 	// Enforced is false when the filter has no enforcing rules (only
 	// shadow rules, or none): it allows everything.
@@ -73,12 +73,12 @@ type rbacVerdict struct {
 	Notes  []string
 }
 
-// rbacFilters evaluates every network RBAC filter on a chain, in order,
+// RBACFilters evaluates every network RBAC filter on a chain, in order,
 // stopping at the first that denies.
-func rbacFilters(fc *listener.FilterChain, peer rbacPeer) ([]rbacVerdict, error) {
-	var out []rbacVerdict
+func RBACFilters(fc *listener.FilterChain, peer RBACPeer) ([]RBACVerdict, error) {
+	var out []RBACVerdict
 	for _, f := range fc.GetFilters() {
-		if !isNetworkRBAC(f) {
+		if !IsNetworkRBAC(f) {
 			continue
 		}
 		cfg := &rbac.RBAC{}
@@ -98,19 +98,19 @@ func rbacFilters(fc *listener.FilterChain, peer rbacPeer) ([]rbacVerdict, error)
 	return out, nil
 }
 
-// isNetworkRBAC reports whether f is Envoy's network RBAC filter.
-func isNetworkRBAC(f *listener.Filter) bool {
+// IsNetworkRBAC reports whether f is Envoy's network RBAC filter.
+func IsNetworkRBAC(f *listener.Filter) bool {
 	return f.GetName() == wellknown.RoleBasedAccessControl || strings.Contains(f.GetTypedConfig().GetTypeUrl(), ".network.rbac.")
 }
 
 // evaluateRBAC is the filter's enforced engine for one connection.
-func evaluateRBAC(cfg *rbac.RBAC, peer rbacPeer) (rbacVerdict, error) {
-	v := rbacVerdict{Allowed: true}
+func evaluateRBAC(cfg *rbac.RBAC, peer RBACPeer) (RBACVerdict, error) {
+	v := RBACVerdict{Allowed: true}
 	if cfg.GetShadowRules() != nil || cfg.GetShadowMatcher() != nil {
 		v.Notes = append(v.Notes, "shadow rules are present: they only count stats (Istio's dry-run policies), never close a connection")
 	}
 	if cfg.GetMatcher() != nil {
-		return v, fmt.Errorf("the filter uses a matcher tree, which predict does not evaluate: teach predict/rbac.go the matcher API")
+		return v, fmt.Errorf("the filter uses a matcher tree, which the envoy model does not evaluate: teach envoy/rbac.go the matcher API")
 	}
 	if cfg.GetEnforcementType() == rbac.RBAC_CONTINUOUS {
 		v.Notes = append(v.Notes, "enforcement_type CONTINUOUS: the policy is checked on every read, first on the first client bytes")
@@ -152,8 +152,8 @@ func evaluateRBAC(cfg *rbac.RBAC, peer rbacPeer) (rbacVerdict, error) {
 	return v, nil
 }
 
-// decision is the verdict in words.
-func (v rbacVerdict) decision() string {
+// Decision is the verdict in words.
+func (v RBACVerdict) Decision() string {
 	switch {
 	case !v.Enforced:
 		return "no enforcing rules: allowed"
@@ -168,9 +168,9 @@ func (v rbacVerdict) decision() string {
 	}
 }
 
-func policyMatches(p *rbacconfig.Policy, peer rbacPeer) (bool, error) {
+func policyMatches(p *rbacconfig.Policy, peer RBACPeer) (bool, error) {
 	if p.GetCondition() != nil || p.GetCheckedCondition() != nil {
-		return false, fmt.Errorf("the policy has a CEL condition, which predict does not evaluate")
+		return false, fmt.Errorf("the policy has a CEL condition, which the envoy model does not evaluate")
 	}
 	perm, err := anyOf(p.GetPermissions(), func(x *rbacconfig.Permission) (bool, error) { return permissionMatches(x, peer) })
 	if err != nil || !perm {
@@ -199,7 +199,7 @@ func allOf[T any](xs []T, f func(T) (bool, error)) (bool, error) {
 	return true, nil
 }
 
-func permissionMatches(p *rbacconfig.Permission, peer rbacPeer) (bool, error) {
+func permissionMatches(p *rbacconfig.Permission, peer RBACPeer) (bool, error) {
 	rec := func(x *rbacconfig.Permission) (bool, error) { return permissionMatches(x, peer) }
 	switch r := p.GetRule().(type) {
 	case *rbacconfig.Permission_Any:
@@ -225,11 +225,11 @@ func permissionMatches(p *rbacconfig.Permission, peer rbacPeer) (bool, error) {
 		// not matching (rbac.proto: header is HTTP-only).
 		return false, nil
 	default:
-		return false, fmt.Errorf("permission %T is not evaluated by predict: extend predict/rbac.go", r)
+		return false, fmt.Errorf("permission %T is not evaluated by the envoy model: extend envoy/rbac.go", r)
 	}
 }
 
-func principalMatches(p *rbacconfig.Principal, peer rbacPeer) (bool, error) {
+func principalMatches(p *rbacconfig.Principal, peer RBACPeer) (bool, error) {
 	rec := func(x *rbacconfig.Principal) (bool, error) { return principalMatches(x, peer) }
 	switch id := p.GetIdentifier().(type) {
 	case *rbacconfig.Principal_Any:
@@ -261,7 +261,7 @@ func principalMatches(p *rbacconfig.Principal, peer rbacPeer) (bool, error) {
 	case *rbacconfig.Principal_Header, *rbacconfig.Principal_UrlPath:
 		return false, nil
 	default:
-		return false, fmt.Errorf("principal %T is not evaluated by predict: extend predict/rbac.go", id)
+		return false, fmt.Errorf("principal %T is not evaluated by the envoy model: extend envoy/rbac.go", id)
 	}
 }
 
@@ -306,6 +306,6 @@ func stringMatches(m *matcher.StringMatcher, s string) (bool, error) {
 		}
 		return re.MatchString(s), nil
 	default:
-		return false, fmt.Errorf("string matcher %T is not evaluated by predict", p)
+		return false, fmt.Errorf("string matcher %T is not evaluated by the envoy model", p)
 	}
 }

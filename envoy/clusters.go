@@ -1,4 +1,4 @@
-package predict
+package envoy
 
 import (
 	"fmt"
@@ -9,14 +9,14 @@ import (
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
-// clusterOutcome is what tcp_proxy's connection to a cluster comes to,
+// ClusterOutcome is what tcp_proxy's connection to a cluster comes to,
 // from the cluster's configuration rather than its name: an
 // ORIGINAL_DST cluster (PassthroughCluster) dials where the client
 // aimed; a cluster with no usable endpoint (BlackHoleCluster is a STATIC
 // cluster without any) leaves tcp_proxy no upstream, and Envoy closes the
 // accepted connection.
-func clusterOutcome(cfg *EnvoyConfig, name string) (scenarios.Outcome, string) {
-	cl := cfg.cluster(name)
+func ClusterOutcome(cfg *Config, name string) (scenarios.Outcome, string) {
+	cl := cfg.Cluster(name)
 	if cl == nil {
 		return scenarios.Reset, fmt.Sprintf("cluster %s is not in the configuration: tcp_proxy has no upstream and Envoy closes the connection", name)
 	}
@@ -30,13 +30,13 @@ func clusterOutcome(cfg *EnvoyConfig, name string) (scenarios.Outcome, string) {
 		if !cfg.EndpointsKnown {
 			return scenarios.Connected, fmt.Sprintf("cluster %s is EDS and the source has no endpoints (config_dump without ?include_eds): assumed to have a healthy endpoint", name)
 		}
-		n := usableEndpoints(cfg.loadAssignment(cl))
+		n := UsableEndpoints(cfg.LoadAssignment(cl))
 		if n == 0 {
 			return scenarios.Reset, fmt.Sprintf("cluster %s (EDS) has no usable endpoint: tcp_proxy has no upstream and Envoy closes the connection", name)
 		}
 		return scenarios.Connected, fmt.Sprintf("cluster %s (EDS) has %d usable endpoint(s): tcp_proxy connects the server", name, n)
 	default:
-		n := usableEndpoints(cl.GetLoadAssignment())
+		n := UsableEndpoints(cl.GetLoadAssignment())
 		if n == 0 {
 			return scenarios.Reset, fmt.Sprintf("cluster %s (%s) has no endpoints: tcp_proxy has no upstream and Envoy closes the connection", name, cl.GetType())
 		}
@@ -44,12 +44,12 @@ func clusterOutcome(cfg *EnvoyConfig, name string) (scenarios.Outcome, string) {
 	}
 }
 
-// usableEndpoints counts endpoints Envoy would load-balance to.
-func usableEndpoints(a *endpoint.ClusterLoadAssignment) int { return len(usableLbEndpoints(a)) }
+// UsableEndpoints counts endpoints Envoy would load-balance to.
+func UsableEndpoints(a *endpoint.ClusterLoadAssignment) int { return len(UsableLbEndpoints(a)) }
 
-// usableLbEndpoints are the endpoints not marked unhealthy, draining or
+// UsableLbEndpoints are the endpoints not marked unhealthy, draining or
 // timed out: health status UNKNOWN (Istio's default), HEALTHY, DEGRADED.
-func usableLbEndpoints(a *endpoint.ClusterLoadAssignment) []*endpoint.LbEndpoint {
+func UsableLbEndpoints(a *endpoint.ClusterLoadAssignment) []*endpoint.LbEndpoint {
 	var out []*endpoint.LbEndpoint
 	for _, l := range a.GetEndpoints() {
 		for _, e := range l.GetLbEndpoints() {

@@ -1,13 +1,11 @@
-package predict
+package envoy
 
 import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpoint "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -25,28 +23,22 @@ import (
 // around real socket reads.
 
 // ListenerDecision is the first half, before any client byte: the listener
-// that takes the connection and what its listener filters wait for.
+// that takes the connection and what its listener filters wait for. Its
+// ListenerFilters say what comes of the wait (ListenerFilters.Wait).
 type ListenerDecision struct {
 	// Listener is the listener's name; empty when nothing accepts the
 	// connection (no listener for it and no virtualOutbound).
 	Listener string
-	// Waiting lists the active listener filters that need client bytes
-	// before a chain can be chosen (http_inspector, tls_inspector).
-	Waiting []string
-	// Timeout is listener_filters_timeout (Envoy's 15s when unset); zero
-	// waits forever.
-	Timeout time.Duration
-	// ContinueOnTimeout is continue_on_listener_filters_timeout: after the
-	// timeout the chain is chosen with nothing detected; without it Envoy
-	// closes the socket.
-	ContinueOnTimeout bool
+	// ListenerFilters are Listener's listener filters for the
+	// destination's port, or, when Accepting is set, both listeners'
+	// together (HandOffWait): what holds a silent client, for how long,
+	// and whether a filter chain of Listener is chosen after.
+	ListenerFilters
 	// Accepting is the listener that accepted the redirected connection
 	// (virtualOutbound) when its own listener filters wait for client bytes
 	// before it hands the connection to Listener, as under
 	// ALLOW_ANY_DYNAMIC_DNS; empty otherwise. AcceptingWaiting are those
-	// filters. Waiting, Timeout and ContinueOnTimeout then describe both
-	// listeners together (handOffWait): what holds a silent client, for
-	// how long, and whether a filter chain of Listener is chosen after.
+	// filters.
 	Accepting        string
 	AcceptingWaiting []string
 	// Decider is the listener whose listener filter timeout ends a silent
@@ -61,7 +53,7 @@ type ListenerDecision struct {
 // virtualOutbound hand-off does: the listener for dst exactly, else
 // 0.0.0.0 on dst's port, else virtualOutbound itself (Istio's simulation
 // decides), and reads its listener filters for dst's port.
-func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, error) {
+func (c *Config) ChooseListener(dst netip.AddrPort) (ListenerDecision, error) {
 	var d ListenerDecision
 	res, err := c.simulate(dst, NoClientBytes)
 	if err != nil {
@@ -71,23 +63,23 @@ func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, erro
 		d.Trace = append(d.Trace, Step{Stage: "listener", Decision: fmt.Sprintf("no listener for %s and no virtualOutbound: nothing accepts the redirected connection", dst)})
 		return d, nil
 	}
-	l := c.listener(res.ListenerMatched)
+	l := c.Listener(res.ListenerMatched)
 	if l == nil {
 		return d, fmt.Errorf("choosing a listener for %s: the simulation matched listener %q, which the configuration does not hold", dst, res.ListenerMatched)
 	}
 	d.Listener, d.Decider = l.GetName(), l.GetName()
-	var accepting inspection
-	if v := c.virtualOutbound(); v != nil && v.GetName() != l.GetName() {
-		if accepting, err = inspect(v, int(dst.Port())); err != nil {
+	var accepting Inspection
+	if v := c.VirtualOutbound(); v != nil && v.GetName() != l.GetName() {
+		if accepting, err = Inspect(v, int(dst.Port())); err != nil {
 			return d, err
 		}
-		if len(accepting.waiting) > 0 {
-			d.Accepting, d.AcceptingWaiting = v.GetName(), accepting.waiting
+		if accepting.Waits() {
+			d.Accepting, d.AcceptingWaiting = v.GetName(), accepting.Waiting
 			d.Trace = append(d.Trace, Step{Stage: "listener", Decision: fmt.Sprintf("%s (use_original_dst) accepts the redirected connection and runs its own listener filters first: Envoy hands a connection to the original destination's listener only after all of them finished (active_tcp_socket.cc, continueFilterChain → newConnection)", v.GetName())})
-			for _, n := range accepting.notes {
+			for _, n := range accepting.Notes {
 				d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: v.GetName() + ": " + n})
 			}
-			d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: fmt.Sprintf("%s: listener_filters_timeout %s, continue_on_listener_filters_timeout %v: on the timeout without continue Envoy closes the socket before any hand-off (ActiveTcpSocket::onTimeout → unlink)", v.GetName(), accepting.timeout, accepting.continueOnTimeout)})
+			d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: fmt.Sprintf("%s: listener_filters_timeout %s, continue_on_listener_filters_timeout %v: on the timeout without continue Envoy closes the socket before any hand-off (ActiveTcpSocket::onTimeout → unlink)", v.GetName(), accepting.Timeout, accepting.ContinueOnTimeout)})
 		}
 	}
 	reason := listenerReason(c, l, dst)
@@ -95,35 +87,29 @@ func (c *EnvoyConfig) ChooseListener(dst netip.AddrPort) (ListenerDecision, erro
 		reason = "only once a client byte has decided " + d.Accepting + "'s listener filters (or the timeout, with continue): " + reason
 	}
 	d.Trace = append(d.Trace, Step{Stage: "listener", Decision: reason})
-	in, err := inspect(l, int(dst.Port()))
+	in, err := Inspect(l, int(dst.Port()))
 	if err != nil {
 		return d, err
 	}
-	for _, n := range in.notes {
+	for _, n := range in.Notes {
 		d.Trace = append(d.Trace, Step{Stage: "listener filters", Decision: n})
 	}
-	d.Waiting, d.Timeout, d.ContinueOnTimeout = in.waiting, in.timeout, in.continueOnTimeout
-	d.listenerWaiting = in.waiting
+	d.ListenerFilters, d.listenerWaiting = in.ListenerFilters, in.Waiting
 	if d.Accepting != "" {
-		var decider string
-		d.Timeout, d.ContinueOnTimeout, decider = handOffWait(accepting, in)
-		if decider == "accepting" {
+		var acceptingDecides bool
+		d.ListenerFilters, acceptingDecides = HandOffWait(accepting.ListenerFilters, in.ListenerFilters)
+		if acceptingDecides {
 			d.Decider = d.Accepting
-		}
-		for _, w := range accepting.waiting {
-			if !slices.Contains(d.Waiting, w) {
-				d.Waiting = append(d.Waiting, w)
-			}
 		}
 	}
 	return d, nil
 }
 
-// virtualOutbound is the listener iptables redirects outbound connections
+// VirtualOutbound is the listener iptables redirects outbound connections
 // to: the one with use_original_dst (Istio builds only virtualOutbound so,
 // pilot/pkg/networking/core/listener_builder.go
 // buildVirtualOutboundListener).
-func (c *EnvoyConfig) virtualOutbound() *listener.Listener {
+func (c *Config) VirtualOutbound() *listener.Listener {
 	for _, l := range c.Listeners {
 		if l.GetUseOriginalDst().GetValue() {
 			return l
@@ -132,9 +118,9 @@ func (c *EnvoyConfig) virtualOutbound() *listener.Listener {
 	return nil
 }
 
-// waitersText names what waits for a silent client's bytes, with the
+// WaitersText names what waits for a silent client's bytes, with the
 // listener when a listener before the hand-off waits.
-func (d ListenerDecision) waitersText() string {
+func (d ListenerDecision) WaitersText() string {
 	if d.Accepting == "" {
 		return strings.Join(d.Waiting, " and ")
 	}
@@ -144,14 +130,6 @@ func (d ListenerDecision) waitersText() string {
 		parts = append(parts, fmt.Sprintf("%s's %s", d.Listener, strings.Join(d.listenerWaiting, " and ")))
 	}
 	return strings.Join(parts, " then ")
-}
-
-// timeoutText describes the listener filter timeout for traces.
-func (d ListenerDecision) timeoutText() string {
-	if d.Timeout == 0 {
-		return "listener_filters_timeout 0s (no timeout: wait forever)"
-	}
-	return fmt.Sprintf("listener_filters_timeout %s, continue_on_listener_filters_timeout %v", d.Timeout, d.ContinueOnTimeout)
 }
 
 // ChainDecision is the second half: the filter chain for what the
@@ -178,13 +156,13 @@ type ChainDecision struct {
 // (nothing detected: transport raw_buffer, no application protocol),
 // OpaqueBytes for bytes that are neither HTTP nor TLS, HTTPRequest for
 // HTTP/1.1.
-func (c *EnvoyConfig) ChooseChain(dst netip.AddrPort, detected ClientBytes) (ChainDecision, error) {
+func (c *Config) ChooseChain(dst netip.AddrPort, detected ClientBytes) (ChainDecision, error) {
 	var d ChainDecision
 	res, err := c.simulate(dst, detected)
 	if err != nil {
 		return d, err
 	}
-	l := c.listener(res.ListenerMatched)
+	l := c.Listener(res.ListenerMatched)
 	switch {
 	case l == nil:
 		return d, fmt.Errorf("choosing a filter chain for %s: no listener takes it", dst)
@@ -194,15 +172,15 @@ func (c *EnvoyConfig) ChooseChain(dst netip.AddrPort, detected ClientBytes) (Cha
 	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
 		return d, fmt.Errorf("choosing a filter chain for %s: listener %s has several equally good filter chains for this connection: Envoy would reject this configuration", dst, l.GetName())
 	}
-	fc := c.chain(l.GetName(), res.FilterChainMatched)
+	fc := c.Chain(l.GetName(), res.FilterChainMatched)
 	if fc == nil {
 		return d, fmt.Errorf("choosing a filter chain for %s: the simulation matched chain %q of %s, which is not there", dst, res.FilterChainMatched, l.GetName())
 	}
-	_, names := c.simulation()
-	d.FilterChain = chainLabel(res.FilterChainMatched, names, l)
-	d.Trace = append(d.Trace, Step{Stage: "filter chain", Decision: chainReason(l, res.FilterChainMatched, fc, d.FilterChain)})
+	_, names := c.Simulation()
+	d.FilterChain = ChainLabel(res.FilterChainMatched, names, l)
+	d.Trace = append(d.Trace, Step{Stage: "filter chain", Decision: ChainReason(l, res.FilterChainMatched, fc, d.FilterChain)})
 	for _, f := range fc.GetFilters() {
-		switch networkFilterName(f) {
+		switch NetworkFilterName(f) {
 		case wellknown.HTTPConnectionManager:
 			d.NetworkFilter, d.RouteConfig = wellknown.HTTPConnectionManager, res.RouteConfigMatched
 			if detected == HTTPRequest {
@@ -215,13 +193,13 @@ func (c *EnvoyConfig) ChooseChain(dst netip.AddrPort, detected ClientBytes) (Cha
 			return d, nil
 		case wellknown.TCPProxy:
 			d.NetworkFilter = wellknown.TCPProxy
-			return d, c.tcpProxy(&d, f, l)
+			return d, c.TCPProxy(&d, f, l)
 		}
 	}
-	return d, fmt.Errorf("choosing a filter chain for %s: chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", dst, d.FilterChain, l.GetName())
+	return d, fmt.Errorf("choosing a filter chain for %s: chain %s of %s has neither tcp_proxy nor an HTTP connection manager: the envoy model cannot tell what it does", dst, d.FilterChain, l.GetName())
 }
 
-func (c *EnvoyConfig) tcpProxy(d *ChainDecision, f *listener.Filter, l *listener.Listener) error {
+func (c *Config) TCPProxy(d *ChainDecision, f *listener.Filter, l *listener.Listener) error {
 	tp := &tcpproxy.TcpProxy{}
 	if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
 		return fmt.Errorf("decoding tcp_proxy on %s / %s: %w", l.GetName(), d.FilterChain, err)
@@ -246,8 +224,8 @@ func (c *EnvoyConfig) tcpProxy(d *ChainDecision, f *listener.Filter, l *listener
 // tcpProxyDials says what tcp_proxy does once its chain is chosen: it
 // dials the cluster at once, and only a cluster with an upstream lets the
 // server's greeting flow back (BlackHoleCluster has none).
-func (c *EnvoyConfig) tcpProxyDials(cluster string) string {
-	if outcome, _ := clusterOutcome(c, cluster); outcome != scenarios.Connected {
+func (c *Config) tcpProxyDials(cluster string) string {
+	if outcome, _ := ClusterOutcome(c, cluster); outcome != scenarios.Connected {
 		return "it would dial the upstream as soon as the chain is chosen, but the cluster has no upstream to dial (see below), so no greeting can come back"
 	}
 	return "it dials the upstream as soon as the chain is chosen, so the server's greeting flows back"
@@ -262,8 +240,8 @@ var ErrNoUpstream = errors.New("no upstream")
 // dst itself for an ORIGINAL_DST cluster (PassthroughCluster), else the
 // cluster's first usable endpoint. An error means Envoy has no upstream
 // and closes the connection.
-func (c *EnvoyConfig) Upstream(clusterName string, dst netip.AddrPort) (netip.AddrPort, error) {
-	cl := c.cluster(clusterName)
+func (c *Config) Upstream(clusterName string, dst netip.AddrPort) (netip.AddrPort, error) {
+	cl := c.Cluster(clusterName)
 	if cl == nil {
 		return netip.AddrPort{}, fmt.Errorf("%w: cluster %s is not in the configuration", ErrNoUpstream, clusterName)
 	}
@@ -289,7 +267,7 @@ const dynamicForwardProxyCluster = "envoy.clusters.dynamic_forward_proxy"
 
 // upstreamEndpoint is Upstream with the endpoint it picked (nil for an
 // ORIGINAL_DST cluster), whose metadata chooses the transport socket.
-func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) (netip.AddrPort, *endpoint.LbEndpoint, error) {
+func (c *Config) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) (netip.AddrPort, *endpoint.LbEndpoint, error) {
 	if cl.GetClusterType().GetName() == dynamicForwardProxyCluster {
 		return netip.AddrPort{}, nil, fmt.Errorf("%w: cluster %s", ErrDynamicForwardProxy, cl.GetName())
 	}
@@ -301,9 +279,9 @@ func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) 
 		if !c.EndpointsKnown {
 			return netip.AddrPort{}, nil, fmt.Errorf("cluster %s is EDS and the configuration has no endpoints (a config_dump taken without ?include_eds): its endpoint, and so the transport socket Envoy picks for it, is unknown", cl.GetName())
 		}
-		a = c.loadAssignment(cl)
+		a = c.LoadAssignment(cl)
 	}
-	eps := usableLbEndpoints(a)
+	eps := UsableLbEndpoints(a)
 	for _, e := range eps {
 		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
 		ip, err := netip.ParseAddr(sa.GetAddress())
@@ -324,7 +302,7 @@ func (c *EnvoyConfig) upstreamEndpoint(cl *cluster.Cluster, dst netip.AddrPort) 
 // Host header and path, through the HTTP connection manager of the chain
 // the request lands on, and returns the cluster. The local target's
 // emulator calls it for each request it proxies.
-func (c *EnvoyConfig) RouteHTTP(dst netip.AddrPort, host, path string) (string, error) {
+func (c *Config) RouteHTTP(dst netip.AddrPort, host, path string) (string, error) {
 	res, err := c.simulateCall(dst, simulation.Call{Protocol: simulation.HTTP, HostHeader: host, Path: path})
 	if err != nil {
 		return "", err
@@ -340,7 +318,7 @@ func (c *EnvoyConfig) RouteHTTP(dst netip.AddrPort, host, path string) (string, 
 
 // simulate runs Istio's simulation for a connection to dst carrying what
 // the inspectors detected.
-func (c *EnvoyConfig) simulate(dst netip.AddrPort, detected ClientBytes) (res simulation.Result, err error) {
+func (c *Config) simulate(dst netip.AddrPort, detected ClientBytes) (res simulation.Result, err error) {
 	call := simulation.Call{Protocol: simulation.TCP}
 	if detected == HTTPRequest {
 		call.Protocol, call.HostHeader = simulation.HTTP, dst.String()
@@ -349,10 +327,10 @@ func (c *EnvoyConfig) simulate(dst netip.AddrPort, detected ClientBytes) (res si
 }
 
 // simulateCall completes an outbound plaintext call to dst and runs it.
-func (c *EnvoyConfig) simulateCall(dst netip.AddrPort, call simulation.Call) (res simulation.Result, err error) {
+func (c *Config) simulateCall(dst netip.AddrPort, call simulation.Call) (res simulation.Result, err error) {
 	call.Address, call.Port = dst.Addr().String(), int(dst.Port())
 	call.TLS, call.CallMode = simulation.Plaintext, simulation.CallModeOutbound
-	return c.runSimulation(call)
+	return c.RunSimulation(call)
 }
 
 // simulationRuns counts runs of Istio's traffic simulation in this
@@ -364,10 +342,10 @@ var simulationRuns atomic.Int64
 // emulated sidecars decide before the wire, so a probe must run none.
 func SimulationRuns() int64 { return simulationRuns.Load() }
 
-// runSimulation runs Istio's traffic simulation for a complete call.
-func (c *EnvoyConfig) runSimulation(call simulation.Call) (res simulation.Result, err error) {
+// RunSimulation runs Istio's traffic simulation for a complete call.
+func (c *Config) RunSimulation(call simulation.Call) (res simulation.Result, err error) {
 	simulationRuns.Add(1)
-	sim, _ := c.simulation()
+	sim, _ := c.Simulation()
 	defer func() {
 		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config
 			err = fmt.Errorf("Istio's traffic simulation failed on %s:%d, malformed configuration? %v", call.Address, call.Port, r)
@@ -376,8 +354,8 @@ func (c *EnvoyConfig) runSimulation(call simulation.Call) (res simulation.Result
 	return sim.Run(call), nil
 }
 
-func listenerReason(cfg *EnvoyConfig, l *listener.Listener, dst netip.AddrPort) string {
-	virtual := cfg.virtualOutbound()
+func listenerReason(cfg *Config, l *listener.Listener, dst netip.AddrPort) string {
+	virtual := cfg.VirtualOutbound()
 	handOff := "iptables redirected the connection to the sidecar"
 	if virtual != nil {
 		handOff = fmt.Sprintf("%s (use_original_dst) accepts the redirected connection and hands it to the listener for the original destination %s", virtual.GetName(), dst)
@@ -393,8 +371,8 @@ func listenerReason(cfg *EnvoyConfig, l *listener.Listener, dst netip.AddrPort) 
 	}
 }
 
-func chainReason(l *listener.Listener, simName string, fc *listener.FilterChain, label string) string {
-	if d := l.GetDefaultFilterChain(); d != nil && uniqueChainName(l, -1, d) == simName {
+func ChainReason(l *listener.Listener, simName string, fc *listener.FilterChain, label string) string {
+	if d := l.GetDefaultFilterChain(); d != nil && UniqueChainName(l, -1, d) == simName {
 		return fmt.Sprintf("no chain's filter_chain_match fits, so the default chain: %s", label)
 	}
 	m := "{} (matches anything)"
@@ -406,7 +384,7 @@ func chainReason(l *listener.Listener, simName string, fc *listener.FilterChain,
 	return fmt.Sprintf("%s, filter_chain_match %s", label, m)
 }
 
-func networkFilterName(f *listener.Filter) string {
+func NetworkFilterName(f *listener.Filter) string {
 	url := f.GetTypedConfig().GetTypeUrl()
 	switch {
 	case f.GetName() == wellknown.HTTPConnectionManager || strings.Contains(url, ".http_connection_manager."):
