@@ -126,7 +126,7 @@ var inboundFilterRoles = map[string]bool{
 func KnownInboundFilters(fc *listener.FilterChain, label string) error {
 	for _, f := range fc.GetFilters() {
 		if !inboundFilterRoles[NetworkFilterName(f)] && !IsNetworkRBAC(f) {
-			return fmt.Errorf("inbound chain %s has network filter %s (%s), which the envoy model does not know: teach envoy/inbound.go what it does before a server-first greeting", label, f.GetName(), f.GetTypedConfig().GetTypeUrl())
+			return fmt.Errorf("inbound chain %s has network filter %s (%s), which firstbyte's Envoy model does not model: teach envoy/inbound.go what it does before a server-first greeting", label, f.GetName(), f.GetTypedConfig().GetTypeUrl())
 		}
 	}
 	return nil

@@ -48,7 +48,7 @@ func TestListeners(t *testing.T) {
 		{"mysql-10000-http", "0.0.0.0_10000", listenerView{Address: "0.0.0.0", Port: 10000, Waiting: []string{wellknown.HTTPInspector}, FiltersTimeout: ptr(0), Timeout: 0, HasCluster: []string{"PassthroughCluster"}}},
 		{"mysql-10000-http", "virtualOutbound", listenerView{Address: "0.0.0.0", Port: 15001, Timeout: envoy.DefaultListenerFiltersTimeout, HasCluster: []string{"PassthroughCluster"}}},
 		{"mysql-10000-http-protocol-detection-timeout", "0.0.0.0_10000", listenerView{Address: "0.0.0.0", Port: 10000, Waiting: []string{wellknown.HTTPInspector}, FiltersTimeout: ptr(time.Second), Timeout: time.Second, HasCluster: []string{"PassthroughCluster"}}},
-		{"mysql-10000-http-serviceentry-tcp", "198.51.100.7_10000", listenerView{Address: "198.51.100.7", Port: 10000, Timeout: envoy.DefaultListenerFiltersTimeout, HasCluster: []string{"outbound|10000||mysql.external.firstbyte.test"}}},
+		{"mysql-10000-http-serviceentry-tcp", "198.51.100.7_10000", listenerView{Address: "198.51.100.7", Port: 10000, FiltersTimeout: ptr(0), Timeout: 0, HasCluster: []string{"outbound|10000||mysql.external.firstbyte.test"}}},
 	}
 	for _, c := range cases {
 		t.Run(c.dump+"/"+c.listener, func(t *testing.T) {
