@@ -2,9 +2,9 @@ package analyze
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 )
 
 // AnalyzeDump walks one sidecar's config dump (istioctl proxy-config all

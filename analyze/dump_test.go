@@ -2,11 +2,11 @@ package analyze
 
 import (
 	"encoding/json"
-	"github.com/firstbyte/firstbyte/envoy"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 )
 
 // TestConfigDump finds the seed's hazard in a sidecar's config dump (the

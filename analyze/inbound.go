@@ -2,13 +2,14 @@ package analyze
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/types/known/durationpb"
 	apisecurity "istio.io/api/security/v1beta1"
@@ -239,7 +240,7 @@ func walkInbound(s *inboundServer, cfg *envoy.Config, ip netip.Addr, extraAnnota
 		ann = map[string]string{}
 	}
 	maps.Copy(ann, extraAnnotations)
-	c, err := predict.CaptureInbound(predict.CapturePod{Annotations: ann, IP: ip}, plaintextSource, dst)
+	c, err := capture.CaptureInbound(capture.CapturePod{Annotations: ann, IP: ip}, plaintextSource, dst)
 	if err != nil {
 		return predict.Prediction{}, err
 	}

@@ -1,11 +1,11 @@
 package e2e
 
 import (
-	"github.com/firstbyte/firstbyte/envoy"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/envoy/configdump"
 	"github.com/firstbyte/firstbyte/envoy/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/fixtures"

@@ -31,13 +31,14 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
@@ -265,7 +266,7 @@ func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, 
 		return pr, err
 	}
 	s := baseSides(b, in, podIPs(b.Topology)[ClientPod], podIPs(b.Topology)[ServerPod])
-	c, err := CaptureOutbound(s.Client, conn.Destination, AppUID)
+	c, err := capture.CaptureOutbound(s.Client, conn.Destination, AppUID)
 	if err != nil {
 		return pr, err
 	}

@@ -2,9 +2,9 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 )

@@ -3,12 +3,13 @@ package predict
 import (
 	"bytes"
 	"flag"
-	"github.com/firstbyte/firstbyte/envoy"
-	"github.com/firstbyte/firstbyte/fixtures"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -76,7 +77,7 @@ func TestEvaluateConfigDumpSample(t *testing.T) {
 		}
 	}
 	// With the pod's (default) capture in front, as a cluster run would.
-	p, err := Walk(CapturePod{IP: ClientPodIP}, cfg, ProtocolConnection(scenarios.MySQL, server), AppUID)
+	p, err := Walk(capture.CapturePod{IP: ClientPodIP}, cfg, ProtocolConnection(scenarios.MySQL, server), AppUID)
 	if err != nil || p.Outcome != scenarios.Hung || !strings.Contains(p.String(), "REDIRECT") {
 		t.Errorf("walk through capture and the dump: %v\n%s", err, p)
 	}

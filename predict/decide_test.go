@@ -1,10 +1,10 @@
 package predict
 
 import (
-	"github.com/firstbyte/firstbyte/envoy"
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"istio.io/istio/pkg/wellknown"
 )

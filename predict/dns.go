@@ -3,14 +3,15 @@ package predict
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pilot/pkg/controllers/ipallocate"
 	"istio.io/istio/pilot/pkg/model"
@@ -104,7 +105,7 @@ func allocatedServiceEntries(ses []*networkingv1.ServiceEntry) ([]*networkingv1.
 }
 
 func runIPAllocator(ses []*networkingv1.ServiceEntry) ([]*networkingv1.ServiceEntry, error) {
-	quietIstio()
+	capture.QuietIstio()
 	var out []*networkingv1.ServiceEntry
 	err := test.Wrap(func(t test.Failer) {
 		stop := test.NewStop(t)
@@ -186,7 +187,7 @@ const dnsPort = 53
 // built it; redirected, the agent's DNS proxy answers from the sidecar's
 // name table (table, nil without a sidecar) and forwards names it does
 // not hold to the nameserver; not redirected, the nameserver answers.
-func Resolve(b *fixtures.Bundle, pod CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
+func Resolve(b *fixtures.Bundle, pod capture.CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
 	r := Resolution{Name: name}
 	add := func(format string, args ...any) {
 		r.Trace = append(r.Trace, envoy.Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})
@@ -198,11 +199,11 @@ func Resolve(b *fixtures.Bundle, pod CapturePod, table NameTable, name string, a
 	add("the client resolves %s: its resolver sends the query to the pod's nameserver %s (UDP)", name, ns)
 	redirected := false
 	if table != nil {
-		_, rules, err := podRules(pod)
+		_, rules, err := capture.PodRules(pod)
 		if err != nil {
 			return r, err
 		}
-		v, err := rules.Output(Packet{Src: pod.IP, Dst: ns, Protocol: "udp", UID: appUID, GID: appUID, OutInterface: "eth0"})
+		v, err := rules.Output(capture.Packet{Src: pod.IP, Dst: ns, Protocol: "udp", UID: appUID, GID: appUID, OutInterface: "eth0"})
 		if err != nil {
 			return r, err
 		}

@@ -3,7 +3,7 @@
 //
 // The pipeline follows the connection:
 //
-//  1. Capture (capture.go, iptables.go): Istio's sidecar injector renders
+//  1. Capture (package predict/capture): Istio's sidecar injector renders
 //     the client pod's istio-init arguments from its annotations, Istio's
 //     istio-iptables builder turns them into iptables rules, and the nat
 //     OUTPUT chain is walked for the destination: redirected to the

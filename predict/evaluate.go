@@ -2,11 +2,12 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"strings"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -15,14 +16,14 @@ import (
 // iptables rules first, then, when they redirect it, the sidecar's Envoy
 // configuration. appUID is the application's user (anything but the
 // proxy's; containers run as root unless their image says otherwise).
-func Walk(pod CapturePod, cfg *envoy.Config, conn Connection, appUID uint32) (Prediction, error) {
+func Walk(pod capture.CapturePod, cfg *envoy.Config, conn Connection, appUID uint32) (Prediction, error) {
 	return walk(pod, conn, appUID, func() (*envoy.Config, error) { return cfg, nil })
 }
 
 // walk asks for the sidecar's configuration only when iptables redirects
 // the connection: an uncaptured connection needs no generator run.
-func walk(pod CapturePod, conn Connection, appUID uint32, sidecar func() (*envoy.Config, error)) (Prediction, error) {
-	c, err := CaptureOutbound(pod, conn.Destination, appUID)
+func walk(pod capture.CapturePod, conn Connection, appUID uint32, sidecar func() (*envoy.Config, error)) (Prediction, error) {
+	c, err := capture.CaptureOutbound(pod, conn.Destination, appUID)
 	if err != nil {
 		return Prediction{}, err
 	}

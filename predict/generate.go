@@ -2,17 +2,16 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/cluster"
 	"istio.io/istio/pkg/config/constants"
-	istiolog "istio.io/istio/pkg/log"
 	"istio.io/istio/pkg/test"
 )
 
@@ -71,7 +70,7 @@ func generate(in generatorInput, what string) (generatedProxies, error) {
 	if err != nil {
 		return generatedProxies{}, err
 	}
-	quietIstio()
+	capture.QuietIstio()
 	defer useFeatures(in.ambient)()
 	out := generatedProxies{proxies: map[string]*envoy.Config{}}
 	names := make([]string, 0, len(in.sidecars))
@@ -132,15 +131,6 @@ func sidecarProxy(c sidecarPod, build IstioBuild) *model.Proxy {
 		},
 	}
 }
-
-// quietIstio turns Istio's logging off: the generator logs every informer
-// start and stop, which would bury the table; its failures come back as
-// errors instead.
-var quietIstio = sync.OnceFunc(func() {
-	for _, s := range istiolog.Scopes() {
-		s.SetOutputLevel(istiolog.NoneLevel)
-	}
-})
 
 // generatedConfig is the xDS the fake discovery server builds for one
 // sidecar proxy, as the evaluator reads it.

@@ -1,12 +1,12 @@
 package predict
 
 import (
-	"github.com/firstbyte/firstbyte/envoy"
 	"os"
 	"path/filepath"
 	"regexp"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )

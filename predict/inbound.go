@@ -2,7 +2,6 @@ package predict
 
 import (
 	"github.com/firstbyte/firstbyte/envoy"
-
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 

@@ -2,10 +2,10 @@ package predict
 
 import (
 	"bytes"
-	"github.com/firstbyte/firstbyte/envoy"
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )

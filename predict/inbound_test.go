@@ -1,7 +1,6 @@
 package predict
 
 import (
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"strings"
 	"testing"
@@ -17,6 +16,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -354,9 +355,9 @@ func TestUpstreamLeg(t *testing.T) {
 func TestWalkSidesWithoutClientSidecar(t *testing.T) {
 	cfg := permissive(t, 0)
 	s := Sides{
-		Client:          CapturePod{IP: ClientPodIP},
+		Client:          capture.CapturePod{IP: ClientPodIP},
 		NoClientSidecar: "the client pod is labelled sidecar.istio.io/inject=false",
-		Server:          CapturePod{IP: serverAddr.Addr()},
+		Server:          capture.CapturePod{IP: serverAddr.Addr()},
 		ServerSidecar:   func() (*envoy.Config, error) { return cfg, nil },
 		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) {
 			return serverAddr, "kube-proxy", a == netip.AddrPortFrom(ServerClusterIP, 10000)

@@ -3,10 +3,11 @@ package predict
 import (
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 )
 
 // LivePods are where a live run's pods are: the client and server pod IPs
@@ -87,7 +88,7 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 // it, from the table Istio's generator builds for this state, and the
 // trace says so: a live istiod may have allocated another address. With
 // no nameserver in the topology, kind's kube-dns ClusterIP stands in.
-func liveResolve(b *fixtures.Bundle, client CapturePod, sidecar bool, dst netip.AddrPort) (netip.AddrPort, []envoy.Step, error) {
+func liveResolve(b *fixtures.Bundle, client capture.CapturePod, sidecar bool, dst netip.AddrPort) (netip.AddrPort, []envoy.Step, error) {
 	if !b.Scenario.DialsName() {
 		return dst, nil, nil
 	}

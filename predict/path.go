@@ -2,11 +2,12 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"slices"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 	corev1 "k8s.io/api/core/v1"
@@ -18,7 +19,7 @@ import (
 // read from live config dumps) through functions, so a side the
 // connection never reaches is never generated.
 type Sides struct {
-	Client CapturePod
+	Client capture.CapturePod
 	// ClientSidecar returns the client sidecar's configuration; nil when
 	// the client runs without a sidecar, and NoClientSidecar says why.
 	ClientSidecar   func() (*envoy.Config, error)
@@ -26,7 +27,7 @@ type Sides struct {
 	// ClientPrincipal and ServerPrincipal are the identities in the
 	// sidecars' certificates, spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
 	ClientPrincipal, ServerPrincipal string
-	Server                           CapturePod
+	Server                           capture.CapturePod
 	// ServerSidecar returns the server sidecar's configuration; nil when
 	// the server runs without one.
 	ServerSidecar func() (*envoy.Config, error)
@@ -71,7 +72,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	if hop != "" {
 		pr.add("kube-proxy", "%s", hop)
 	}
-	c, err := CaptureInbound(s.Server, s.Client.IP, to)
+	c, err := capture.CaptureInbound(s.Server, s.Client.IP, to)
 	if err != nil {
 		return pr, err
 	}
@@ -130,7 +131,7 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg env
 		pr.Transport = string(app.TLS)
 		return pr, app, false, nil
 	}
-	c, err := CaptureOutbound(s.Client, conn.Destination, appUID)
+	c, err := capture.CaptureOutbound(s.Client, conn.Destination, appUID)
 	if err != nil {
 		return pr, leg, true, err
 	}
@@ -184,8 +185,8 @@ func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 // injection gives them.
 func baseSides(b *fixtures.Bundle, in generatorInput, clientIP, serverIP netip.Addr) Sides {
 	s := Sides{
-		Client: CapturePod{Annotations: b.ClientAnnotations, IP: clientIP, Nameservers: Nameservers(b.Topology)},
-		Server: CapturePod{IP: serverIP},
+		Client: capture.CapturePod{Annotations: b.ClientAnnotations, IP: clientIP, Nameservers: Nameservers(b.Topology)},
+		Server: capture.CapturePod{IP: serverIP},
 	}
 	principal := func(pod sidecarPod) string {
 		return fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), pod.Namespace, pod.ServiceAccount)

@@ -2,11 +2,11 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"istio.io/istio/pilot/pkg/simulation"
 	"strings"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 

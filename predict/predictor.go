@@ -2,14 +2,15 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -112,7 +113,7 @@ type PodSidecar struct {
 	Why      string
 	// Capture is what istio-iptables reads for the pod: its annotations
 	// (the pod template's) at the IP the topology gives it.
-	Capture CapturePod
+	Capture capture.CapturePod
 	// DNSCapture is true when the pod's agent captures DNS (its node
 	// metadata ISTIO_META_DNS_CAPTURE): it runs the DNS proxy on 15053.
 	DNSCapture bool
@@ -126,7 +127,7 @@ func PodOf(b *fixtures.Bundle, name string) (PodSidecar, error) {
 		return PodSidecar{}, err
 	}
 	sc, ok := in.sidecars[name]
-	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
+	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: capture.CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
 	if ok {
 		out.Capture.Annotations = sc.Annotations
 		out.DNSCapture = sc.DNSCapture

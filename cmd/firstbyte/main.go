@@ -13,13 +13,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"io"
 	"os"
 	"runtime/pprof"
 	"time"
 
 	"github.com/firstbyte/firstbyte/analyze"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/spf13/pflag"
 )
 

@@ -1,9 +1,8 @@
-package predict
+package capture
 
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	istiolog "istio.io/istio/pkg/log"
@@ -306,7 +306,7 @@ type Capture struct {
 // CaptureOutbound decides whether the pod's iptables rules redirect a TCP
 // connection from the app (running as uid/gid appUID) to dst.
 func CaptureOutbound(p CapturePod, dst netip.AddrPort, appUID uint32) (Capture, error) {
-	args, rules, err := podRules(p)
+	args, rules, err := PodRules(p)
 	if err != nil {
 		return Capture{}, err
 	}
@@ -361,7 +361,7 @@ func shellWords(args []string) string {
 // annotations (traffic.sidecar.istio.io/excludeInboundPorts, say) shape
 // the rules as Istio's injector renders them.
 func CaptureInbound(p CapturePod, src netip.Addr, dst netip.AddrPort) (Capture, error) {
-	args, rules, err := podRules(p)
+	args, rules, err := PodRules(p)
 	if err != nil {
 		return Capture{}, err
 	}
@@ -382,9 +382,9 @@ func CaptureInbound(p CapturePod, src netip.Addr, dst netip.AddrPort) (Capture, 
 	return c, nil
 }
 
-// podRules is the pod's istio-iptables arguments and the rules they make,
+// PodRules is the pod's istio-iptables arguments and the rules they make,
 // parsed for walking.
-func podRules(p CapturePod) ([]string, *Rules, error) {
+func PodRules(p CapturePod) ([]string, *Rules, error) {
 	args, text, err := iptablesRules(p)
 	if err != nil {
 		return nil, nil, err

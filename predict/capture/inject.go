@@ -1,8 +1,9 @@
-package predict
+package capture
 
 import (
 	"errors"
 	"fmt"
+	istiolog "istio.io/istio/pkg/log"
 	"slices"
 	"sort"
 	"sync"
@@ -37,7 +38,7 @@ type sidecarInjector struct {
 var installFlags = []string{"profile=empty", "components.pilot.enabled=true"}
 
 var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
-	quietIstio()
+	QuietIstio()
 	sets, _, err := render.GenerateManifest(nil, installFlags, false, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rendering Istio's charts (%v) for the sidecar injector: %w", installFlags, err)
@@ -143,3 +144,12 @@ func validateAnnotations(annotations map[string]string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// QuietIstio turns Istio's logging off: the generator logs every informer
+// start and stop, which would bury the table; its failures come back as
+// errors instead.
+var QuietIstio = sync.OnceFunc(func() {
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.NoneLevel)
+	}
+})

@@ -1,4 +1,4 @@
-package predict
+package capture
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 // strategic merge of YAML), 13 s for a mesh of 2,000 Deployments. Pods
 // that differ only in their name and in the values of ordinary labels
 // (app=svc-17 vs app=svc-18) go through the same template branches, so
-// injectPods runs the injector once per such class on a placeholder pod
+// InjectPods runs the injector once per such class on a placeholder pod
 // and writes each member's names and label values back into the result.
 //
 // That shortcut is checked, not assumed: the first verifiedPerClass
@@ -26,9 +26,9 @@ import (
 // verifiedPerClass pods (every scenario) are therefore injected exactly.
 const verifiedPerClass = 2
 
-// injectPods runs pods (of one namespace's labels each) through Istio's
+// InjectPods runs pods (of one namespace's labels each) through Istio's
 // injection, in order.
-func injectPods(nsLabels map[string]map[string]string, pods []*corev1.Pod) ([]Injection, error) {
+func InjectPods(nsLabels map[string]map[string]string, pods []*corev1.Pod) ([]Injection, error) {
 	type class struct {
 		members []int
 		shape   *corev1.Pod

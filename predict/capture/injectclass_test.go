@@ -1,4 +1,4 @@
-package predict
+package capture
 
 import (
 	"fmt"
@@ -37,7 +37,7 @@ func TestInjectPodsMatchesTheInjector(t *testing.T) {
 	for i := range 3 {
 		add("plain", fmt.Sprintf("bare-%d", i), map[string]string{"app": fmt.Sprintf("bare-%d", i), "version": "v1"}, nil)
 	}
-	got, err := injectPods(ns, pods)
+	got, err := InjectPods(ns, pods)
 	if err != nil {
 		t.Fatal(err)
 	}

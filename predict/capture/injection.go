@@ -1,4 +1,4 @@
-package predict
+package capture
 
 import (
 	"encoding/json"

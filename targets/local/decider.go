@@ -3,12 +3,12 @@ package local
 import (
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"

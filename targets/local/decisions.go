@@ -2,12 +2,12 @@ package local
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 )
 

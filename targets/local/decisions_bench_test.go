@@ -1,10 +1,10 @@
 package local
 
 import (
-	"github.com/firstbyte/firstbyte/envoy"
 	"net/netip"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 )

@@ -2,11 +2,11 @@ package local
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/servers/probe"

@@ -4,15 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"net"
 	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
 	"istio.io/istio/pkg/wellknown"
@@ -178,7 +179,7 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle, client *deci
 		return err
 	}
 	pod.Capture.IP = ServerIP
-	rules, err := predict.RestoreRules(pod.Capture)
+	rules, err := capture.RestoreRules(pod.Capture)
 	if err != nil {
 		return err
 	}

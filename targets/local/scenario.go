@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"io"
 	"net"
 	"net/http"
@@ -21,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
@@ -260,7 +261,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 		if cfg, err = l.predictor.Sidecar(b); err != nil {
 			return err
 		}
-		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP, Nameservers: predict.Nameservers(b.Topology)}); err != nil {
+		if rules, err = capture.RestoreRules(capture.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP, Nameservers: predict.Nameservers(b.Topology)}); err != nil {
 			return err
 		}
 		dsts, reqs, err := plannedDestinations(b)
@@ -654,7 +655,7 @@ func (l *Local) Describe(b *fixtures.Bundle) string {
 	if r.rules == noCapture && r.server == nil {
 		return "the client pod has no sidecar and the server none: nothing captures the connection"
 	}
-	c, err := predict.CaptureOutbound(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
+	c, err := capture.CaptureOutbound(capture.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
 	if err == nil && !c.Redirected && r.server == nil {
 		return "not captured: istio-iptables' rules let it bypass the sidecar"
 	}

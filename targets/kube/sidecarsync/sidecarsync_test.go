@@ -2,13 +2,13 @@ package sidecarsync
 
 import (
 	"context"
-	"github.com/firstbyte/firstbyte/envoy"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/envoy/configdump"
 	"github.com/firstbyte/firstbyte/envoy/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/fixtures"

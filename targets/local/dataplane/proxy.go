@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/firstbyte/firstbyte/envoy"
 )
 
 // ActionKind is what the matched filter chain's network filter does.

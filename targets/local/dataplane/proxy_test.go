@@ -2,7 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"github.com/firstbyte/firstbyte/envoy"
 	"istio.io/istio/pkg/wellknown"
 	"net"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"

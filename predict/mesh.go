@@ -2,11 +2,12 @@ package predict
 
 import (
 	"fmt"
-	"github.com/firstbyte/firstbyte/envoy"
 	"maps"
 	"net/netip"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/test"
@@ -15,10 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// This file is the hook `firstbyte analyze` uses to run Istio's generator
-// over a whole mesh (a user's objects, not a scenario's rendered
-// fixtures): the same FakeDiscoveryServer, pod admission and EndpointSlice
-// synthesis as a scenario, for any number of sidecars at once.
+// GenerateMesh runs Istio's generator over a whole mesh (a user's
+// objects, not a scenario's rendered fixtures): the same
+// FakeDiscoveryServer, pod admission and EndpointSlice synthesis as a
+// scenario, for any number of sidecars at once. (firstbyte analyze is its
+// user.)
 
 // MeshObjects is a mesh as Istio's generator reads it.
 type MeshObjects struct {
@@ -52,7 +54,7 @@ type Workload struct {
 	IP          netip.Addr
 	Labels      map[string]string
 	Annotations map[string]string
-	Injection   Injection
+	Injection   capture.Injection
 }
 
 // AdmitWorkloads admits one pod per Deployment as GenerateMesh does (the
@@ -82,7 +84,7 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy
 	if err != nil {
 		return nil, err
 	}
-	quietIstio()
+	capture.QuietIstio()
 	nsLabels := map[string]map[string]string{}
 	var services []*corev1.Service
 	for _, o := range m.Kube {
