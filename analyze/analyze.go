@@ -9,6 +9,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/protocol"
@@ -126,7 +127,7 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if opt.Parallel == 0 {
 		opt.Parallel = 2
 	}
-	build, err := predict.Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		return nil, err
 	}

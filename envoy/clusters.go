@@ -30,13 +30,13 @@ func ClusterOutcome(cfg *Config, name string) (scenarios.Outcome, string) {
 		if !cfg.EndpointsKnown {
 			return scenarios.Connected, fmt.Sprintf("cluster %s is EDS and the source has no endpoints (config_dump without ?include_eds): assumed to have a healthy endpoint", name)
 		}
-		n := UsableEndpoints(cfg.LoadAssignment(cl))
+		n := usableEndpoints(cfg.LoadAssignment(cl))
 		if n == 0 {
 			return scenarios.Reset, fmt.Sprintf("cluster %s (EDS) has no usable endpoint: tcp_proxy has no upstream and Envoy closes the connection", name)
 		}
 		return scenarios.Connected, fmt.Sprintf("cluster %s (EDS) has %d usable endpoint(s): tcp_proxy connects the server", name, n)
 	default:
-		n := UsableEndpoints(cl.GetLoadAssignment())
+		n := usableEndpoints(cl.GetLoadAssignment())
 		if n == 0 {
 			return scenarios.Reset, fmt.Sprintf("cluster %s (%s) has no endpoints: tcp_proxy has no upstream and Envoy closes the connection", name, cl.GetType())
 		}
@@ -44,8 +44,8 @@ func ClusterOutcome(cfg *Config, name string) (scenarios.Outcome, string) {
 	}
 }
 
-// UsableEndpoints counts endpoints Envoy would load-balance to.
-func UsableEndpoints(a *endpoint.ClusterLoadAssignment) int { return len(UsableLbEndpoints(a)) }
+// usableEndpoints counts endpoints Envoy would load-balance to.
+func usableEndpoints(a *endpoint.ClusterLoadAssignment) int { return len(UsableLbEndpoints(a)) }
 
 // UsableLbEndpoints are the endpoints not marked unhealthy, draining or
 // timed out: health status UNKNOWN (Istio's default), HEALTHY, DEGRADED.

@@ -61,12 +61,12 @@ func (c *Config) Simulation() (*simulation.Simulation, map[string]string) {
 		for i, l := range c.Listeners {
 			l = proto.Clone(l).(*listener.Listener)
 			for j, fc := range l.FilterChains {
-				c.chainNames[UniqueChainName(l, j, fc)] = fc.GetName()
-				fc.Name = UniqueChainName(l, j, fc)
+				c.chainNames[uniqueChainName(l, j, fc)] = fc.GetName()
+				fc.Name = uniqueChainName(l, j, fc)
 			}
 			if fc := l.DefaultFilterChain; fc != nil {
-				c.chainNames[UniqueChainName(l, -1, fc)] = fc.GetName()
-				fc.Name = UniqueChainName(l, -1, fc)
+				c.chainNames[uniqueChainName(l, -1, fc)] = fc.GetName()
+				fc.Name = uniqueChainName(l, -1, fc)
 			}
 			ls[i] = l
 		}
@@ -75,7 +75,7 @@ func (c *Config) Simulation() (*simulation.Simulation, map[string]string) {
 	return c.sim, c.chainNames
 }
 
-func UniqueChainName(l *listener.Listener, i int, fc *listener.FilterChain) string {
+func uniqueChainName(l *listener.Listener, i int, fc *listener.FilterChain) string {
 	if i < 0 {
 		return fmt.Sprintf("%s#default:%s", l.GetName(), fc.GetName())
 	}
@@ -89,7 +89,7 @@ func ChainLabel(simName string, names map[string]string, l *listener.Listener) s
 		return n
 	}
 	for i, fc := range l.GetFilterChains() {
-		if UniqueChainName(l, i, fc) == simName {
+		if uniqueChainName(l, i, fc) == simName {
 			return fmt.Sprintf("filterChains[%d] (unnamed)", i)
 		}
 	}

@@ -330,7 +330,7 @@ func (c *Config) simulate(dst netip.AddrPort, detected ClientBytes) (res simulat
 func (c *Config) simulateCall(dst netip.AddrPort, call simulation.Call) (res simulation.Result, err error) {
 	call.Address, call.Port = dst.Addr().String(), int(dst.Port())
 	call.TLS, call.CallMode = simulation.Plaintext, simulation.CallModeOutbound
-	return c.RunSimulation(call)
+	return c.runSimulation(call)
 }
 
 // simulationRuns counts runs of Istio's traffic simulation in this
@@ -342,8 +342,8 @@ var simulationRuns atomic.Int64
 // emulated sidecars decide before the wire, so a probe must run none.
 func SimulationRuns() int64 { return simulationRuns.Load() }
 
-// RunSimulation runs Istio's traffic simulation for a complete call.
-func (c *Config) RunSimulation(call simulation.Call) (res simulation.Result, err error) {
+// runSimulation runs Istio's traffic simulation for a complete call.
+func (c *Config) runSimulation(call simulation.Call) (res simulation.Result, err error) {
 	simulationRuns.Add(1)
 	sim, _ := c.Simulation()
 	defer func() {
@@ -372,7 +372,7 @@ func listenerReason(cfg *Config, l *listener.Listener, dst netip.AddrPort) strin
 }
 
 func ChainReason(l *listener.Listener, simName string, fc *listener.FilterChain, label string) string {
-	if d := l.GetDefaultFilterChain(); d != nil && UniqueChainName(l, -1, d) == simName {
+	if d := l.GetDefaultFilterChain(); d != nil && uniqueChainName(l, -1, d) == simName {
 		return fmt.Sprintf("no chain's filter_chain_match fits, so the default chain: %s", label)
 	}
 	m := "{} (matches anything)"

@@ -24,7 +24,7 @@ import (
 // listener filters for dst's port.
 func (c *Config) ChooseInboundListener(dst netip.AddrPort) (ListenerDecision, error) {
 	var d ListenerDecision
-	res, err := c.RunSimulation(simulation.Call{Address: dst.Addr().String(), Port: int(dst.Port()), Protocol: simulation.TCP, CallMode: simulation.CallModeInbound})
+	res, err := c.runSimulation(simulation.Call{Address: dst.Addr().String(), Port: int(dst.Port()), Protocol: simulation.TCP, CallMode: simulation.CallModeInbound})
 	if err != nil {
 		return d, err
 	}
@@ -78,7 +78,7 @@ func (c *Config) SimulateInbound(a InboundCall, detected ClientBytes) (simulatio
 		call.Protocol, call.HostHeader = simulation.HTTP, a.Destination.String()
 	}
 	if !a.tls() || len(a.ALPN) == 0 {
-		return c.RunSimulation(call)
+		return c.runSimulation(call)
 	}
 	// The simulation matches one ALPN. Envoy tries the offered protocols
 	// in order and takes the first chain that lists one of them, else a
@@ -87,7 +87,7 @@ func (c *Config) SimulateInbound(a InboundCall, detected ClientBytes) (simulatio
 	var first simulation.Result
 	for i, alpn := range a.ALPN {
 		call.Alpn = alpn
-		res, err := c.RunSimulation(call)
+		res, err := c.runSimulation(call)
 		if err != nil {
 			return res, err
 		}

@@ -39,6 +39,7 @@ import (
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
@@ -403,7 +404,7 @@ type ztunnelConfig struct {
 
 // ambientConfigs adds the waypoint's listeners and ztunnel's workload
 // addresses to an ambient generation's configs.
-func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build IstioBuild, out *generatedProxies) {
+func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build generator.IstioBuild, out *generatedProxies) {
 	addrs, _ := f.Discovery.Env.AmbientIndexes.AddressInformation(nil)
 	z := make(ztunnelView, 0, len(addrs))
 	for _, a := range addrs {

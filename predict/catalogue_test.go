@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -67,7 +68,7 @@ var shared = NewPredictor()
 // TestCatalogue is the predict target: every selected scenario predicted
 // from Istio's own code and checked against its expectation.
 func TestCatalogue(t *testing.T) {
-	build, err := Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +147,7 @@ func TestExplain(t *testing.T) {
 // fresh predictor, so every generation is paid for.
 func BenchmarkCatalogue(b *testing.B) {
 	list := scenarios.Catalogue()
-	if _, err := Istio(); err != nil {
+	if _, err := generator.Istio(); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

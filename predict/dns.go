@@ -12,6 +12,7 @@ import (
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pilot/pkg/controllers/ipallocate"
 	"istio.io/istio/pilot/pkg/model"
@@ -105,7 +106,7 @@ func allocatedServiceEntries(ses []*networkingv1.ServiceEntry) ([]*networkingv1.
 }
 
 func runIPAllocator(ses []*networkingv1.ServiceEntry) ([]*networkingv1.ServiceEntry, error) {
-	capture.QuietIstio()
+	generator.QuietIstio()
 	var out []*networkingv1.ServiceEntry
 	err := test.Wrap(func(t test.Failer) {
 		stop := test.NewStop(t)

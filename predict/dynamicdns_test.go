@@ -7,6 +7,7 @@ import (
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -80,8 +81,8 @@ func TestListenerFiltersBeforeTheHandOff(t *testing.T) {
 // configuration with virtualOutbound's timeout changed predicts another
 // outcome.
 func TestDynamicDNSFromTheGeneratedVirtualOutbound(t *testing.T) {
-	if !istioHasDynamicDNS {
-		t.Skip("this Istio line's pilot does not build ALLOW_ANY_DYNAMIC_DNS (predict/features.go)")
+	if !generator.HasDynamicDNS {
+		t.Skip("this Istio line's pilot does not build ALLOW_ANY_DYNAMIC_DNS (predict/generator/features.go)")
 	}
 	dyn := sidecarFor(t, shared, "mysql-10000-http-dynamic-dns")
 	v := dyn.VirtualOutbound()

@@ -7,7 +7,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
-	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/cluster"
@@ -66,11 +66,11 @@ type generatedProxies struct {
 // generate runs Istio's generator once for every sidecar of the input and
 // returns their configurations by Deployment name (client, server).
 func generate(in generatorInput, what string) (generatedProxies, error) {
-	build, err := Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		return generatedProxies{}, err
 	}
-	capture.QuietIstio()
+	generator.QuietIstio()
 	defer useFeatures(in.ambient)()
 	out := generatedProxies{proxies: map[string]*envoy.Config{}}
 	names := make([]string, 0, len(in.sidecars))
@@ -84,7 +84,7 @@ func generate(in generatorInput, what string) (generatedProxies, error) {
 	err = test.Wrap(func(t test.Failer) {
 		opts := xds.FakeOptions{
 			KubernetesObjects: in.kube,
-			KubeClientBuilder: fakeKubeBuilder(t),
+			KubeClientBuilder: generator.FakeKubeBuilder(t),
 			ConfigString:      strings.Join(in.istio, "\n---\n"),
 			MeshConfig:        in.mesh,
 		}
@@ -112,7 +112,7 @@ func generate(in generatorInput, what string) (generatedProxies, error) {
 
 // sidecarProxy is a pod's sidecar as istiod sees it when it connects: its
 // IP, namespace, labels and version.
-func sidecarProxy(c sidecarPod, build IstioBuild) *model.Proxy {
+func sidecarProxy(c sidecarPod, build generator.IstioBuild) *model.Proxy {
 	return &model.Proxy{
 		Type:            model.SidecarProxy,
 		IPAddresses:     []string{c.IP.String()},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -84,7 +85,7 @@ func TestTableServerBytesBeforeDeny(t *testing.T) {
 		s, _ := scenarios.Lookup(scenarios.Catalogue(), id)
 		list = append(list, s)
 	}
-	build, err := Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		t.Fatal(err)
 	}

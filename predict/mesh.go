@@ -8,6 +8,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/test"
@@ -80,11 +81,11 @@ func AdmitWorkloads(namespaceLabels map[string]map[string]string, deployments []
 // returns each proxy's sidecar configuration, in the order asked.
 // describe names the input in errors.
 func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy.Config, error) {
-	build, err := Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		return nil, err
 	}
-	capture.QuietIstio()
+	generator.QuietIstio()
 	nsLabels := map[string]map[string]string{}
 	var services []*corev1.Service
 	for _, o := range m.Kube {
@@ -104,7 +105,7 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy
 	err = test.Wrap(func(t test.Failer) {
 		f := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			KubernetesObjects: kube,
-			KubeClientBuilder: fakeKubeBuilder(t),
+			KubeClientBuilder: generator.FakeKubeBuilder(t),
 			ConfigString:      strings.Join(m.Istio, "\n---\n"),
 			MeshConfig:        m.Mesh,
 		})

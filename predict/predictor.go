@@ -11,6 +11,7 @@ import (
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -29,9 +30,9 @@ type Predictor struct {
 	cache    map[string]*generation
 	// Generations counts how often Istio's generator actually ran.
 	Generations atomic.Int64
-	// features are the Istio features scenarios may need (istioFeatures;
+	// features are the Istio features scenarios may need (generator.Features;
 	// tests swap in their own).
-	features []IstioFeature
+	features []generator.IstioFeature
 }
 
 type generation struct {
@@ -48,7 +49,7 @@ func NewPredictor() *Predictor { return NewPredictorFor(Topology()) }
 // NewPredictorFor returns a Predictor that renders scenarios for another
 // topology, such as the local target's addresses.
 func NewPredictorFor(t fixtures.Topology) *Predictor {
-	return &Predictor{topology: t, cache: map[string]*generation{}, features: istioFeatures}
+	return &Predictor{topology: t, cache: map[string]*generation{}, features: generator.Features}
 }
 
 // Render renders a scenario for predict's topology.
@@ -259,7 +260,7 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if needs := missingFeatures(s, p.features); needs != "" {
+			if needs := generator.MissingFeatures(s, p.features); needs != "" {
 				out[i] = Result{Scenario: s, Needs: needs}
 				return
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/report"
 )
 
@@ -18,7 +19,7 @@ import (
 // → cluster (both sidecars' when the server has one), and an extra column
 // whether the server's first bytes reached a client an authorization
 // policy denied.
-func Table(results []Result, build IstioBuild, took time.Duration) *report.Report {
+func Table(results []Result, build generator.IstioBuild, took time.Duration) *report.Report {
 	r := &report.Report{
 		Target:       "predict",
 		Istio:        build.Version(),

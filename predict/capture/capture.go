@@ -42,11 +42,11 @@ type CapturePod struct {
 	Nameservers []netip.Addr `json:",omitempty"`
 }
 
-// IptablesConfig returns istio-iptables' configuration for the pod: the
+// iptablesConfig returns istio-iptables' configuration for the pod: the
 // arguments Istio's injector gives istio-init, parsed by istio-iptables'
 // own command line and completed as istio-iptables completes it inside the
 // pod. It also returns those arguments.
-func IptablesConfig(p CapturePod) (*config.Config, []string, error) {
+func iptablesConfig(p CapturePod) (*config.Config, []string, error) {
 	args, env, err := initCommand(p.Annotations)
 	if err != nil {
 		return nil, nil, err
@@ -272,7 +272,7 @@ var restoreCache = struct {
 }{m: map[string]*restoreEntry{}}
 
 func restoreRules(p CapturePod) ([]string, string, error) {
-	cfg, args, err := IptablesConfig(p)
+	cfg, args, err := iptablesConfig(p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -365,7 +365,7 @@ func CaptureInbound(p CapturePod, src netip.Addr, dst netip.AddrPort) (Capture, 
 	if err != nil {
 		return Capture{}, err
 	}
-	v, err := rules.Prerouting(Packet{Src: src, Dst: dst, Protocol: "tcp", InInterface: "eth0"})
+	v, err := rules.prerouting(Packet{Src: src, Dst: dst, Protocol: "tcp", InInterface: "eth0"})
 	if err != nil {
 		return Capture{}, err
 	}

@@ -3,11 +3,11 @@ package capture
 import (
 	"errors"
 	"fmt"
-	istiolog "istio.io/istio/pkg/log"
 	"slices"
 	"sort"
 	"sync"
 
+	"github.com/firstbyte/firstbyte/predict/generator"
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/operator/pkg/render"
 	"istio.io/istio/pkg/config/mesh"
@@ -38,7 +38,7 @@ type sidecarInjector struct {
 var installFlags = []string{"profile=empty", "components.pilot.enabled=true"}
 
 var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
-	QuietIstio()
+	generator.QuietIstio()
 	sets, _, err := render.GenerateManifest(nil, installFlags, false, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rendering Istio's charts (%v) for the sidecar injector: %w", installFlags, err)
@@ -85,16 +85,16 @@ var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
 	return si, nil
 })
 
-// InitArgs returns the istio-iptables arguments (without the program
+// initArgs returns the istio-iptables arguments (without the program
 // name) that Istio's sidecar injector writes into the istio-init
 // container of a pod with these annotations. Annotation values are checked
 // with the injector's own validators first, as its webhook does.
-func InitArgs(annotations map[string]string) ([]string, error) {
+func initArgs(annotations map[string]string) ([]string, error) {
 	args, _, err := initCommand(annotations)
 	return args, err
 }
 
-// initCommand is InitArgs with the istio-init container's environment
+// initCommand is initArgs with the istio-init container's environment
 // (plain values): the injector copies the pod's proxyMetadata there, and
 // istio-iptables reads some of its options from it
 // (ISTIO_META_DNS_CAPTURE turns on its DNS redirect).
@@ -144,12 +144,3 @@ func validateAnnotations(annotations map[string]string) error {
 	}
 	return errors.Join(errs...)
 }
-
-// QuietIstio turns Istio's logging off: the generator logs every informer
-// start and stop, which would bury the table; its failures come back as
-// errors instead.
-var QuietIstio = sync.OnceFunc(func() {
-	for _, s := range istiolog.Scopes() {
-		s.SetOutputLevel(istiolog.NoneLevel)
-	}
-})

@@ -192,9 +192,9 @@ var builtinChains = map[string]bool{"PREROUTING": true, "INPUT": true, "OUTPUT":
 // does for a locally generated connection's first packet.
 func (r *Rules) Output(p Packet) (Verdict, error) { return r.builtin("OUTPUT", p) }
 
-// Prerouting walks the nat table's PREROUTING chain for the packet, as
+// prerouting walks the nat table's PREROUTING chain for the packet, as
 // the kernel does for an arriving connection's first packet.
-func (r *Rules) Prerouting(p Packet) (Verdict, error) { return r.builtin("PREROUTING", p) }
+func (r *Rules) prerouting(p Packet) (Verdict, error) { return r.builtin("PREROUTING", p) }
 
 func (r *Rules) builtin(chain string, p Packet) (Verdict, error) {
 	var v Verdict

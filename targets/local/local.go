@@ -26,6 +26,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
 	"github.com/firstbyte/firstbyte/targets/local/upstream"
 )
@@ -65,7 +66,7 @@ func (*Local) Name() string { return "local" }
 // IstioVersion names the Istio whose generator and iptables builder the
 // emulation runs.
 func (*Local) IstioVersion() string {
-	b, err := predict.Istio()
+	b, err := generator.Istio()
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}

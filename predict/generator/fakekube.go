@@ -1,7 +1,9 @@
-package predict
+package generator
 
 import (
 	"fmt"
+	istiolog "istio.io/istio/pkg/log"
+	"sync"
 
 	kubelib "istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/test"
@@ -11,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-// fakeKubeBuilder returns the FakeOptions.KubeClientBuilder every
+// FakeKubeBuilder returns the FakeOptions.KubeClientBuilder every
 // generator run uses. Istio's own builder seeds the fake client with the
 // field-managed tracker's Create, and client-go rebuilds a REST mapper
 // over the whole scheme on every Create (client-go testing/fixture.go,
@@ -22,7 +24,7 @@ import (
 // reads; every other kind still goes through Istio's builder, because Add
 // guesses some resources wrong (Istio's setupFakeClient says so for
 // Gateways).
-func fakeKubeBuilder(t test.Failer) func(objects ...runtime.Object) kubelib.Client {
+func FakeKubeBuilder(t test.Failer) func(objects ...runtime.Object) kubelib.Client {
 	return func(objects ...runtime.Object) kubelib.Client {
 		var core, other []runtime.Object
 		for _, o := range objects {
@@ -57,3 +59,12 @@ func objectName(o runtime.Object) string {
 	}
 	return fmt.Sprintf("%T", o)
 }
+
+// QuietIstio turns Istio's logging off: the generator logs every informer
+// start and stop, which would bury the table; its failures come back as
+// errors instead.
+var QuietIstio = sync.OnceFunc(func() {
+	for _, s := range istiolog.Scopes() {
+		s.SetOutputLevel(istiolog.NoneLevel)
+	}
+})

@@ -1,4 +1,4 @@
-package predict
+package generator
 
 import (
 	"fmt"
@@ -28,25 +28,25 @@ type IstioFeature struct {
 	Uses func(scenarios.Scenario) bool
 }
 
-// istioFeatures are the features the catalogue's scenarios may need. The
+// Features are the features the catalogue's scenarios may need. The
 // outbound-modes family (scenarios/catalogue-outbound-modes.yaml) uses
 // ALLOW_ANY_DYNAMIC_DNS, so on the 1.31-dev-master line those rows land in
 // "needs Istio ≥ 1.31" cells (TestFeaturesOfTheCatalogue).
-var istioFeatures = []IstioFeature{{
+var Features = []IstioFeature{{
 	Name: "outboundTrafficPolicy ALLOW_ANY_DYNAMIC_DNS",
 	// istio/api has the mode since 1.30, but pilot builds its config
 	// (pilot/pkg/networking/util.IsAllowAnyDynamicDNSOutbound) only from
 	// release-1.31 on; master of April 2026 ignores it.
 	Since: "1.31",
-	Has:   func() bool { return istioHasDynamicDNS },
+	Has:   func() bool { return HasDynamicDNS },
 	Uses: func(s scenarios.Scenario) bool {
 		return s.EffectiveMesh().OutboundTrafficPolicy == "ALLOW_ANY_DYNAMIC_DNS"
 	},
 }}
 
-// missingFeatures returns the cell text for a scenario that needs features
+// MissingFeatures returns the cell text for a scenario that needs features
 // the running Istio lacks ("needs Istio ≥ 1.32: <feature>"), or "".
-func missingFeatures(s scenarios.Scenario, features []IstioFeature) string {
+func MissingFeatures(s scenarios.Scenario, features []IstioFeature) string {
 	since, names := "", []string{}
 	for _, f := range features {
 		if !f.Uses(s) || f.Has() {

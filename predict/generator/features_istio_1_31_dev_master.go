@@ -1,8 +1,8 @@
 //go:build istio_1_31_dev_master
 
-package predict
+package generator
 
-// istioHasDynamicDNS: Istio master of 2026-04-23 (hack/istio/1.31-dev-master)
+// HasDynamicDNS: Istio master of 2026-04-23 (hack/istio/1.31-dev-master)
 // predates pilot's ALLOW_ANY_DYNAMIC_DNS support: its
 // pilot/pkg/networking/util has no IsAllowAnyDynamicDNSOutbound.
-const istioHasDynamicDNS = false
+const HasDynamicDNS = false
