@@ -363,11 +363,14 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 	for _, f := range fc.GetFilters() {
 		switch envoy.NetworkFilterName(f) {
 		case wellknown.HTTPConnectionManager:
-			if conn.ClientSends == envoy.NoClientBytes {
+			switch envoy.HTTPConnectionManager(conn.ClientSends) {
+			case envoy.HCMWaitsForRequest:
 				pr.Outcome, pr.HeldBy = scenarios.Hung, "the waypoint's HTTP connection manager, waiting for a request"
 				pr.add("network filter", "HTTP connection manager on %s: it waits for the client's request", chain)
 				pr.add("outcome", "hung")
 				return pr, nil
+			case envoy.HCMRoutes:
+				return pr, fmt.Errorf("scenario %s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", b.Scenario.ID, chain)
 			}
 			pr.Outcome = scenarios.ProtocolError
 			pr.add("network filter", "HTTP connection manager on %s: the client's bytes are not HTTP; Envoy answers 400 and closes", chain)

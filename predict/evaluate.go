@@ -123,13 +123,13 @@ func Evaluate(cfg *envoy.Config, conn Connection) (Prediction, error) {
 
 // httpConnectionManager: HCM decides nothing until a request arrives.
 func httpConnectionManager(p *Prediction, cfg *envoy.Config, conn Connection, cd envoy.ChainDecision, after time.Duration) error {
-	switch conn.ClientSends {
-	case envoy.NoClientBytes:
+	switch envoy.HTTPConnectionManager(conn.ClientSends) {
+	case envoy.HCMWaitsForRequest:
 		p.Outcome = scenarios.Hung
 		p.HeldBy = "the HTTP connection manager, waiting for a request"
 		p.add("network filter", "HTTP connection manager (route config %s): it routes requests, so it waits for the client's HTTP request before dialling any upstream", cd.RouteConfig)
 		p.add("outcome", "the client waits for the greeting, the sidecar for a request: hung")
-	case envoy.OpaqueBytes:
+	case envoy.HCMBadRequest:
 		p.Outcome = scenarios.ProtocolError
 		p.add("network filter", "HTTP connection manager (route config %s): its HTTP codec cannot parse the client's bytes, answers 400 Bad Request and closes", cd.RouteConfig)
 		p.add("outcome", "the client reads bytes that are not its protocol: protocol-error")
