@@ -14,8 +14,8 @@ import (
 	"istio.io/istio/pkg/wellknown"
 )
 
-// outboundPlanner adapts the predict evaluator's two halves (listener,
-// then filter chain) to the emulated client sidecar: the evaluator —
+// outboundPlanner adapts the envoy model's two halves (listener,
+// then filter chain) to the emulated client sidecar: the model —
 // Istio's simulation over Istio's generated listeners — makes every
 // decision, before the wire (decide builds the table the emulator looks
 // them up in), and the emulator does the socket work.

@@ -33,7 +33,7 @@ import (
 var detections = []envoy.ClientBytes{envoy.NoClientBytes, envoy.OpaqueBytes, envoy.HTTPRequest}
 
 // planner makes one emulated sidecar's decisions from the configuration
-// Istio generated for it (predict's evaluator over Istio's simulation).
+// Istio generated for it (the envoy model over Istio's simulation).
 // It runs only while a table is built.
 type planner interface {
 	inspect(dst netip.AddrPort) (envoy.ListenerDecision, error)
@@ -175,7 +175,7 @@ func (t *decisionTable) unplanned(what string) error {
 		dataplane.ErrNotEmulated, t.side, what, strings.Join(known, ", "))
 }
 
-// clientBytes maps what the emulator's inspectors saw to the evaluator's
+// clientBytes maps what the emulator's inspectors saw to the envoy model's
 // vocabulary.
 func clientBytes(det dataplane.Detection, timedOut bool) envoy.ClientBytes {
 	switch {

@@ -23,7 +23,7 @@ import (
 // sidecar gets its own network namespace at the server pod IP, Istio's own
 // iptables rules for that pod (istio-iptables' builder: nat PREROUTING
 // redirects inbound TCP to 15006) and an emulated virtualInbound on 15006
-// that carries out what the predict evaluator decides from the server
+// that carries out what the envoy model decides from the server
 // sidecar's listeners Istio generates. The world stands in for kube-proxy:
 // it DNATs the Service ClusterIP to the pod, so a client without a sidecar
 // reaches the pod as it would in a cluster.
@@ -36,7 +36,7 @@ import (
 // inboundPort is Envoy's inbound capture port (virtualInbound).
 const inboundPort = 15006
 
-// inboundPlanner adapts the predict evaluator's inbound half to the
+// inboundPlanner adapts the envoy model's inbound half to the
 // emulated server sidecar, as outboundPlanner does for the outbound half.
 type inboundPlanner struct {
 	cfg *envoy.Config
