@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/protocol"
@@ -79,8 +81,8 @@ type Finding struct {
 	Scopes       []string            `json:"scopes"`
 	Remediations []RemediationResult `json:"remediations,omitempty"`
 	// Scenarios are the ids of the emitted scenarios reproducing it.
-	Scenarios []string       `json:"scenarios,omitempty"`
-	Trace     []predict.Step `json:"trace"`
+	Scenarios []string     `json:"scenarios,omitempty"`
+	Trace     []envoy.Step `json:"trace"`
 
 	// captureCluster is the cluster a port capture sends everything to.
 	captureCluster string
@@ -125,7 +127,7 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if opt.Parallel == 0 {
 		opt.Parallel = 2
 	}
-	build, err := predict.Istio()
+	build, err := generator.Istio()
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +161,7 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var serverCfgs []*predict.EnvoyConfig
+	var serverCfgs []*envoy.Config
 	var serverIPs []netip.Addr
 	if len(servers) > 0 {
 		sin, ips, err := m.inboundInput(servers)
@@ -242,7 +244,7 @@ func (e *BadInput) Error() string { return e.Err.Error() }
 func (e *BadInput) Unwrap() error { return e.Err }
 
 // scopeHazards finds the hazardous outbound listeners of one sidecar.
-func (m *Mesh) scopeHazards(s *Scope, cfg *predict.EnvoyConfig) ([]*Finding, error) {
+func (m *Mesh) scopeHazards(s *Scope, cfg *envoy.Config) ([]*Finding, error) {
 	var out []*Finding
 	check := func(name string, dst netip.AddrPort, any bool) error {
 		ld, err := cfg.ChooseListener(dst)
@@ -254,7 +256,7 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *predict.EnvoyConfig) ([]*Finding, err
 		}
 		port := int(dst.Port())
 		if len(ld.Waiting) > 0 {
-			pr, err := predict.Evaluate(cfg, predict.Connection{Destination: dst, ClientSends: predict.NoClientBytes})
+			pr, err := predict.Evaluate(cfg, predict.Connection{Destination: dst, ClientSends: envoy.NoClientBytes})
 			if err != nil {
 				return err
 			}
@@ -268,14 +270,14 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *predict.EnvoyConfig) ([]*Finding, err
 		if !any {
 			return nil
 		}
-		cd, err := cfg.ChooseChain(dst, predict.NoClientBytes)
+		cd, err := cfg.ChooseChain(dst, envoy.NoClientBytes)
 		if err != nil {
 			return err
 		}
 		if cd.NetworkFilter != wellknown.TCPProxy || isPassthrough(cd.Cluster) {
 			return nil
 		}
-		pr, err := predict.Evaluate(cfg, predict.Connection{Destination: dst, ClientSends: predict.NoClientBytes})
+		pr, err := predict.Evaluate(cfg, predict.Connection{Destination: dst, ClientSends: envoy.NoClientBytes})
 		if err != nil {
 			return err
 		}
@@ -339,7 +341,7 @@ func where(listener string, dst netip.AddrPort, any bool) string {
 }
 
 // meets says in words what a server-first client meets.
-func meets(pr predict.Prediction, ld predict.ListenerDecision) string {
+func meets(pr predict.Prediction, ld envoy.ListenerDecision) string {
 	held := strings.Join(ld.Waiting, " and ")
 	switch {
 	case pr.Outcome == scenarios.Hung:
@@ -357,7 +359,7 @@ func meets(pr predict.Prediction, ld predict.ListenerDecision) string {
 // Service and ServiceEntry ports on its port that Istio reads as HTTP or
 // cannot classify (Istio's own ConvertProtocol and Parse), narrowed to
 // those the listener's HTTP routes serve.
-func (m *Mesh) inspectorCauses(cfg *predict.EnvoyConfig, listener string, dst netip.AddrPort, any bool) ([]Cause, string) {
+func (m *Mesh) inspectorCauses(cfg *envoy.Config, listener string, dst netip.AddrPort, any bool) ([]Cause, string) {
 	port := int(dst.Port())
 	var out []Cause
 	vipOwner := ""
@@ -446,7 +448,7 @@ func (m *Mesh) captureCauses(cluster string, port int) []Cause {
 
 // hits walks a destination from the scope's pod (its iptables, then its
 // sidecar) and reports whether the hazard meets it.
-func hits(s *Scope, cfg *predict.EnvoyConfig, f *Finding, d Destination) (*Hit, error) {
+func hits(s *Scope, cfg *envoy.Config, f *Finding, d Destination) (*Hit, error) {
 	if int(d.Addr.Port()) != f.Port && f.Listener != "virtualOutbound" {
 		return nil, nil
 	}
@@ -488,10 +490,10 @@ func verdictText(pr predict.Prediction) string {
 }
 
 // walkDestination walks a connection from the scope's pod to d.
-func walkDestination(s *Scope, cfg *predict.EnvoyConfig, d Destination, extraAnnotations map[string]string) (predict.Prediction, error) {
-	conn := predict.Connection{Destination: d.Addr, ClientSends: predict.NoClientBytes}
+func walkDestination(s *Scope, cfg *envoy.Config, d Destination, extraAnnotations map[string]string) (predict.Prediction, error) {
+	conn := predict.Connection{Destination: d.Addr, ClientSends: envoy.NoClientBytes}
 	if d.clientFirst() {
-		conn.ClientSends = predict.OpaqueBytes
+		conn.ClientSends = envoy.OpaqueBytes
 	}
 	return predict.Walk(s.capturePod(extraAnnotations), cfg, conn, predict.AppUID)
 }

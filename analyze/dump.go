@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
-	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/envoy"
 )
 
 // AnalyzeDump walks one sidecar's config dump (istioctl proxy-config all
@@ -12,7 +12,7 @@ import (
 // mesh's objects, causes come from the dump's own route configurations
 // and remediations cannot be checked; the report says so. Named
 // destinations must be IP addresses here.
-func AnalyzeDump(cfg *predict.EnvoyConfig, opt Options) (*Report, error) {
+func AnalyzeDump(cfg *envoy.Config, opt Options) (*Report, error) {
 	m := newMesh()
 	if err := m.Finish(); err != nil {
 		return nil, err

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/envoy"
 )
 
 // TestConfigDump finds the seed's hazard in a sidecar's config dump (the
 // hanging scenario's, predict/testdata), naming the colliding route.
 func TestConfigDump(t *testing.T) {
-	cfg, err := predict.ReadConfigDumpFile("../predict/testdata/config_dump.json")
+	cfg, err := envoy.ReadConfigDumpFile("../predict/testdata/config_dump.json", envoy.Tolerant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestConfigDumpFromAnotherEnvoy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := predict.ReadConfigDump(data, "future.json")
+	cfg, err := envoy.ReadConfigDump(data, "future.json", envoy.Tolerant)
 	if err != nil {
 		t.Fatalf("a dump whose listeners mostly decode was refused: %v", err)
 	}

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/types/known/durationpb"
 	apisecurity "istio.io/api/security/v1beta1"
@@ -231,23 +233,23 @@ var plaintextSource = netip.MustParseAddr("198.51.100.10")
 
 // walkInbound walks the plaintext server-first connection to the
 // server's target port: its pod's iptables, then its sidecar.
-func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extraAnnotations map[string]string) (predict.Prediction, error) {
+func walkInbound(s *inboundServer, cfg *envoy.Config, ip netip.Addr, extraAnnotations map[string]string) (predict.Prediction, error) {
 	dst := netip.AddrPortFrom(ip, uint16(s.target))
 	ann := maps.Clone(s.pod.Annotations)
 	if ann == nil {
 		ann = map[string]string{}
 	}
 	maps.Copy(ann, extraAnnotations)
-	c, err := predict.CaptureInbound(predict.CapturePod{Annotations: ann, IP: ip}, plaintextSource, dst)
+	c, err := capture.CaptureInbound(capture.CapturePod{Annotations: ann, IP: ip}, plaintextSource, dst)
 	if err != nil {
 		return predict.Prediction{}, err
 	}
 	if !c.Redirected {
 		return predict.Prediction{Outcome: scenarios.Connected, Trace: c.Trace}, nil
 	}
-	a := predict.Arrival{Destination: dst, Source: plaintextSource, Protocol: scenarios.Protocol(s.dest.Protocol), TLS: simulation.Plaintext, AppSends: predict.NoClientBytes}
+	a := predict.Arrival{Destination: dst, Source: plaintextSource, Protocol: scenarios.Protocol(s.dest.Protocol), TLS: simulation.Plaintext, AppSends: envoy.NoClientBytes}
 	if s.dest.clientFirst() {
-		a.AppSends = predict.OpaqueBytes
+		a.AppSends = envoy.OpaqueBytes
 	}
 	pr, err := predict.EvaluateInbound(cfg, a)
 	pr.Trace = append(c.Trace, pr.Trace...)
@@ -256,7 +258,7 @@ func walkInbound(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr, extr
 
 // inboundHazard walks one server and returns its finding, if the
 // connection does not connect at once.
-func (m *Mesh) inboundHazard(s *inboundServer, cfg *predict.EnvoyConfig, ip netip.Addr) (*Finding, error) {
+func (m *Mesh) inboundHazard(s *inboundServer, cfg *envoy.Config, ip netip.Addr) (*Finding, error) {
 	pr, err := walkInbound(s, cfg, ip, nil)
 	if err != nil {
 		return nil, fmt.Errorf("inbound walk of %s port %d: %w", s, s.target, err)

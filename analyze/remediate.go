@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -131,7 +132,7 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 		return res, err
 	}
 	proxy := f.scope.proxy
-	walk := func(cfg *predict.EnvoyConfig, h Hit) (predict.Prediction, error) {
+	walk := func(cfg *envoy.Config, h Hit) (predict.Prediction, error) {
 		return walkDestination(f.scope, cfg, h.Destination, r.annotations)
 	}
 	if f.server != nil {
@@ -140,7 +141,7 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 			return res, err
 		}
 		in, proxy = sin, func() predict.MeshProxy { return f.server.proxy(ips[0]) }
-		walk = func(cfg *predict.EnvoyConfig, _ Hit) (predict.Prediction, error) {
+		walk = func(cfg *envoy.Config, _ Hit) (predict.Prediction, error) {
 			return walkInbound(f.server, cfg, ips[0], r.annotations)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 )
 
@@ -203,13 +204,13 @@ func (s *Scope) proxy() predict.MeshProxy {
 }
 
 // capturePod is the representative pod as Istio's iptables sees it.
-func (s *Scope) capturePod(extra map[string]string) predict.CapturePod {
+func (s *Scope) capturePod(extra map[string]string) capture.CapturePod {
 	a := maps.Clone(s.Annotations)
 	if a == nil {
 		a = map[string]string{}
 	}
 	maps.Copy(a, extra)
-	return predict.CapturePod{Annotations: a, IP: s.IP}
+	return capture.CapturePod{Annotations: a, IP: s.IP}
 }
 
 // admitted runs the mesh's workloads through Istio's injection, in order.

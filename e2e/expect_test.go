@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/envoy/configdump"
+	"github.com/firstbyte/firstbyte/envoy/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/targets/kube/sidecarsync"
 )
 
@@ -39,7 +40,7 @@ func liveBundle(t *testing.T, id string) (*fixtures.Bundle, map[string]string) {
 
 func parse(t *testing.T, data []byte, what string) *configdump.Dump {
 	t.Helper()
-	d, err := configdump.Parse(data, what)
+	d, err := configdump.Parse(data, what, envoy.Strict)
 	if err != nil {
 		t.Fatal(err)
 	}

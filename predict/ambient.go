@@ -24,10 +24,10 @@ package predict
 //     to the pod after its L4 policy check and involves no waypoint
 //     (src/proxy/inbound_passthrough.rs, proxy_inbound_plaintext);
 //   - the waypoint's listener filters behave as in any Envoy listener:
-//     inspectors.go (listener_filters_timeout unset = Envoy's 15s default,
+//     envoy.Inspect and ListenerFilters.Wait (listener_filters_timeout unset = Envoy's 15s default,
 //     continue_on_listener_filters_timeout unset = close on timeout);
 //   - main_internal chooses its chain with a filter_chain_matcher
-//     (unified matcher): waypointmatch.go.
+//     (unified matcher): envoy.WaypointChain.
 
 import (
 	"fmt"
@@ -36,7 +36,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
@@ -57,8 +60,9 @@ import (
 const WaypointPod = "waypoint"
 
 // WaypointClusterIP is the ClusterIP predict gives the waypoint's Service
-// (istiod's gateway controller creates it on a cluster).
-var WaypointClusterIP = netip.MustParseAddr("10.96.0.40")
+// (istiod's gateway controller creates it on a cluster): the one world's
+// waypoint VIP.
+var WaypointClusterIP = fixtures.WorldWaypointVIP
 
 // Labels istiod's gateway deployment controller puts on a waypoint's
 // Service and pods (pilot/pkg/config/kube/gateway, deploymentcontroller).
@@ -209,8 +213,8 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 	if err != nil {
 		return pr, err
 	}
-	z := cfgs[ztunnelKey].Workloads
-	pr.add("config", "%s", cfgs[ztunnelKey].Source)
+	z := cfgs.ztunnel.workloads
+	pr.add("config", "%s", cfgs.ztunnel.source)
 	pr.add("capture", "the client namespace is ambient: istio-cni's rules in the client pod redirect the connection to its node's ztunnel, which completes the client's TCP handshake itself")
 	const rule = "ztunnel src/proxy/outbound.rs build_request"
 	var via *workloadapi.GatewayAddress
@@ -232,7 +236,7 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 		pr.Direct = "ztunnel L4, no waypoint"
 		return ambientDelivered(b, pr, "ztunnel relays the bytes without reading them (L4 only)", 0), nil
 	}
-	wp := cfgs[WaypointPod]
+	wp := cfgs.proxies[WaypointPod]
 	if wp == nil {
 		return pr, fmt.Errorf("scenario %s: WDS names waypoint %s but predict generated no waypoint proxy: the fixtures render no waypoint Gateway", b.Scenario.ID, gatewayText(via))
 	}
@@ -264,7 +268,7 @@ func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, 
 		return pr, err
 	}
 	s := baseSides(b, in, podIPs(b.Topology)[ClientPod], podIPs(b.Topology)[ServerPod])
-	c, err := CaptureOutbound(s.Client, conn.Destination, AppUID)
+	c, err := capture.CaptureOutbound(s.Client, conn.Destination, AppUID)
 	if err != nil {
 		return pr, err
 	}
@@ -281,8 +285,8 @@ func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, 
 	}
 	pr.Trace = trimOutcome(pr.Trace)
 	how := "plaintext to the endpoint"
-	if cl := cfg.cluster(out.Cluster); cl != nil {
-		for _, e := range usableLbEndpoints(cfg.loadAssignment(cl)) {
+	if cl := cfg.Cluster(out.Cluster); cl != nil {
+		for _, e := range envoy.UsableLbEndpoints(cfg.LoadAssignment(cl)) {
 			if ia := e.GetEndpoint().GetAddress().GetEnvoyInternalAddress(); ia != nil {
 				how = "HBONE through the internal listener " + ia.GetServerListenerName() + " to " + ia.GetEndpointId()
 			}
@@ -292,7 +296,7 @@ func (p *Predictor) ambientSidecarClient(b *fixtures.Bundle, in generatorInput, 
 	return ambientDelivered(b, pr, "the client sidecar relays the bytes", out.After), nil
 }
 
-func trimOutcome(t []Step) []Step {
+func trimOutcome(t []envoy.Step) []envoy.Step {
 	out := t[:0:0]
 	for _, s := range t {
 		if s.Stage != "outcome" {
@@ -306,48 +310,46 @@ func trimOutcome(t []Step) []Step {
 // connect_terminate, the inner stream to main_internal, its listener
 // filters, its filter_chain_matcher, the chain's network filter and
 // cluster.
-func evaluateWaypoint(b *fixtures.Bundle, cfg *EnvoyConfig, conn Connection, pr Prediction) (Prediction, error) {
+func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr Prediction) (Prediction, error) {
 	pr.addConfig(cfg)
-	if cfg.listener(connectTerminate) == nil {
+	if cfg.Listener(connectTerminate) == nil {
 		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, connectTerminate)
 	}
 	pr.add("waypoint", "listener %s (port 15008) terminates the HBONE CONNECT for %s and hands the inner stream to the internal listener %s; the CONNECT succeeds before any application byte", connectTerminate, conn.Destination, mainInternal)
-	l := cfg.listener(mainInternal)
+	l := cfg.Listener(mainInternal)
 	if l == nil {
 		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, mainInternal)
 	}
 	pr.Listener = "ztunnel → waypoint " + mainInternal
-	in, err := inspect(l, int(conn.Destination.Port()))
+	in, err := envoy.Inspect(l, int(conn.Destination.Port()))
 	if err != nil {
 		return pr, err
 	}
-	for _, n := range in.notes {
+	for _, n := range in.Notes {
 		pr.add("listener filters", "%s: %s", mainInternal, n)
 	}
-	ld := ListenerDecision{Listener: pr.Listener, Waiting: in.waiting, Timeout: in.timeout, ContinueOnTimeout: in.continueOnTimeout}
-	detected := conn.ClientSends
-	var after time.Duration
-	waiters := strings.Join(in.waiting, " and ")
+	waiters := strings.Join(in.Waiting, " and ")
+	wait := in.Wait(conn.ClientSends)
 	switch {
-	case len(in.waiting) == 0:
+	case !in.Waits():
 		pr.add("listener filters", "nothing waits for client bytes on %s: the filter chain is chosen at once", mainInternal)
-	case conn.ClientSends != NoClientBytes:
-		pr.add("listener filters", "the client's first bytes arrive at once and %s decides: %s", waiters, detection(conn.ClientSends))
-	case in.timeout == 0:
+	case wait.Kind == envoy.ChainNow:
+		pr.add("listener filters", "the client's first bytes arrive at once and %s decides: %s", waiters, envoy.Detection(conn.ClientSends))
+	case wait.Kind == envoy.HoldForever:
 		pr.Outcome, pr.HeldBy = scenarios.Hung, "waypoint "+waiters+" (listener_filters_timeout 0s)"
-		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting", waiters, ld.timeoutText())
+		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting", waiters, in.TimeoutText())
 		pr.add("outcome", "deadlock inside the waypoint: hung")
 		return pr, nil
-	case !in.continueOnTimeout:
-		pr.Outcome, pr.After, pr.HeldBy = scenarios.Reset, in.timeout, "waypoint "+waiters+" (listener_filters_timeout "+in.timeout.String()+")"
-		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting and sends nothing", waiters, ld.timeoutText())
-		pr.add("outcome", "after %s Envoy closes main_internal's socket (continue_on_listener_filters_timeout is false); the inner stream ends, the waypoint resets the HBONE stream and the client's ztunnel closes the client's connection without a byte: reset", in.timeout)
+	case wait.Kind == envoy.CloseAfter:
+		pr.Outcome, pr.After, pr.HeldBy = scenarios.Reset, wait.After, "waypoint "+waiters+" (listener_filters_timeout "+wait.After.String()+")"
+		pr.add("listener filters", "%s waits for the client's first bytes with %s; the client waits for the greeting and sends nothing", waiters, in.TimeoutText())
+		pr.add("outcome", "after %s Envoy closes main_internal's socket (continue_on_listener_filters_timeout is false); the inner stream ends, the waypoint resets the HBONE stream and the client's ztunnel closes the client's connection without a byte: reset", wait.After)
 		return pr, nil
-	default:
-		after = in.timeout
-		pr.add("listener filters", "%s waits %s for the client's first bytes, then gives up with nothing detected", waiters, in.timeout)
+	case wait.Kind == envoy.ContinueAfter:
+		pr.add("listener filters", "%s waits %s for the client's first bytes, then gives up with nothing detected", waiters, wait.After)
 	}
-	chain, steps, err := waypointChain(l, conn.Destination, detected)
+	detected, after := wait.Detected, wait.After
+	chain, steps, err := envoy.WaypointChain(l, conn.Destination, detected)
 	for _, s := range steps {
 		pr.add("filter chain", "%s", s)
 	}
@@ -355,27 +357,30 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *EnvoyConfig, conn Connection, pr 
 		return pr, fmt.Errorf("scenario %s: %w", b.Scenario.ID, err)
 	}
 	pr.FilterChain = chain
-	fc := chainByName(l, chain)
+	fc := envoy.ChainByName(l, chain)
 	if fc == nil {
 		return pr, fmt.Errorf("scenario %s: main_internal's matcher names chain %q, which the listener does not hold", b.Scenario.ID, chain)
 	}
 	for _, f := range fc.GetFilters() {
-		switch networkFilterName(f) {
+		switch envoy.NetworkFilterName(f) {
 		case wellknown.HTTPConnectionManager:
-			if conn.ClientSends == NoClientBytes {
+			switch envoy.HTTPConnectionManager(conn.ClientSends) {
+			case envoy.HCMWaitsForRequest:
 				pr.Outcome, pr.HeldBy = scenarios.Hung, "the waypoint's HTTP connection manager, waiting for a request"
 				pr.add("network filter", "HTTP connection manager on %s: it waits for the client's request", chain)
 				pr.add("outcome", "hung")
 				return pr, nil
+			case envoy.HCMRoutes:
+				return pr, fmt.Errorf("scenario %s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", b.Scenario.ID, chain)
 			}
 			pr.Outcome = scenarios.ProtocolError
 			pr.add("network filter", "HTTP connection manager on %s: the client's bytes are not HTTP; Envoy answers 400 and closes", chain)
 			pr.add("outcome", "protocol-error")
 			return pr, nil
 		case wellknown.TCPProxy:
-			var d ChainDecision
+			var d envoy.ChainDecision
 			d.FilterChain = chain
-			if err := cfg.tcpProxy(&d, f, l); err != nil {
+			if err := cfg.TCPProxy(&d, f, l); err != nil {
 				return pr, err
 			}
 			pr.Trace = append(pr.Trace, d.Trace...)
@@ -394,18 +399,22 @@ const (
 	mainInternal     = "main_internal"
 )
 
-// ztunnelKey names ztunnel's view (WDS) among a generation's configs.
-const ztunnelKey = "ztunnel"
+// ztunnelConfig is ztunnel's view of an ambient generation: the workload
+// addresses istiod sends every ztunnel (WDS), and where they came from.
+type ztunnelConfig struct {
+	workloads ztunnelView
+	source    string
+}
 
 // ambientConfigs adds the waypoint's listeners and ztunnel's workload
 // addresses to an ambient generation's configs.
-func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build IstioBuild, out map[string]*EnvoyConfig) {
+func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build generator.IstioBuild, out *generatedProxies) {
 	addrs, _ := f.Discovery.Env.AmbientIndexes.AddressInformation(nil)
 	z := make(ztunnelView, 0, len(addrs))
 	for _, a := range addrs {
 		z = append(z, a.Address)
 	}
-	out[ztunnelKey] = &EnvoyConfig{Workloads: z, Source: fmt.Sprintf("ztunnel's workload addresses (WDS, %d) from the ambient index of %s", len(z), build)}
+	out.ztunnel = &ztunnelConfig{workloads: z, source: fmt.Sprintf("ztunnel's workload addresses (WDS, %d) from the ambient index of %s", len(z), build)}
 	wp := in.waypoint
 	if wp == nil {
 		return
@@ -414,5 +423,5 @@ func ambientConfigs(f *xds.FakeDiscoveryServer, in generatorInput, build IstioBu
 	// iptables interception.
 	p := sidecarProxy(*wp, build)
 	p.Type, p.Metadata.InterceptionMode = model.Waypoint, ""
-	out[WaypointPod] = generatedConfig(f, p, fmt.Sprintf("waypoint %s/%s (pod %s) generated by %s from the scenario's rendered fixtures", wp.Namespace, wp.Name, wp.IP, build))
+	out.proxies[WaypointPod] = generatedConfig(f, p, fmt.Sprintf("waypoint %s/%s (pod %s) generated by %s from the scenario's rendered fixtures", wp.Namespace, wp.Name, wp.IP, build))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
@@ -37,13 +38,13 @@ func ExpectedAmbient(b *fixtures.Bundle, clusterIPs map[string]string) (AmbientE
 		return out, err
 	}
 	out.ServiceNamespace, out.ServiceHostname = destinationService(b)
-	for _, a := range cfgs[ztunnelKey].Workloads {
+	for _, a := range cfgs.ztunnel.workloads {
 		s := a.GetService()
 		if s.GetNamespace() == out.ServiceNamespace && s.GetHostname() == out.ServiceHostname {
 			out.ServiceWaypoint = s.GetWaypoint().GetHostname().GetHostname()
 		}
 	}
-	if wp := cfgs[WaypointPod]; wp != nil {
+	if wp := cfgs.proxies[WaypointPod]; wp != nil {
 		if out.Waypoint, err = wp.ConfigDump(); err != nil {
 			return out, fmt.Errorf("rendering the expected waypoint config_dump of %s: %w", b.Scenario.ID, err)
 		}
@@ -61,29 +62,29 @@ func destinationService(b *fixtures.Bundle) (namespace, hostname string) {
 }
 
 // WaypointInspection says what a waypoint's main_internal listener does
-// with a connection to port before choosing a chain, in predict's Envoy
-// model (inspectors.go): which inspectors wait, and the timeout. The kind
+// with a connection to port before choosing a chain, in the Envoy
+// model (envoy.Inspect): which inspectors wait, and the timeout. The kind
 // target compares it between the live waypoint and the generated one.
 func WaypointInspection(dump []byte, source string, port int) (string, error) {
-	cfg, err := ReadConfigDump(dump, source)
+	cfg, err := envoy.ReadConfigDump(dump, source, envoy.Tolerant)
 	if err != nil {
 		return "", err
 	}
-	l := cfg.listener(mainInternal)
+	l := cfg.Listener(mainInternal)
 	if l == nil {
 		return "", fmt.Errorf("waypoint config_dump %s has no %s listener (listeners: %v)", source, mainInternal, listenerNames(cfg))
 	}
-	in, err := inspect(l, port)
+	in, err := envoy.Inspect(l, port)
 	if err != nil {
 		return "", err
 	}
-	if len(in.waiting) == 0 {
+	if len(in.Waiting) == 0 {
 		return fmt.Sprintf("%s port %d: nothing waits for client bytes", mainInternal, port), nil
 	}
-	return fmt.Sprintf("%s port %d: %s waits, listener_filters_timeout %s, continue %v", mainInternal, port, strings.Join(in.waiting, "+"), in.timeout, in.continueOnTimeout), nil
+	return fmt.Sprintf("%s port %d: %s waits, listener_filters_timeout %s, continue %v", mainInternal, port, strings.Join(in.Waiting, "+"), in.Timeout, in.ContinueOnTimeout), nil
 }
 
-func listenerNames(c *EnvoyConfig) []string {
+func listenerNames(c *envoy.Config) []string {
 	var out []string
 	for _, l := range c.Listeners {
 		out = append(out, l.GetName())

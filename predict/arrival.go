@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 )
@@ -29,11 +30,11 @@ type Arrival struct {
 	Principal string
 	// AppSends is what the client application sends first; under TLS it
 	// travels inside the tunnel, after the handshake.
-	AppSends ClientBytes
+	AppSends envoy.ClientBytes
 }
 
 // ArrivalOf is the connection a Leg delivers to the server pod at dst.
-func ArrivalOf(leg Leg, src netip.Addr, dst netip.AddrPort, protocol scenarios.Protocol, appSends ClientBytes, principal string) Arrival {
+func ArrivalOf(leg envoy.Leg, src netip.Addr, dst netip.AddrPort, protocol scenarios.Protocol, appSends envoy.ClientBytes, principal string) Arrival {
 	a := Arrival{Destination: dst, Source: src, Protocol: protocol, TLS: leg.TLS, ALPN: leg.ALPN, SNI: leg.SNI, AppSends: appSends}
 	if leg.TLS == "" {
 		a.TLS = simulation.Plaintext
@@ -45,9 +46,9 @@ func ArrivalOf(leg Leg, src netip.Addr, dst netip.AddrPort, protocol scenarios.P
 }
 
 // firstBytes is what the server sidecar's listener filters see first.
-func (a Arrival) firstBytes() ClientBytes {
+func (a Arrival) firstBytes() envoy.ClientBytes {
 	if a.tls() {
-		return TLSClientHello
+		return envoy.TLSClientHello
 	}
 	return a.AppSends
 }
@@ -72,4 +73,9 @@ func (a Arrival) String() string {
 	default:
 		return fmt.Sprintf("from %s in plaintext, no client certificate: %s", a.Source, app)
 	}
+}
+
+// call is the arrival as Envoy's inbound listener sees it.
+func (a Arrival) call() envoy.InboundCall {
+	return envoy.InboundCall{Destination: a.Destination, TLS: a.TLS, ALPN: a.ALPN, SNI: a.SNI}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -15,7 +16,7 @@ var shared = NewPredictor()
 // fresh predictor, so every generation is paid for.
 func BenchmarkCatalogue(b *testing.B) {
 	list := scenarios.Catalogue()
-	if _, err := Istio(); err != nil {
+	if _, err := generator.Istio(); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {

@@ -7,7 +7,9 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"
@@ -139,18 +141,18 @@ func (p *Predictor) ColliderCheck(b *fixtures.Bundle) (ColliderCheck, error) {
 		return c, err
 	}
 	s := p.sides(b, in)
-	conn := Connection{Destination: dst, ClientSends: HTTPRequest}
+	conn := Connection{Destination: dst, ClientSends: envoy.HTTPRequest}
 	if s.ClientSidecar == nil {
 		c.Walk.Direct = "no client sidecar"
 		c.Walk.add("capture", "%s: nothing captures the request", s.NoClientSidecar)
 		return c.landsAt(b, dst, "the client sends it itself"), nil
 	}
-	capture, err := CaptureOutbound(s.Client, dst, AppUID)
+	captured, err := capture.CaptureOutbound(s.Client, dst, AppUID)
 	if err != nil {
 		return c, err
 	}
-	if !capture.Redirected {
-		c.Walk.Direct, c.Walk.Trace = "not captured", capture.Trace
+	if !captured.Redirected {
+		c.Walk.Direct, c.Walk.Trace = "not captured", captured.Trace
 		return c.landsAt(b, dst, "not captured: the client sends it itself"), nil
 	}
 	cfg, err := s.ClientSidecar()
@@ -158,13 +160,13 @@ func (p *Predictor) ColliderCheck(b *fixtures.Bundle) (ColliderCheck, error) {
 		return c, err
 	}
 	pr, err := Evaluate(cfg, conn)
-	pr.Trace = append(capture.Trace, pr.Trace...)
+	pr.Trace = append(captured.Trace, pr.Trace...)
 	c.Walk = pr
 	if err != nil {
 		return c, err
 	}
 	cluster := pr.Cluster
-	cd, err := cfg.ChooseChain(dst, HTTPRequest)
+	cd, err := cfg.ChooseChain(dst, envoy.HTTPRequest)
 	if err != nil {
 		return c, err
 	}
@@ -184,9 +186,9 @@ func (p *Predictor) ColliderCheck(b *fixtures.Bundle) (ColliderCheck, error) {
 	}
 	leg, err := cfg.UpstreamLeg(cluster, dst)
 	switch {
-	case errors.Is(err, ErrNoUpstream):
+	case errors.Is(err, envoy.ErrNoUpstream):
 		return c.fails("cluster %s has no upstream: Envoy ends the request itself", cluster), nil
-	case errors.Is(err, ErrDynamicForwardProxy):
+	case errors.Is(err, envoy.ErrDynamicForwardProxy):
 		// The dynamic forward proxy dials the Host, which the cluster's
 		// DNS resolves to the collider Service.
 		return c.landsAt(b, dst, fmt.Sprintf("cluster %s (dynamic forward proxy) dials the Host %s, the collider Service", cluster, c.Host)), nil

@@ -3,11 +3,13 @@ package predict
 import (
 	"bytes"
 	"flag"
-	"github.com/firstbyte/firstbyte/fixtures"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -46,7 +48,7 @@ func TestConfigDumpSampleIsCurrent(t *testing.T) {
 // The evaluator explains a config dump exactly as it explains the
 // generator's objects.
 func TestEvaluateConfigDumpSample(t *testing.T) {
-	cfg, err := ReadConfigDumpFile(sampleDump)
+	cfg, err := envoy.ReadConfigDumpFile(sampleDump, envoy.Strict)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestEvaluateConfigDumpSample(t *testing.T) {
 		}
 	}
 	// With the pod's (default) capture in front, as a cluster run would.
-	p, err := Walk(CapturePod{IP: ClientPodIP}, cfg, ProtocolConnection(scenarios.MySQL, server), AppUID)
+	p, err := Walk(capture.CapturePod{IP: ClientPodIP}, cfg, ProtocolConnection(scenarios.MySQL, server), AppUID)
 	if err != nil || p.Outcome != scenarios.Hung || !strings.Contains(p.String(), "REDIRECT") {
 		t.Errorf("walk through capture and the dump: %v\n%s", err, p)
 	}
@@ -94,7 +96,7 @@ func TestReadConfigDumpTolerance(t *testing.T) {
 	if foreign == string(data) {
 		t.Fatal("the sample has no cors filter or use_original_dst to rewrite: pick other fields")
 	}
-	cfg, err := ReadConfigDump([]byte(foreign), "foreign.json")
+	cfg, err := envoy.ReadConfigDump([]byte(foreign), "foreign.json", envoy.Tolerant)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,13 +106,16 @@ func TestReadConfigDumpTolerance(t *testing.T) {
 	if p, err := Evaluate(cfg, mysql); err != nil || p.Outcome != scenarios.Hung {
 		t.Errorf("foreign dump: %v %s", err, p)
 	}
+	if _, err := envoy.ReadConfigDump([]byte(foreign), "foreign.json", envoy.Strict); err == nil || !strings.Contains(err.Error(), "MysteryLogger") {
+		t.Errorf("strict read of the foreign dump: error %v, want it to name example.vendor.v9.MysteryLogger", err)
+	}
 
 	for _, bad := range []struct{ name, data, want string }{
 		{"not json", "{", "is not JSON"},
 		{"not a dump", `{"configs": 3}`, "is not an Envoy admin config dump"},
 		{"no listeners", `{"configs": []}`, "holds no listeners"},
 	} {
-		if _, err := ReadConfigDump([]byte(bad.data), bad.name); err == nil || !strings.Contains(err.Error(), bad.want) {
+		if _, err := envoy.ReadConfigDump([]byte(bad.data), bad.name, envoy.Tolerant); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want it to say %q", bad.name, err, bad.want)
 		}
 	}

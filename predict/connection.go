@@ -4,27 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
-)
-
-// ClientBytes is what the client sends first after the TCP handshake, as
-// far as a listener inspector can tell.
-type ClientBytes string
-
-const (
-	// NoClientBytes: a server-first client sends nothing and waits for the
-	// greeting.
-	NoClientBytes ClientBytes = "none"
-	// OpaqueBytes: a client-first protocol that is neither HTTP nor TLS
-	// (MongoDB's hello). Inspectors conclude at once: not HTTP, not TLS.
-	OpaqueBytes ClientBytes = "opaque"
-	// HTTPRequest: an HTTP/1.1 request, which http_inspector recognises.
-	HTTPRequest ClientBytes = "http/1.1"
-	// TLSClientHello: a TLS ClientHello, which a client sidecar sends the
-	// moment its tcp_proxy connects an upstream whose transport socket is
-	// TLS (Istio mTLS), whatever the application does. tls_inspector reads
-	// it at once; http_inspector sees at once that it is not HTTP.
-	TLSClientHello ClientBytes = "tls"
 )
 
 // Connection is an outbound connection from the client's application.
@@ -32,16 +13,16 @@ type Connection struct {
 	Destination netip.AddrPort
 	// Protocol is the application protocol, for traces; may be empty.
 	Protocol    scenarios.Protocol
-	ClientSends ClientBytes
+	ClientSends envoy.ClientBytes
 }
 
 // ProtocolConnection is a connection of a suite protocol: server-first
 // protocols send nothing first; the client-first ones the suite has
 // (mongo, dns over TCP) open with non-HTTP, non-TLS bytes.
 func ProtocolConnection(p scenarios.Protocol, dst netip.AddrPort) Connection {
-	c := Connection{Destination: dst, Protocol: p, ClientSends: OpaqueBytes}
+	c := Connection{Destination: dst, Protocol: p, ClientSends: envoy.OpaqueBytes}
 	if p.ServerFirst() {
-		c.ClientSends = NoClientBytes
+		c.ClientSends = envoy.NoClientBytes
 	}
 	return c
 }
@@ -49,11 +30,11 @@ func ProtocolConnection(p scenarios.Protocol, dst netip.AddrPort) Connection {
 func (c Connection) String() string {
 	who := "the client speaks first"
 	switch {
-	case c.ClientSends == NoClientBytes:
+	case c.ClientSends == envoy.NoClientBytes:
 		who = "the server speaks first: the client sends nothing until the greeting"
-	case c.ClientSends == OpaqueBytes:
+	case c.ClientSends == envoy.OpaqueBytes:
 		who = "the client speaks first with bytes that are neither HTTP nor TLS"
-	case c.ClientSends == HTTPRequest:
+	case c.ClientSends == envoy.HTTPRequest:
 		who = "the client speaks first with an HTTP/1.1 request"
 	}
 	if c.Protocol != "" {

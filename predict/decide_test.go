@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -17,37 +19,47 @@ func TestDecisionHalves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ld.Listener != "0.0.0.0_10000" || len(ld.Waiting) != 1 || ld.Waiting[0] != wellknown.HTTPInspector || ld.Timeout != 2*time.Second || !ld.ContinueOnTimeout {
-		t.Errorf("listener half: %+v", ld)
+	wantFilters := envoy.ListenerFilters{Waiting: []string{wellknown.HTTPInspector}, Timeout: 2 * time.Second, ContinueOnTimeout: true}
+	if diff := cmp.Diff(wantFilters, ld.ListenerFilters); ld.Listener != "0.0.0.0_10000" || diff != "" {
+		t.Errorf("listener half: listener %s, filters (-want +got):\n%s", ld.Listener, diff)
 	}
-	for detected, want := range map[ClientBytes]ChainDecision{
-		NoClientBytes: {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
-		OpaqueBytes:   {FilterChain: "PassthroughFilterChain", NetworkFilter: wellknown.TCPProxy, Cluster: "PassthroughCluster"},
-		HTTPRequest:   {FilterChain: "http", NetworkFilter: wellknown.HTTPConnectionManager, Cluster: "outbound|10000||collider.web"},
+	type chain struct{ FilterChain, NetworkFilter, Cluster string }
+	for _, c := range []struct {
+		detected envoy.ClientBytes
+		want     chain
+	}{
+		{envoy.NoClientBytes, chain{"PassthroughFilterChain", wellknown.TCPProxy, "PassthroughCluster"}},
+		{envoy.OpaqueBytes, chain{"PassthroughFilterChain", wellknown.TCPProxy, "PassthroughCluster"}},
+		{envoy.HTTPRequest, chain{"http", wellknown.HTTPConnectionManager, "outbound|10000||collider.web"}},
 	} {
-		cd, err := cfg.ChooseChain(other, detected)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cd.FilterChain != want.FilterChain || cd.NetworkFilter != want.NetworkFilter || cd.Cluster != want.Cluster {
-			t.Errorf("chain half for %s: got %s / %s → %s, want %s / %s → %s", detected, cd.FilterChain, cd.NetworkFilter, cd.Cluster, want.FilterChain, want.NetworkFilter, want.Cluster)
-		}
+		t.Run("chain half/"+string(c.detected), func(t *testing.T) {
+			cd, err := cfg.ChooseChain(other, c.detected)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(c.want, chain{cd.FilterChain, cd.NetworkFilter, cd.Cluster}); diff != "" {
+				t.Errorf("chain half (-want +got):\n%s", diff)
+			}
+		})
 	}
-
-	for cluster, want := range map[string]string{
-		"PassthroughCluster":          other.String(),
-		"outbound|10000||db.external": "198.51.100.7:10000",
+	for _, c := range []struct {
+		cluster, want string
+		wantErr       bool
+	}{
+		{"PassthroughCluster", other.String(), false},
+		{"outbound|10000||db.external", "198.51.100.7:10000", false},
+		{"BlackHoleCluster", "invalid AddrPort", true},
+		{"no-such-cluster", "invalid AddrPort", true},
 	} {
-		got, err := cfg.Upstream(cluster, other)
-		if err != nil || got.String() != want {
-			t.Errorf("upstream of %s: %s %v, want %s", cluster, got, err, want)
-		}
-	}
-	if _, err := cfg.Upstream("BlackHoleCluster", other); err == nil {
-		t.Error("BlackHoleCluster has an upstream")
-	}
-	if _, err := cfg.Upstream("no-such-cluster", other); err == nil {
-		t.Error("a missing cluster has an upstream")
+		t.Run("upstream/"+c.cluster, func(t *testing.T) {
+			got, err := cfg.Upstream(c.cluster, other)
+			if (err != nil) != c.wantErr {
+				t.Errorf("error %v, want an error: %v", err, c.wantErr)
+			}
+			if diff := cmp.Diff(c.want, got.String()); diff != "" {
+				t.Errorf("upstream (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

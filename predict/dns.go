@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pilot/pkg/controllers/ipallocate"
 	"istio.io/istio/pilot/pkg/model"
@@ -103,7 +106,7 @@ func allocatedServiceEntries(ses []*networkingv1.ServiceEntry) ([]*networkingv1.
 }
 
 func runIPAllocator(ses []*networkingv1.ServiceEntry) ([]*networkingv1.ServiceEntry, error) {
-	quietIstio()
+	generator.QuietIstio()
 	var out []*networkingv1.ServiceEntry
 	err := test.Wrap(func(t test.Failer) {
 		stop := test.NewStop(t)
@@ -161,7 +164,7 @@ type Resolution struct {
 	// table; false when the cluster's DNS did (not captured, or not in
 	// the table).
 	ByAgent bool
-	Trace   []Step
+	Trace   []envoy.Step
 }
 
 // upstreamAnswer is what the cluster's DNS answers for a name outside the
@@ -185,10 +188,10 @@ const dnsPort = 53
 // built it; redirected, the agent's DNS proxy answers from the sidecar's
 // name table (table, nil without a sidecar) and forwards names it does
 // not hold to the nameserver; not redirected, the nameserver answers.
-func Resolve(b *fixtures.Bundle, pod CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
+func Resolve(b *fixtures.Bundle, pod capture.CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
 	r := Resolution{Name: name}
 	add := func(format string, args ...any) {
-		r.Trace = append(r.Trace, Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})
+		r.Trace = append(r.Trace, envoy.Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})
 	}
 	if len(pod.Nameservers) == 0 {
 		return r, fmt.Errorf("scenario %s dials %s, but the client pod's nameserver is unknown: set Topology.DNSServerIP", b.Scenario.ID, name)
@@ -197,11 +200,11 @@ func Resolve(b *fixtures.Bundle, pod CapturePod, table NameTable, name string, a
 	add("the client resolves %s: its resolver sends the query to the pod's nameserver %s (UDP)", name, ns)
 	redirected := false
 	if table != nil {
-		_, rules, err := podRules(pod)
+		_, rules, err := capture.PodRules(pod)
 		if err != nil {
 			return r, err
 		}
-		v, err := rules.Output(Packet{Src: pod.IP, Dst: ns, Protocol: "udp", UID: appUID, GID: appUID, OutInterface: "eth0"})
+		v, err := rules.Output(capture.Packet{Src: pod.IP, Dst: ns, Protocol: "udp", UID: appUID, GID: appUID, OutInterface: "eth0"})
 		if err != nil {
 			return r, err
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pilot/pkg/features"
@@ -87,7 +88,7 @@ func TestAutoAllocatedAddressNeedsDNSCapture(t *testing.T) {
 func TestDNSCaptureRules(t *testing.T) {
 	on := map[string]string{fixtures.AnnotationProxyConfig: fixtures.DNSCaptureProxyConfig}
 	ns := []netip.Addr{DNSServerIP}
-	rules, err := RestoreRules(CapturePod{Annotations: on, IP: ClientPodIP, Nameservers: ns})
+	rules, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: ClientPodIP, Nameservers: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,14 +96,14 @@ func TestDNSCaptureRules(t *testing.T) {
 	if !strings.Contains(rules, want) {
 		t.Errorf("DNS capture rules lack %q:\n%s", want, rules)
 	}
-	rules, err = RestoreRules(CapturePod{IP: ClientPodIP, Nameservers: ns})
+	rules, err = capture.RestoreRules(capture.CapturePod{IP: ClientPodIP, Nameservers: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(rules, "15053") {
 		t.Errorf("without DNS capture the rules still redirect to 15053:\n%s", rules)
 	}
-	if _, err := RestoreRules(CapturePod{Annotations: on, IP: ClientPodIP}); err == nil || !strings.Contains(err.Error(), "Topology.DNSServerIP") {
+	if _, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: ClientPodIP}); err == nil || !strings.Contains(err.Error(), "Topology.DNSServerIP") {
 		t.Errorf("DNS capture without nameservers: err = %v, want one naming Topology.DNSServerIP", err)
 	}
 }

@@ -3,7 +3,7 @@
 //
 // The pipeline follows the connection:
 //
-//  1. Capture (capture.go, iptables.go): Istio's sidecar injector renders
+//  1. Capture (package predict/capture): Istio's sidecar injector renders
 //     the client pod's istio-init arguments from its annotations, Istio's
 //     istio-iptables builder turns them into iptables rules, and the nat
 //     OUTPUT chain is walked for the destination: redirected to the
@@ -12,14 +12,17 @@
 //     fixtures (Services, ServiceEntries, Sidecars, meshConfig) are fed to
 //     Istio's config generator (pilot's FakeDiscoveryServer), which builds
 //     the client sidecar's listeners, clusters, routes and endpoints.
-//  3. Evaluate (decide.go, evaluate.go, inspectors.go, clusters.go):
-//     Istio's pilot/pkg/simulation picks the listener and filter chain
-//     (ChooseListener, ChooseChain); predict adds what the simulation
-//     lacks and Envoy decides at run time: who speaks first, whether a
-//     listener inspector waits for client bytes (listener_filters_timeout,
-//     continue_on_listener_filters_timeout), what an HTTP connection
-//     manager does with a silent client, and what the chosen cluster does
-//     with the connection.
+//  3. Evaluate (evaluate.go, inbound.go, inbound_chain.go, inbound_tcp.go,
+//     path.go, ambient.go): the walk follows the connection through the
+//     sidecar's configuration. Envoy's run-time behaviour comes from
+//     package envoy: Istio's pilot/pkg/simulation picks the listener and
+//     filter chain (envoy.Config.ChooseListener, ChooseChain), and the
+//     envoy model adds what the simulation lacks and Envoy decides at run
+//     time: whether a listener inspector waits for client bytes and what
+//     comes of the wait (envoy.ListenerFilters.Wait), which transport
+//     socket and upstream a cluster gives, what RBAC decides. The walk
+//     adds who speaks first and turns Envoy's decisions into an outcome
+//     and an explain trace.
 //
 // A scenario whose client dials a name (dns.go) resolves it first: its
 // DNS query walks the same nat rules (with DNS capture, istio-iptables
@@ -28,13 +31,13 @@
 // Istio's IP allocator controller wrote into the ServiceEntry's status,
 // and the connection then goes to that address.
 //
-// The evaluator takes Envoy configuration as data (EnvoyConfig), so it
-// explains a live sidecar's admin /config_dump (configdump.go) exactly as
-// it explains a generated one. Every decision is recorded as a Step; a
-// Prediction prints as an explain trace.
+// The evaluator takes Envoy configuration as data (envoy.Config), so it
+// explains a live sidecar's admin /config_dump (envoy.ReadConfigDump)
+// exactly as it explains a generated one. Every decision is recorded as an
+// envoy.Step; a Prediction prints as an explain trace.
 //
 // Predictor runs the pipeline per scenario, in parallel, generating each
-// distinct set of objects once. The target itself is the package's tests (TestCatalogue, TestExplain):
-// Istio's generator is a test fixture and wants a test.Failer, and
-// go test is how the suite runs it (make e2e TARGET=predict).
+// distinct set of objects once; the predict target runs it. Istio's
+// generator is a test fixture that wants a test.Failer: generate.go runs
+// it under test.Wrap, which turns a failure into an error.
 package predict

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -28,7 +30,7 @@ func TestListenerFiltersBeforeTheHandOff(t *testing.T) {
 	zero, second, two := durationpb.New(0), durationpb.New(time.Second), durationpb.New(2*time.Second)
 	for _, c := range []struct {
 		name     string
-		cfg      *EnvoyConfig
+		cfg      *envoy.Config
 		conn     Connection
 		want     scenarios.Outcome
 		after    time.Duration
@@ -79,23 +81,23 @@ func TestListenerFiltersBeforeTheHandOff(t *testing.T) {
 // configuration with virtualOutbound's timeout changed predicts another
 // outcome.
 func TestDynamicDNSFromTheGeneratedVirtualOutbound(t *testing.T) {
-	if !istioHasDynamicDNS {
-		t.Skip("this Istio line's pilot does not build ALLOW_ANY_DYNAMIC_DNS (predict/features.go)")
+	if !generator.HasDynamicDNS {
+		t.Skip("this Istio line's pilot does not build ALLOW_ANY_DYNAMIC_DNS (predict/generator/features.go)")
 	}
 	dyn := sidecarFor(t, shared, "mysql-10000-http-dynamic-dns")
-	v := dyn.virtualOutbound()
+	v := dyn.VirtualOutbound()
 	if v == nil {
 		t.Fatal("no virtualOutbound in the generated configuration")
 	}
 	var names []string
 	for _, f := range v.GetListenerFilters() {
-		names = append(names, listenerFilterName(f))
+		names = append(names, envoy.ListenerFilterName(f))
 	}
 	if !slices.Contains(names, wellknown.HTTPInspector) || v.GetListenerFiltersTimeout() != nil || v.GetContinueOnListenerFiltersTimeout() {
 		t.Errorf("generated virtualOutbound under ALLOW_ANY_DYNAMIC_DNS: filters %v, timeout %v, continue %v; want http_inspector, unset, false (listener_builder.go)",
 			names, v.GetListenerFiltersTimeout(), v.GetContinueOnListenerFiltersTimeout())
 	}
-	if plain := sidecarFor(t, shared, "mysql-10000-http").virtualOutbound(); len(plain.GetListenerFilters()) != 0 {
+	if plain := sidecarFor(t, shared, "mysql-10000-http").VirtualOutbound(); len(plain.GetListenerFilters()) != 0 {
 		t.Errorf("virtualOutbound under ALLOW_ANY has listener filters %v: want none", plain.GetListenerFilters())
 	}
 	dst := server
@@ -109,7 +111,7 @@ func TestDynamicDNSFromTheGeneratedVirtualOutbound(t *testing.T) {
 
 	// The same configuration with virtualOutbound set to 2s + continue:
 	// the hand-off happens, and 0.0.0.0_10000's own 0s wait hangs.
-	changed := &EnvoyConfig{Clusters: dyn.Clusters, Routes: dyn.Routes, Endpoints: dyn.Endpoints, EndpointsKnown: dyn.EndpointsKnown, Source: "generated, virtualOutbound changed"}
+	changed := &envoy.Config{Clusters: dyn.Clusters, Routes: dyn.Routes, Endpoints: dyn.Endpoints, EndpointsKnown: dyn.EndpointsKnown, Source: "generated, virtualOutbound changed"}
 	for _, l := range dyn.Listeners {
 		if l.GetName() == v.GetName() {
 			l = proto.Clone(l).(*listener.Listener)

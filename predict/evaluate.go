@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )
@@ -14,14 +16,14 @@ import (
 // iptables rules first, then, when they redirect it, the sidecar's Envoy
 // configuration. appUID is the application's user (anything but the
 // proxy's; containers run as root unless their image says otherwise).
-func Walk(pod CapturePod, cfg *EnvoyConfig, conn Connection, appUID uint32) (Prediction, error) {
-	return walk(pod, conn, appUID, func() (*EnvoyConfig, error) { return cfg, nil })
+func Walk(pod capture.CapturePod, cfg *envoy.Config, conn Connection, appUID uint32) (Prediction, error) {
+	return walk(pod, conn, appUID, func() (*envoy.Config, error) { return cfg, nil })
 }
 
 // walk asks for the sidecar's configuration only when iptables redirects
 // the connection: an uncaptured connection needs no generator run.
-func walk(pod CapturePod, conn Connection, appUID uint32, sidecar func() (*EnvoyConfig, error)) (Prediction, error) {
-	c, err := CaptureOutbound(pod, conn.Destination, appUID)
+func walk(pod capture.CapturePod, conn Connection, appUID uint32, sidecar func() (*envoy.Config, error)) (Prediction, error) {
+	c, err := capture.CaptureOutbound(pod, conn.Destination, appUID)
 	if err != nil {
 		return Prediction{}, err
 	}
@@ -47,7 +49,7 @@ func walk(pod CapturePod, conn Connection, appUID uint32, sidecar func() (*Envoy
 // simulation does not model: who speaks first, what Envoy does while
 // inspectors wait for bytes that never come, what an HTTP connection
 // manager does with a silent client, and what the cluster does.
-func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
+func Evaluate(cfg *envoy.Config, conn Connection) (Prediction, error) {
 	var p Prediction
 	p.addConfig(cfg)
 	p.add("connection", "%s", conn)
@@ -66,40 +68,40 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 	p.Listener = ld.Listener
 
 	// Does anything wait for client bytes, and what comes of the wait?
-	waiters := ld.waitersText() + " waits"
+	waiters := ld.WaitersText() + " waits"
 	if len(ld.Waiting) > 1 && ld.Accepting == "" {
 		waiters = strings.TrimSuffix(waiters, "s")
 	}
-	var after time.Duration
+	wait := ld.Wait(conn.ClientSends)
 	switch {
-	case len(ld.Waiting) == 0:
+	case !ld.Waits():
 		p.add("listener filters", "nothing waits for client bytes: the filter chain is chosen at once")
-	case conn.ClientSends == NoClientBytes && ld.Timeout == 0:
+	case wait.Kind == envoy.ChainNow:
+		p.add("listener filters", "the client's first bytes arrive at once and %s decide: %s", strings.Join(ld.Waiting, " and "), envoy.Detection(conn.ClientSends))
+	case wait.Kind == envoy.HoldForever:
 		p.Outcome = scenarios.Hung
-		p.HeldBy = ld.waitersText() + " (listener_filters_timeout 0s)"
-		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.timeoutText())
+		p.HeldBy = ld.WaitersText() + " (listener_filters_timeout 0s)"
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client waits for the server's greeting and sends nothing", waiters, ld.TimeoutText())
 		p.add("outcome", "deadlock: the sidecar never chooses a filter chain, so it never dials the server: hung")
 		return p, afterTheInspectors(&p, cfg, dst, ld)
-	case conn.ClientSends == NoClientBytes && !ld.ContinueOnTimeout:
-		p.Outcome, p.After = scenarios.Reset, ld.Timeout
-		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
+	case wait.Kind == envoy.CloseAfter:
+		p.Outcome, p.After = scenarios.Reset, wait.After
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.TimeoutText())
 		if ld.Decider != ld.Listener {
 			p.Listener = ld.Decider
-			p.HeldBy = fmt.Sprintf("%s (listener_filters_timeout %s, then closed)", ld.waitersText(), ld.Timeout)
-			p.add("outcome", "after %s %s closes the socket (continue_on_listener_filters_timeout is false), before handing the connection to %s: no filter chain, no upstream, reset", ld.Timeout, ld.Decider, ld.Listener)
+			p.HeldBy = fmt.Sprintf("%s (listener_filters_timeout %s, then closed)", ld.WaitersText(), wait.After)
+			p.add("outcome", "after %s %s closes the socket (continue_on_listener_filters_timeout is false), before handing the connection to %s: no filter chain, no upstream, reset", wait.After, ld.Decider, ld.Listener)
 			return p, nil
 		}
-		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false; active_tcp_socket.cc, ActiveTcpSocket::onTimeout → unlink): reset", ld.Timeout)
+		p.add("outcome", "after %s Envoy closes the socket without a connection (continue_on_listener_filters_timeout is false; active_tcp_socket.cc, ActiveTcpSocket::onTimeout → unlink): reset", wait.After)
 		return p, nil
-	case conn.ClientSends == NoClientBytes:
-		after = ld.Timeout
-		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.timeoutText())
-		p.add("listener filters", "after %s the inspectors give up and the filter chain is chosen with nothing detected: transport raw_buffer, no application protocol", ld.Timeout)
-	default:
-		p.add("listener filters", "the client's first bytes arrive at once and %s decide: %s", strings.Join(ld.Waiting, " and "), detection(conn.ClientSends))
+	case wait.Kind == envoy.ContinueAfter:
+		p.add("listener filters", "%s for the client's first bytes, with %s; the client sends nothing", waiters, ld.TimeoutText())
+		p.add("listener filters", "after %s the inspectors give up and the filter chain is chosen with nothing detected: transport raw_buffer, no application protocol", wait.After)
 	}
+	after := wait.After
 
-	cd, err := cfg.ChooseChain(dst, conn.ClientSends)
+	cd, err := cfg.ChooseChain(dst, wait.Detected)
 	p.Trace = append(p.Trace, cd.Trace...)
 	if err != nil {
 		return p, err
@@ -119,24 +121,15 @@ func Evaluate(cfg *EnvoyConfig, conn Connection) (Prediction, error) {
 	}
 }
 
-func detection(b ClientBytes) string {
-	switch b {
-	case HTTPRequest:
-		return "HTTP/1.1 detected (application protocol http/1.1), transport raw_buffer"
-	default:
-		return "neither HTTP nor TLS, so no application protocol and transport raw_buffer"
-	}
-}
-
 // httpConnectionManager: HCM decides nothing until a request arrives.
-func httpConnectionManager(p *Prediction, cfg *EnvoyConfig, conn Connection, cd ChainDecision, after time.Duration) error {
-	switch conn.ClientSends {
-	case NoClientBytes:
+func httpConnectionManager(p *Prediction, cfg *envoy.Config, conn Connection, cd envoy.ChainDecision, after time.Duration) error {
+	switch envoy.HTTPConnectionManager(conn.ClientSends) {
+	case envoy.HCMWaitsForRequest:
 		p.Outcome = scenarios.Hung
 		p.HeldBy = "the HTTP connection manager, waiting for a request"
 		p.add("network filter", "HTTP connection manager (route config %s): it routes requests, so it waits for the client's HTTP request before dialling any upstream", cd.RouteConfig)
 		p.add("outcome", "the client waits for the greeting, the sidecar for a request: hung")
-	case OpaqueBytes:
+	case envoy.HCMBadRequest:
 		p.Outcome = scenarios.ProtocolError
 		p.add("network filter", "HTTP connection manager (route config %s): its HTTP codec cannot parse the client's bytes, answers 400 Bad Request and closes", cd.RouteConfig)
 		p.add("outcome", "the client reads bytes that are not its protocol: protocol-error")
@@ -153,8 +146,8 @@ func httpConnectionManager(p *Prediction, cfg *EnvoyConfig, conn Connection, cd 
 	return nil
 }
 
-func finishAtCluster(p *Prediction, cfg *EnvoyConfig, name string, after time.Duration) {
-	outcome, why := clusterOutcome(cfg, name)
+func finishAtCluster(p *Prediction, cfg *envoy.Config, name string, after time.Duration) {
+	outcome, why := envoy.ClusterOutcome(cfg, name)
 	p.add("cluster", "%s", why)
 	p.Outcome = outcome
 	switch {
@@ -178,8 +171,8 @@ func finishAtCluster(p *Prediction, cfg *EnvoyConfig, name string, after time.Du
 // with a timeout turns the hang into a connect (PassthroughCluster under
 // ALLOW_ANY) or a close (BlackHoleCluster under REGISTRY_ONLY). The
 // prediction itself stays the hang.
-func afterTheInspectors(p *Prediction, cfg *EnvoyConfig, dst netip.AddrPort, ld ListenerDecision) error {
-	cd, err := cfg.ChooseChain(dst, NoClientBytes)
+func afterTheInspectors(p *Prediction, cfg *envoy.Config, dst netip.AddrPort, ld envoy.ListenerDecision) error {
+	cd, err := cfg.ChooseChain(dst, envoy.NoClientBytes)
 	if err != nil {
 		return err
 	}
@@ -193,7 +186,7 @@ func afterTheInspectors(p *Prediction, cfg *EnvoyConfig, dst netip.AddrPort, ld 
 		p.add(stage, "with a listener filter timeout (meshConfig.protocolDetectionTimeout), nothing would be detected and the chain would be %s, an HTTP connection manager that waits for a request: still hung", cd.FilterChain)
 		return nil
 	}
-	outcome, why := clusterOutcome(cfg, cd.Cluster)
+	outcome, why := envoy.ClusterOutcome(cfg, cd.Cluster)
 	switch outcome {
 	case scenarios.Connected:
 		what = "a late connect (connects-after the timeout)"

@@ -15,6 +15,7 @@ import (
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -30,7 +31,7 @@ var (
 	server  = netip.MustParseAddrPort("198.51.100.7:10000")
 	mysql   = ProtocolConnection(scenarios.MySQL, server)
 	mongo   = ProtocolConnection(scenarios.Mongo, server)
-	request = Connection{Destination: server, ClientSends: HTTPRequest}
+	request = Connection{Destination: server, ClientSends: envoy.HTTPRequest}
 )
 
 func typed(t *testing.T, m proto.Message) *anypb.Any {
@@ -145,15 +146,15 @@ func routes() []*route.RouteConfiguration {
 	}}
 }
 
-func handBuilt(ls ...*listener.Listener) *EnvoyConfig {
-	return &EnvoyConfig{Listeners: ls, Clusters: clusters(), Routes: routes(), EndpointsKnown: true, Source: "hand-built"}
+func handBuilt(ls ...*listener.Listener) *envoy.Config {
+	return &envoy.Config{Listeners: ls, Clusters: clusters(), Routes: routes(), EndpointsKnown: true, Source: "hand-built"}
 }
 
 func TestEvaluateHandBuilt(t *testing.T) {
 	zero, second := durationpb.New(0), durationpb.New(time.Second)
 	for _, c := range []struct {
 		name     string
-		cfg      *EnvoyConfig
+		cfg      *envoy.Config
 		conn     Connection
 		want     scenarios.Outcome
 		after    time.Duration
@@ -216,7 +217,7 @@ func TestEvaluateHTTPConnectionManager(t *testing.T) {
 	for conn, want := range map[Connection]scenarios.Outcome{
 		ProtocolConnection(scenarios.MySQL, dst):                                        scenarios.Hung,
 		ProtocolConnection(scenarios.Mongo, dst):                                        scenarios.ProtocolError,
-		{Destination: dst, ClientSends: HTTPRequest}:                                    scenarios.Connected,
+		{Destination: dst, ClientSends: envoy.HTTPRequest}:                              scenarios.Connected,
 		ProtocolConnection(scenarios.SMTP, netip.MustParseAddrPort("10.96.0.31:10000")): scenarios.Connected,
 	} {
 		p, err := Evaluate(cfg, conn)

@@ -3,6 +3,7 @@ package predict
 import (
 	"testing"
 
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -12,7 +13,7 @@ import (
 func TestNeedsNewerIstio(t *testing.T) {
 	list := scenarios.Catalogue()[:2]
 	p := NewPredictor()
-	p.features = []IstioFeature{{
+	p.features = []generator.IstioFeature{{
 		Name:  "the first scenario's feature",
 		Since: "1.99",
 		Has:   func() bool { return false },
@@ -35,32 +36,5 @@ func TestNeedsNewerIstio(t *testing.T) {
 	}
 	if g := p.Generations.Load(); g != 1 {
 		t.Errorf("the generator ran %d times, want once (the second scenario only)", g)
-	}
-}
-
-// The catalogue's ALLOW_ANY_DYNAMIC_DNS family (catalogue-outbound-modes.yaml)
-// needs pilot of 1.31 or later: a line that has it predicts every row, a
-// line that lacks it reports those rows, and only those, as "needs Istio ≥
-// 1.31".
-func TestFeaturesOfTheCatalogue(t *testing.T) {
-	uses := 0
-	for _, s := range scenarios.Catalogue() {
-		dyn := s.EffectiveMesh().OutboundTrafficPolicy == scenarios.AllowAnyDynamicDNS
-		if dyn {
-			uses++
-		}
-		n := missingFeatures(s, istioFeatures)
-		switch {
-		case n != "" && (!dyn || istioHasDynamicDNS):
-			t.Errorf("%s: %s", s.ID, n)
-		case n == "" && dyn && !istioHasDynamicDNS:
-			t.Errorf("%s uses ALLOW_ANY_DYNAMIC_DNS, which this Istio lacks, and is not reported", s.ID)
-		}
-	}
-	if uses == 0 {
-		t.Error("no catalogue scenario uses ALLOW_ANY_DYNAMIC_DNS (the outbound-modes family)")
-	}
-	if !lineBefore("1.9", "1.31") || lineBefore("1.31", "1.31") || lineBefore("2.0", "1.31") {
-		t.Error("lineBefore does not order Istio lines numerically")
 	}
 }

@@ -3,13 +3,13 @@ package predict
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"
@@ -19,14 +19,11 @@ import (
 // listener filters: it returns what they detect and how long that takes,
 // or done when the connection's fate is already sealed (a hang, or a close
 // at the timeout).
-func inboundInspectors(p *Prediction, ld ListenerDecision, a Arrival) (detected ClientBytes, after time.Duration, done bool) {
-	first := a.firstBytes()
-	unrecognisedHTTP := first == HTTPRequest && !slices.Contains(ld.Waiting, wellknown.HTTPInspector)
-	if unrecognisedHTTP {
-		// Nobody recognises HTTP on this port: for chain matching the
-		// bytes are just bytes (no application protocol).
-		first = OpaqueBytes
-	}
+func inboundInspectors(p *Prediction, ld envoy.ListenerDecision, a Arrival) (detected envoy.ClientBytes, after time.Duration, done bool) {
+	// Nobody may recognise HTTP on this port: for chain matching the bytes
+	// are then just bytes (no application protocol).
+	first := ld.Recognised(a.firstBytes())
+	unrecognisedHTTP := first != a.firstBytes()
 	port := a.Destination.Port()
 	waiting := strings.Join(ld.Waiting, " and ")
 	verb := " waits"
@@ -34,45 +31,46 @@ func inboundInspectors(p *Prediction, ld ListenerDecision, a Arrival) (detected 
 		verb = " wait"
 	}
 	const stage = "inbound listener filters"
+	wait := ld.Wait(first)
 	switch {
-	case len(ld.Waiting) == 0:
+	case !ld.Waits():
 		p.add(stage, "%s: nothing waits for client bytes on port %d: the filter chain is chosen at once", ld.Listener, port)
 		return first, 0, false
-	case first == NoClientBytes && ld.Timeout == 0:
+	case wait.Kind == envoy.HoldForever:
 		p.Outcome = scenarios.Hung
 		p.HeldBy = fmt.Sprintf("%s on the server's %s (listener_filters_timeout 0s)", waiting, ld.Listener)
-		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the plaintext client speaks only after the server's greeting and sends nothing", ld.Listener, waiting, verb, port, ld.timeoutText())
+		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the plaintext client speaks only after the server's greeting and sends nothing", ld.Listener, waiting, verb, port, ld.TimeoutText())
 		p.add("outcome", "deadlock: the server sidecar never chooses a filter chain, so it never connects the server application and no greeting comes: hung")
 		return "", 0, true
-	case first == NoClientBytes && !ld.ContinueOnTimeout:
-		p.Outcome, p.After = scenarios.Reset, ld.Timeout
-		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the client sends nothing", ld.Listener, waiting, verb, port, ld.timeoutText())
-		p.add("outcome", "after %s Envoy closes the socket (continue_on_listener_filters_timeout is false): reset", ld.Timeout)
+	case wait.Kind == envoy.CloseAfter:
+		p.Outcome, p.After = scenarios.Reset, wait.After
+		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the client sends nothing", ld.Listener, waiting, verb, port, ld.TimeoutText())
+		p.add("outcome", "after %s Envoy closes the socket (continue_on_listener_filters_timeout is false): reset", wait.After)
 		return "", 0, true
-	case first == NoClientBytes:
-		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the client sends nothing", ld.Listener, waiting, verb, port, ld.timeoutText())
-		p.add(stage, "after %s the inspectors give up and the filter chain is chosen with nothing detected: transport raw_buffer, no application protocol", ld.Timeout)
-		return NoClientBytes, ld.Timeout, false
-	case first == TLSClientHello && slices.Contains(ld.Waiting, wellknown.TLSInspector):
+	case wait.Kind == envoy.ContinueAfter:
+		p.add(stage, "%s: %s%s for the client's first bytes on port %d, with %s; the client sends nothing", ld.Listener, waiting, verb, port, ld.TimeoutText())
+		p.add(stage, "after %s the inspectors give up and the filter chain is chosen with nothing detected: transport raw_buffer, no application protocol", wait.After)
+		return wait.Detected, wait.After, false
+	case first == envoy.TLSClientHello && ld.Inspects(wellknown.TLSInspector):
 		p.add(stage, "%s: the first bytes are a TLS ClientHello and arrive at once, so %s%s no longer: transport tls, ALPN %v, SNI %s (http_inspector does not look at TLS)", ld.Listener, waiting, verb, a.ALPN, a.SNI)
-	case first == TLSClientHello:
+	case first == envoy.TLSClientHello:
 		p.add(stage, "%s: the first bytes are a TLS ClientHello and arrive at once; %s sees at once that they are not HTTP. tls_inspector is not active for port %d, so nobody reads the ClientHello: transport raw_buffer, no ALPN", ld.Listener, waiting, port)
 	case unrecognisedHTTP:
 		p.add(stage, "%s: the client's HTTP request arrives at once; %s sees it is not a ClientHello, and http_inspector is not active for port %d, so no application protocol is set: transport raw_buffer", ld.Listener, waiting, port)
 	default:
-		p.add(stage, "%s: the client's first bytes arrive at once and %s decide: %s", ld.Listener, waiting, detection(first))
+		p.add(stage, "%s: the client's first bytes arrive at once and %s decide: %s", ld.Listener, waiting, envoy.Detection(first))
 	}
-	return first, 0, false
+	return wait.Detected, 0, false
 }
 
 // inboundChain chooses virtualInbound's filter chain and follows its
 // network filters.
-func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientBytes, after time.Duration) error {
-	res, err := cfg.simulateInbound(a, detected)
+func inboundChain(p *Prediction, cfg *envoy.Config, a Arrival, detected envoy.ClientBytes, after time.Duration) error {
+	res, err := cfg.SimulateInbound(a.call(), detected)
 	if err != nil {
 		return err
 	}
-	l := cfg.listener(res.ListenerMatched)
+	l := cfg.Listener(res.ListenerMatched)
 	switch {
 	case l == nil:
 		return fmt.Errorf("choosing an inbound filter chain for %s: no listener takes it", a.Destination)
@@ -82,20 +80,20 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 	case errors.Is(res.Error, simulation.ErrMultipleFilterChain):
 		return fmt.Errorf("choosing an inbound filter chain for %s: listener %s has several equally good filter chains for it: Envoy would reject this configuration", a.Destination, l.GetName())
 	}
-	fc := cfg.chain(l.GetName(), res.FilterChainMatched)
+	fc := cfg.Chain(l.GetName(), res.FilterChainMatched)
 	if fc == nil {
 		return fmt.Errorf("choosing an inbound filter chain for %s: the simulation matched chain %q of %s, which is not there", a.Destination, res.FilterChainMatched, l.GetName())
 	}
-	_, names := cfg.simulation()
-	label := chainLabel(res.FilterChainMatched, names, l)
+	_, names := cfg.Simulation()
+	label := envoy.ChainLabel(res.FilterChainMatched, names, l)
 	p.Inbound.FilterChain = label
-	p.add("inbound filter chain", "%s", chainReason(l, res.FilterChainMatched, fc, label))
+	p.add("inbound filter chain", "%s", envoy.ChainReason(l, res.FilterChainMatched, fc, label))
 
 	terminates := fc.GetTransportSocket() != nil
 	switch {
 	case errors.Is(res.Error, simulation.ErrTLSError):
 		// Plaintext into a chain that terminates TLS.
-		if a.AppSends == NoClientBytes {
+		if a.AppSends == envoy.NoClientBytes {
 			p.Outcome = scenarios.Hung
 			p.HeldBy = fmt.Sprintf("the TLS transport socket of %s / %s, waiting for a ClientHello", l.GetName(), label)
 			p.add("inbound filter chain", "the chain terminates TLS (transport_socket %s) but the connection is plaintext: the server sidecar waits for a ClientHello and holds anything the server sends until the handshake, which never starts", fc.GetTransportSocket().GetName())
@@ -114,7 +112,7 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 		filters = append(filters, f.GetName())
 	}
 	p.add("inbound network filter", "network filters on %s, in order: %s", label, strings.Join(filters, ", "))
-	if err := knownInboundFilters(fc, label); err != nil {
+	if err := envoy.KnownInboundFilters(fc, label); err != nil {
 		return err
 	}
 	if a.tls() && !terminates {
@@ -124,7 +122,7 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 		p.add("inbound filter chain", "the chain terminates TLS (transport_socket %s%s): the handshake with the client sidecar completes and the application's bytes flow inside the tunnel, both ways", fc.GetTransportSocket().GetName(), clientCertText(fc))
 	}
 	for _, f := range fc.GetFilters() {
-		switch networkFilterName(f) {
+		switch envoy.NetworkFilterName(f) {
 		case wellknown.HTTPConnectionManager:
 			return inboundHTTP(p, cfg, a, res, after)
 		case wellknown.TCPProxy:
@@ -132,37 +130,6 @@ func inboundChain(p *Prediction, cfg *EnvoyConfig, a Arrival, detected ClientByt
 		}
 	}
 	return fmt.Errorf("inbound chain %s of %s has neither tcp_proxy nor an HTTP connection manager: predict cannot tell what it does", label, l.GetName())
-}
-
-// inboundFilterRoles are the network filters Istio puts on inbound chains
-// whose effect on who speaks first predict knows: metadata exchange (on
-// mTLS it swaps a header with the client sidecar's own filter, which both
-// consume; the application's bytes are not held), RBAC (evaluated, see
-// rbac.go), stats, and the terminal filters.
-var inboundFilterRoles = map[string]bool{
-	"istio.metadata_exchange":        true,
-	"istio.stats":                    true,
-	wellknown.RoleBasedAccessControl: true,
-	wellknown.TCPProxy:               true,
-	wellknown.HTTPConnectionManager:  true,
-	// Protocol decoders Istio adds for ports named mongo (on by default)
-	// or mysql (off by default): they read the bytes passing through for
-	// stats and never hold them.
-	wellknown.MongoProxy: true,
-	wellknown.MySQLProxy: true,
-}
-
-// knownInboundFilters refuses a chain with a network filter predict does
-// not know (ext_authz for a CUSTOM policy, connection_limit, a Wasm or
-// EnvoyFilter addition): it may hold or close the connection, and a guess
-// would be a verdict without evidence.
-func knownInboundFilters(fc *listener.FilterChain, label string) error {
-	for _, f := range fc.GetFilters() {
-		if !inboundFilterRoles[networkFilterName(f)] && !isNetworkRBAC(f) {
-			return fmt.Errorf("inbound chain %s has network filter %s (%s), which predict does not model: teach predict/inbound_chain.go what it does before a server-first greeting", label, f.GetName(), f.GetTypedConfig().GetTypeUrl())
-		}
-	}
-	return nil
 }
 
 // closed finishes a connection the server sidecar closes before relaying
@@ -186,7 +153,7 @@ func closed(p *Prediction, a Arrival, after time.Duration, what string) error {
 // sidecar's ClientHello is relayed to the server application as bytes.
 func tlsIntoPlaintextChain(p *Prediction, fc *listener.FilterChain, a Arrival) error {
 	for _, f := range fc.GetFilters() {
-		if networkFilterName(f) == wellknown.TCPProxy {
+		if envoy.NetworkFilterName(f) == wellknown.TCPProxy {
 			tp := &tcpproxy.TcpProxy{}
 			if err := f.GetTypedConfig().UnmarshalTo(tp); err == nil {
 				p.Inbound.Cluster = tp.GetCluster()
@@ -195,14 +162,14 @@ func tlsIntoPlaintextChain(p *Prediction, fc *listener.FilterChain, a Arrival) e
 	}
 	p.Outcome = scenarios.Reset
 	for _, f := range fc.GetFilters() {
-		if networkFilterName(f) == wellknown.HTTPConnectionManager {
+		if envoy.NetworkFilterName(f) == wellknown.HTTPConnectionManager {
 			p.add("inbound network filter", "the chain does not terminate TLS (no transport_socket) and ends in an HTTP connection manager: it reads the client sidecar's ClientHello as HTTP, cannot parse it and closes")
 			p.add("outcome", "the client sidecar's handshake fails and it closes the client's connection without a byte: reset")
 			return nil
 		}
 	}
 	p.add("inbound network filter", "the chain does not terminate TLS (no transport_socket), so the client sidecar's ClientHello is relayed to the server application as plain bytes")
-	if a.AppSends == NoClientBytes {
+	if a.AppSends == envoy.NoClientBytes {
 		p.add("outcome", "tcp_proxy connects the server application, whose plaintext greeting reaches the client sidecar in the middle of its TLS handshake: not a ServerHello, so the handshake fails and the client sidecar closes the client's connection without passing a byte: reset")
 		return nil
 	}
@@ -212,9 +179,9 @@ func tlsIntoPlaintextChain(p *Prediction, fc *listener.FilterChain, a Arrival) e
 
 // inboundHTTP: an HTTP connection manager on the inbound chain decides
 // nothing until a request arrives.
-func inboundHTTP(p *Prediction, cfg *EnvoyConfig, a Arrival, res simulation.Result, after time.Duration) error {
-	cd := ChainDecision{NetworkFilter: wellknown.HTTPConnectionManager, RouteConfig: "inline", Cluster: res.ClusterMatched}
-	if a.AppSends == HTTPRequest && res.Error != nil {
+func inboundHTTP(p *Prediction, cfg *envoy.Config, a Arrival, res simulation.Result, after time.Duration) error {
+	cd := envoy.ChainDecision{NetworkFilter: wellknown.HTTPConnectionManager, RouteConfig: "inline", Cluster: res.ClusterMatched}
+	if a.AppSends == envoy.HTTPRequest && res.Error != nil {
 		cd.RouteError = res.Error
 	}
 	conn := Connection{Destination: a.Destination, Protocol: a.Protocol, ClientSends: a.AppSends}

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"istio.io/istio/pkg/wellknown"
 )
 
@@ -11,14 +12,14 @@ import (
 // generator: what the inbound verdicts rest on.
 func TestGeneratedInboundEvidence(t *testing.T) {
 	waiting := func(id string) []string {
-		in, err := inspect(serverSidecarFor(t, shared, id).listener("virtualInbound"), 10000)
+		in, err := envoy.Inspect(serverSidecarFor(t, shared, id).Listener("virtualInbound"), 10000)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if in.timeout != 0 || !in.continueOnTimeout {
-			t.Errorf("%s: virtualInbound timeout %s continue %v, want 0s (meshConfig.protocolDetectionTimeout) and true", id, in.timeout, in.continueOnTimeout)
+		if in.Timeout != 0 || !in.ContinueOnTimeout {
+			t.Errorf("%s: virtualInbound timeout %s continue %v, want 0s (meshConfig.protocolDetectionTimeout) and true", id, in.Timeout, in.ContinueOnTimeout)
 		}
-		return in.waiting
+		return in.Waiting
 	}
 	for id, want := range map[string]string{
 		"mysql-inbound-tcp-pa-permissive-dr-disable":         wellknown.TLSInspector,
@@ -33,7 +34,7 @@ func TestGeneratedInboundEvidence(t *testing.T) {
 
 	// Auto mTLS keys on the endpoint's tlsMode, which the server pod gets
 	// from Istio's injector; a DestinationRule with TLS DISABLE drops it.
-	leg := func(id string) Leg {
+	leg := func(id string) envoy.Leg {
 		cfg := sidecarFor(t, shared, id)
 		l, err := cfg.UpstreamLeg("outbound|10000||server.fb-server.svc.cluster.local", netipPort("198.51.100.7:10000"))
 		if err != nil {
@@ -53,7 +54,7 @@ func TestGeneratedInboundEvidence(t *testing.T) {
 
 	// The AuthorizationPolicy is a network RBAC filter before tcp_proxy on
 	// the port's mTLS chain.
-	deny := serverSidecarFor(t, shared, "mysql-inbound-tcp-pa-strict-authz-deny").listener("virtualInbound")
+	deny := serverSidecarFor(t, shared, "mysql-inbound-tcp-pa-strict-authz-deny").Listener("virtualInbound")
 	found := false
 	for _, fc := range deny.GetFilterChains() {
 		if fc.GetFilterChainMatch().GetDestinationPort().GetValue() != 10000 {

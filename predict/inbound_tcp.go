@@ -6,6 +6,7 @@ import (
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxy "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -13,7 +14,7 @@ import (
 // RBAC filters in front of it (Istio's AuthorizationPolicy), when
 // tcp_proxy dials the server application, and what the client reads when
 // RBAC denies.
-func inboundTCPProxy(p *Prediction, cfg *EnvoyConfig, fc *listener.FilterChain, f *listener.Filter, a Arrival, terminated bool, after time.Duration) error {
+func inboundTCPProxy(p *Prediction, cfg *envoy.Config, fc *listener.FilterChain, f *listener.Filter, a Arrival, terminated bool, after time.Duration) error {
 	tp := &tcpproxy.TcpProxy{}
 	if err := f.GetTypedConfig().UnmarshalTo(tp); err != nil {
 		return fmt.Errorf("decoding tcp_proxy on inbound chain %s: %w", fc.GetName(), err)
@@ -24,16 +25,16 @@ func inboundTCPProxy(p *Prediction, cfg *EnvoyConfig, fc *listener.FilterChain, 
 	}
 	p.Inbound.Cluster = clusterName
 
-	peer := rbacPeer{Source: a.Source, Destination: a.Destination, SNI: a.SNI}
+	peer := envoy.RBACPeer{Source: a.Source, Destination: a.Destination, SNI: a.SNI}
 	if terminated && a.tls() {
 		peer.TLS, peer.Principal = true, a.Principal
 	}
-	verdicts, err := rbacFilters(fc, peer)
+	verdicts, err := envoy.RBACFilters(fc, peer)
 	if err != nil {
 		return err
 	}
 	mode := tp.GetUpstreamConnectMode()
-	if mode == tcpproxy.UpstreamConnectMode_ON_DOWNSTREAM_DATA && a.AppSends == NoClientBytes {
+	if mode == tcpproxy.UpstreamConnectMode_ON_DOWNSTREAM_DATA && a.AppSends == envoy.NoClientBytes {
 		p.Outcome = scenarios.Hung
 		p.HeldBy = "the server sidecar's tcp_proxy (upstream_connect_mode ON_DOWNSTREAM_DATA)"
 		p.add("inbound network filter", "tcp_proxy → cluster %s, upstream_connect_mode ON_DOWNSTREAM_DATA: it dials the server application only after the client's first bytes, which a server-first client never sends", clusterName)
@@ -41,7 +42,7 @@ func inboundTCPProxy(p *Prediction, cfg *EnvoyConfig, fc *listener.FilterChain, 
 		return nil
 	}
 	p.add("inbound network filter", "tcp_proxy → cluster %s, upstream_connect_mode %s: it dials the server application as soon as the chain is chosen (filters in front of it that act on data do not hold that), so a server-first greeting flows back at once", clusterName, mode)
-	outcome, why := clusterOutcome(cfg, clusterName)
+	outcome, why := envoy.ClusterOutcome(cfg, clusterName)
 	p.add("inbound cluster", "%s", why)
 	if outcome != scenarios.Connected {
 		p.Outcome = outcome
@@ -53,12 +54,12 @@ func inboundTCPProxy(p *Prediction, cfg *EnvoyConfig, fc *listener.FilterChain, 
 	if peer.TLS {
 		who = "client principal " + peer.Principal
 	}
-	var denied *rbacVerdict
+	var denied *envoy.RBACVerdict
 	for i, v := range verdicts {
 		for _, n := range v.Notes {
 			p.add("inbound network filter", "%s: %s", v.Filter, n)
 		}
-		p.add("inbound network filter", "%s, on the client's first bytes, for %s and destination port %d: %s", v.Filter, who, a.Destination.Port(), v.decision())
+		p.add("inbound network filter", "%s, on the client's first bytes, for %s and destination port %d: %s", v.Filter, who, a.Destination.Port(), v.Decision())
 		if !v.Allowed {
 			denied = &verdicts[i]
 		}
@@ -71,17 +72,17 @@ func inboundTCPProxy(p *Prediction, cfg *EnvoyConfig, fc *listener.FilterChain, 
 }
 
 // rbacDenied: the RBAC filter closes the connection on the client's first
-// bytes (see rbac.go for the evidence). By then tcp_proxy has connected
+// bytes (see envoy/rbac.go for the evidence). By then tcp_proxy has connected
 // the server application: a server-first greeting has reached the client;
 // a client-first client is closed before anything is relayed.
-func rbacDenied(p *Prediction, v rbacVerdict, a Arrival) error {
+func rbacDenied(p *Prediction, v envoy.RBACVerdict, a Arrival) error {
 	policy := v.Policy
 	if policy == "" {
 		policy = "no ALLOW policy matched"
 	}
 	p.DeniedBy = fmt.Sprintf("%s (%s) on the client's first bytes", v.Filter, policy)
 	p.add("inbound network filter", "%s decides in onData, on the first bytes the client sends, not when the connection is accepted (rbac.proto: enforced \"when the first byte of data arrives from the downstream\"; Envoy issue #9023; Istio: \"Server-first TCP protocols are not supported\" by authorization policy, the server's first bytes go to the client unchecked)", v.Filter)
-	if a.AppSends == NoClientBytes {
+	if a.AppSends == envoy.NoClientBytes {
 		yes := true
 		p.ServerBytesBeforeDeny = &yes
 		p.Outcome = scenarios.ProtocolError

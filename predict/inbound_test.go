@@ -16,6 +16,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -96,7 +98,7 @@ func inboundTCP(t *testing.T, m *listener.FilterChainMatch, socket *core.Transpo
 	return fc
 }
 
-func virtualInbound(t *testing.T, timeout time.Duration, filters []*listener.ListenerFilter, chains ...*listener.FilterChain) *EnvoyConfig {
+func virtualInbound(t *testing.T, timeout time.Duration, filters []*listener.ListenerFilter, chains ...*listener.FilterChain) *envoy.Config {
 	cfg := handBuilt(&listener.Listener{
 		Name:                             "virtualInbound",
 		Address:                          address("0.0.0.0", 15006),
@@ -111,7 +113,7 @@ func virtualInbound(t *testing.T, timeout time.Duration, filters []*listener.Lis
 
 // PERMISSIVE on a declared TCP port: tls_inspector on the port, an mTLS
 // chain and a plaintext chain.
-func permissive(t *testing.T, timeout time.Duration, filters ...*listener.Filter) *EnvoyConfig {
+func permissive(t *testing.T, timeout time.Duration, filters ...*listener.Filter) *envoy.Config {
 	return virtualInbound(t, timeout, []*listener.ListenerFilter{tlsInspectorOff(t, 15006), httpInspectorOff(t, 10000, 15006)},
 		inboundTCP(t, inboundMatch("tls", "istio", "istio-peer-exchange", "istio-http/1.0", "istio-http/1.1", "istio-h2"), mtlsSocket(t), filters...),
 		inboundTCP(t, inboundMatch("tls"), nil, filters...),
@@ -119,19 +121,19 @@ func permissive(t *testing.T, timeout time.Duration, filters ...*listener.Filter
 }
 
 // STRICT on a declared TCP port: the mTLS chain only.
-func strict(t *testing.T, filters ...*listener.Filter) *EnvoyConfig {
+func strict(t *testing.T, filters ...*listener.Filter) *envoy.Config {
 	return virtualInbound(t, 0, []*listener.ListenerFilter{tlsInspectorOff(t, 15006)}, inboundTCP(t, inboundMatch("tls"), mtlsSocket(t), filters...))
 }
 
 // DISABLE on a declared TCP port: one plaintext chain, no inspector for
 // the port.
-func disableDeclared(t *testing.T) *EnvoyConfig {
+func disableDeclared(t *testing.T) *envoy.Config {
 	return virtualInbound(t, 0, []*listener.ListenerFilter{httpInspectorOff(t, 10000, 15006)}, inboundTCP(t, inboundMatch("raw_buffer"), nil))
 }
 
 // DISABLE on an undeclared port: http_inspector decides between an HTTP
 // and a TCP chain.
-func disableUndeclared(t *testing.T) *EnvoyConfig {
+func disableUndeclared(t *testing.T) *envoy.Config {
 	return virtualInbound(t, 0, []*listener.ListenerFilter{httpInspectorOff(t, 15006)},
 		hcmChain(t, "0.0.0.0_10000", "inbound|10000||", inboundMatch("raw_buffer", "http/1.1", "h2c")),
 		inboundTCP(t, inboundMatch("raw_buffer"), nil))
@@ -154,7 +156,7 @@ func rbacFilter(t *testing.T, action rbacconfig.RBAC_Action, principal string) *
 func TestEvaluateInbound(t *testing.T) {
 	for _, c := range []struct {
 		name    string
-		cfg     *EnvoyConfig
+		cfg     *envoy.Config
 		a       Arrival
 		want    scenarios.Outcome
 		after   time.Duration
@@ -263,16 +265,16 @@ func TestInboundChainALPNOrder(t *testing.T) {
 // server pod's capture let it by, predict says it does not know.
 func TestNoServerSidecar(t *testing.T) {
 	late := Prediction{After: time.Second}
-	if p, err := noServerSidecar(late, Leg{TLS: simulation.Plaintext}, "no sidecar", false); err != nil || p.Outcome != scenarios.Connected || !strings.Contains(p.String(), "1s late") {
+	if p, err := noServerSidecar(late, envoy.Leg{TLS: simulation.Plaintext}, "no sidecar", false); err != nil || p.Outcome != scenarios.Connected || !strings.Contains(p.String(), "1s late") {
 		t.Errorf("plaintext after 1s: %s %v\n%s", p.Outcome, err, p)
 	}
-	if p, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS}, "no sidecar", false); err != nil || p.Outcome != scenarios.Reset || !strings.Contains(p.Decision(), "mtls straight into the server application") {
+	if p, err := noServerSidecar(Prediction{}, envoy.Leg{TLS: simulation.MTLS}, "no sidecar", false); err != nil || p.Outcome != scenarios.Reset || !strings.Contains(p.Decision(), "mtls straight into the server application") {
 		t.Errorf("DestinationRule mTLS: %s %v %q", p.Outcome, err, p.Decision())
 	}
-	if _, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS, AutoMTLS: true}, "no sidecar", false); err == nil || !strings.Contains(err.Error(), "does not know what terminates it") {
+	if _, err := noServerSidecar(Prediction{}, envoy.Leg{TLS: simulation.MTLS, AutoMTLS: true}, "no sidecar", false); err == nil || !strings.Contains(err.Error(), "does not know what terminates it") {
 		t.Errorf("auto mTLS to a pod that is not the server: %v, want an error", err)
 	}
-	if p, err := noServerSidecar(Prediction{}, Leg{TLS: simulation.MTLS, AutoMTLS: true}, "not captured", true); err != nil || p.Outcome != scenarios.Reset {
+	if p, err := noServerSidecar(Prediction{}, envoy.Leg{TLS: simulation.MTLS, AutoMTLS: true}, "not captured", true); err != nil || p.Outcome != scenarios.Reset {
 		t.Errorf("auto mTLS past the server pod's capture: %s %v, want reset", p.Outcome, err)
 	}
 }
@@ -333,7 +335,7 @@ func TestUpstreamLeg(t *testing.T) {
 		{"DestinationRule ISTIO_MUTUAL", mutual, simulation.MTLS, false},
 		{"no transport socket", withEndpoint(&cluster.Cluster{Name: "outbound|10000||server", ClusterDiscoveryType: &cluster.Cluster_Type{Type: cluster.Cluster_STATIC}}, map[string]any{"tlsMode": "istio"}), simulation.Plaintext, false},
 	} {
-		cfg := &EnvoyConfig{Clusters: []*cluster.Cluster{c.cl}, EndpointsKnown: true}
+		cfg := &envoy.Config{Clusters: []*cluster.Cluster{c.cl}, EndpointsKnown: true}
 		leg, err := cfg.UpstreamLeg(c.cl.Name, serverAddr)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -353,10 +355,10 @@ func TestUpstreamLeg(t *testing.T) {
 func TestWalkSidesWithoutClientSidecar(t *testing.T) {
 	cfg := permissive(t, 0)
 	s := Sides{
-		Client:          CapturePod{IP: ClientPodIP},
+		Client:          capture.CapturePod{IP: ClientPodIP},
 		NoClientSidecar: "the client pod is labelled sidecar.istio.io/inject=false",
-		Server:          CapturePod{IP: serverAddr.Addr()},
-		ServerSidecar:   func() (*EnvoyConfig, error) { return cfg, nil },
+		Server:          capture.CapturePod{IP: serverAddr.Addr()},
+		ServerSidecar:   func() (*envoy.Config, error) { return cfg, nil },
 		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) {
 			return serverAddr, "kube-proxy", a == netip.AddrPortFrom(ServerClusterIP, 10000)
 		},
@@ -385,7 +387,7 @@ func cloneCluster(c *cluster.Cluster) *cluster.Cluster { return proto.Clone(c).(
 func loadAssignment(t *testing.T, name, ip string, meta map[string]any) *endpoint.ClusterLoadAssignment {
 	ep := &endpoint.LbEndpoint{HostIdentifier: &endpoint.LbEndpoint_Endpoint{Endpoint: &endpoint.Endpoint{Address: address(ip, 10000)}}}
 	if meta != nil {
-		ep.Metadata = &core.Metadata{FilterMetadata: map[string]*structpb.Struct{transportSocketMatchKey: structOf(t, meta)}}
+		ep.Metadata = &core.Metadata{FilterMetadata: map[string]*structpb.Struct{envoy.TransportSocketMatchKey: structOf(t, meta)}}
 	}
 	return &endpoint.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpoint.LocalityLbEndpoints{{LbEndpoints: []*endpoint.LbEndpoint{ep}}}}
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"google.golang.org/protobuf/proto"
 	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -41,7 +42,7 @@ type generatorInput struct {
 	// injection is what Istio's injection made of the client and server
 	// pods, by Deployment name, for traces. It derives from kube, so the
 	// key leaves it out.
-	injection map[string]Injection
+	injection map[string]capture.Injection
 	// ambient is set for an ambient-mode scenario: the generator runs with
 	// istiod's ambient features (ambient.go), the Istio configs are also
 	// fed as Kubernetes objects (the ambient index reads ServiceEntries and
@@ -88,7 +89,7 @@ const (
 // endpoints from those, not from Deployments.
 func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	ips := podIPs(b.Topology)
-	in := generatorInput{sidecars: map[string]sidecarPod{}, injection: map[string]Injection{}}
+	in := generatorInput{sidecars: map[string]sidecarPod{}, injection: map[string]capture.Injection{}}
 	var services []*corev1.Service
 	var deployments []*appsv1.Deployment
 	var serviceEntries []*networkingv1.ServiceEntry
@@ -192,7 +193,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 
 // checkSidecars compares Istio's injection decision with the scenario's
 // Security: a disagreement is a fixtures bug, not a prediction.
-func checkSidecars(b *fixtures.Bundle, inj map[string]Injection) error {
+func checkSidecars(b *fixtures.Bundle, inj map[string]capture.Injection) error {
 	sec := b.Scenario.Security
 	if got, want := inj[ClientPod].Injected, !sec.NoClientSidecar; got != want {
 		return fmt.Errorf("rendering %s: the scenario wants a client sidecar: %v, but Istio's injection says %v: %s: fix fixtures/templates (client or namespaces)", b.Scenario.ID, want, got, inj[ClientPod].Why)
@@ -214,7 +215,7 @@ func stripScenarioLabel(obj runtime.Object) {
 // admittedPod is a Deployment's pod as admission leaves it.
 type admittedPod struct {
 	pod       *corev1.Pod
-	injection Injection
+	injection capture.Injection
 	// annotations are the pod template's (the registry's pod has none).
 	annotations map[string]string
 }
@@ -252,7 +253,7 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 			},
 		}
 	}
-	injs, err := injectPods(nsLabels, pods)
+	injs, err := capture.InjectPods(nsLabels, pods)
 	if err != nil {
 		return nil, err
 	}

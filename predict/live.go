@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 )
 
 // LivePods are where a live run's pods are: the client and server pod IPs
@@ -29,11 +31,11 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 	if err != nil {
 		return Prediction{}, err
 	}
-	read := func(dump []byte, who string) (*EnvoyConfig, error) {
+	read := func(dump []byte, who string) (*envoy.Config, error) {
 		if dump == nil {
 			return nil, nil
 		}
-		cfg, err := ReadConfigDump(dump, who+" sidecar (live config_dump)")
+		cfg, err := envoy.ReadConfigDump(dump, who+" sidecar (live config_dump)", envoy.Tolerant)
 		if err != nil {
 			return nil, fmt.Errorf("%s config_dump: %w", who, err)
 		}
@@ -54,12 +56,12 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 	}
 	conn := ProtocolConnection(b.Scenario.Protocol, dst)
 	if client != nil {
-		s.ClientSidecar, s.NoClientSidecar = func() (*EnvoyConfig, error) { return client, nil }, ""
+		s.ClientSidecar, s.NoClientSidecar = func() (*envoy.Config, error) { return client, nil }, ""
 	} else if s.NoClientSidecar == "" {
 		s.NoClientSidecar = "the client pod runs without a sidecar (no config_dump)"
 	}
 	if server != nil {
-		s.ServerSidecar = func() (*EnvoyConfig, error) { return server, nil }
+		s.ServerSidecar = func() (*envoy.Config, error) { return server, nil }
 	}
 	s.Backend = func(a netip.AddrPort) (netip.AddrPort, string, bool) {
 		if a.Addr() == pods.ServerIP {
@@ -86,14 +88,14 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 // it, from the table Istio's generator builds for this state, and the
 // trace says so: a live istiod may have allocated another address. With
 // no nameserver in the topology, kind's kube-dns ClusterIP stands in.
-func liveResolve(b *fixtures.Bundle, client CapturePod, sidecar bool, dst netip.AddrPort) (netip.AddrPort, []Step, error) {
+func liveResolve(b *fixtures.Bundle, client capture.CapturePod, sidecar bool, dst netip.AddrPort) (netip.AddrPort, []envoy.Step, error) {
 	if !b.Scenario.DialsName() {
 		return dst, nil, nil
 	}
-	var notes []Step
+	var notes []envoy.Step
 	if len(client.Nameservers) == 0 {
 		client.Nameservers = []netip.Addr{KindDNSServerIP}
-		notes = append(notes, Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", KindDNSServerIP)})
+		notes = append(notes, envoy.Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", KindDNSServerIP)})
 	}
 	var table NameTable
 	if sidecar {
@@ -105,7 +107,7 @@ func liveResolve(b *fixtures.Bundle, client CapturePod, sidecar bool, dst netip.
 		if table == nil {
 			table = NameTable{}
 		}
-		notes = append(notes, Step{Stage: "dns", Decision: "a config_dump carries no DNS name table (NDS goes to the agent, not to Envoy): the table is the one Istio's generator builds for this state; a live istiod may have allocated another address"})
+		notes = append(notes, envoy.Step{Stage: "dns", Decision: "a config_dump carries no DNS name table (NDS goes to the agent, not to Envoy): the table is the one Istio's generator builds for this state; a live istiod may have allocated another address"})
 	}
 	res, err := Resolve(b, client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
 	if err != nil {

@@ -5,7 +5,9 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pilot/pkg/simulation"
 	corev1 "k8s.io/api/core/v1"
@@ -17,18 +19,18 @@ import (
 // read from live config dumps) through functions, so a side the
 // connection never reaches is never generated.
 type Sides struct {
-	Client CapturePod
+	Client capture.CapturePod
 	// ClientSidecar returns the client sidecar's configuration; nil when
 	// the client runs without a sidecar, and NoClientSidecar says why.
-	ClientSidecar   func() (*EnvoyConfig, error)
+	ClientSidecar   func() (*envoy.Config, error)
 	NoClientSidecar string
 	// ClientPrincipal and ServerPrincipal are the identities in the
 	// sidecars' certificates, spiffe://<trust domain>/ns/<namespace>/sa/<service account>.
 	ClientPrincipal, ServerPrincipal string
-	Server                           CapturePod
+	Server                           capture.CapturePod
 	// ServerSidecar returns the server sidecar's configuration; nil when
 	// the server runs without one.
-	ServerSidecar func() (*EnvoyConfig, error)
+	ServerSidecar func() (*envoy.Config, error)
 	// Backend says where a connection to addr lands on the server pod
 	// (kube-proxy's DNAT of the Service ClusterIP), with the hop in words;
 	// ok is false when addr does not lead to the server pod.
@@ -52,7 +54,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 		return noServerSidecar(pr, leg, "the server runs without a sidecar", false)
 	}
 	if leg.TLS == simulation.MTLS && s.ServerPrincipal != "" {
-		ok, why, err := leg.acceptsServer(s.ServerPrincipal)
+		ok, why, err := leg.AcceptsServer(s.ServerPrincipal)
 		if err != nil {
 			return pr, err
 		}
@@ -65,12 +67,12 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	}
 	to, hop, ok := s.Backend(leg.To)
 	if !ok {
-		return noServerSidecar(pr, leg, fmt.Sprintf("%s is not the server pod or its Service: the server's sidecar is not on the way", leg.target()), false)
+		return noServerSidecar(pr, leg, fmt.Sprintf("%s is not the server pod or its Service: the server's sidecar is not on the way", leg.Target()), false)
 	}
 	if hop != "" {
 		pr.add("kube-proxy", "%s", hop)
 	}
-	c, err := CaptureInbound(s.Server, s.Client.IP, to)
+	c, err := capture.CaptureInbound(s.Server, s.Client.IP, to)
 	if err != nil {
 		return pr, err
 	}
@@ -98,7 +100,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 // (tlsMode istio), so unless that pod is the server whose capture let the
 // connection by (bypassed), predict does not know what terminates it and
 // says so instead of guessing.
-func noServerSidecar(pr Prediction, leg Leg, why string, bypassed bool) (Prediction, error) {
+func noServerSidecar(pr Prediction, leg envoy.Leg, why string, bypassed bool) (Prediction, error) {
 	late := ""
 	if pr.After > 0 {
 		late = fmt.Sprintf(", %s late (the client sidecar's listener filter timeout)", pr.After)
@@ -110,7 +112,7 @@ func noServerSidecar(pr Prediction, leg Leg, why string, bypassed bool) (Predict
 	}
 	if leg.AutoMTLS && !bypassed {
 		pr.Outcome = ""
-		return pr, fmt.Errorf("%s, yet the client sidecar's auto mTLS chose mTLS for %s because that endpoint carries tlsMode istio (its pod runs a sidecar): predict does not know what terminates it", why, leg.target())
+		return pr, fmt.Errorf("%s, yet the client sidecar's auto mTLS chose mTLS for %s because that endpoint carries tlsMode istio (its pod runs a sidecar): predict does not know what terminates it", why, leg.Target())
 	}
 	pr.Outcome, pr.straightIn, pr.Transport = scenarios.Reset, true, string(leg.TLS)
 	pr.add("outcome", "%s, yet the client sidecar opens %s to it: the server application answers the ClientHello with its own protocol (a server-first greeting, or an error), not a ServerHello, so the handshake fails and the client sidecar closes the client's connection without a byte: reset", why, leg.TLS)
@@ -120,8 +122,8 @@ func noServerSidecar(pr Prediction, leg Leg, why string, bypassed bool) (Predict
 // clientSide follows the connection from the client application to where
 // it leaves the client pod. decided is true when the client side alone
 // settles the outcome (its sidecar holds, refuses or closes it).
-func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg, decided bool, err error) {
-	app := Leg{By: "the client application", To: conn.Destination, TLS: simulation.Plaintext}
+func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg envoy.Leg, decided bool, err error) {
+	app := envoy.Leg{By: "the client application", To: conn.Destination, TLS: simulation.Plaintext}
 	if s.ClientSidecar == nil {
 		pr.Direct = "no client sidecar"
 		pr.add("capture", "%s; without a sidecar there is no istio-init and no iptables rule: nothing captures the connection", s.NoClientSidecar)
@@ -129,7 +131,7 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 		pr.Transport = string(app.TLS)
 		return pr, app, false, nil
 	}
-	c, err := CaptureOutbound(s.Client, conn.Destination, appUID)
+	c, err := capture.CaptureOutbound(s.Client, conn.Destination, appUID)
 	if err != nil {
 		return pr, leg, true, err
 	}
@@ -151,14 +153,14 @@ func clientSide(s Sides, conn Connection, appUID uint32) (pr Prediction, leg Leg
 	}
 	// The client sidecar connected upstream: the rest happens on the way
 	// and at the server, so its "connected" is not the outcome yet.
-	out.Trace = slices.DeleteFunc(out.Trace, func(s Step) bool { return s.Stage == "outcome" })
+	out.Trace = slices.DeleteFunc(out.Trace, func(s envoy.Step) bool { return s.Stage == "outcome" })
 	leg, err = cfg.UpstreamLeg(out.Cluster, conn.Destination)
 	if err != nil {
 		out.Outcome = "" // not decided: the walk stops at the error
 		return out, leg, true, err
 	}
 	out.Transport = string(leg.TLS)
-	out.add("client upstream", "cluster %s, endpoint %s: %s", out.Cluster, leg.target(), leg.Socket)
+	out.add("client upstream", "cluster %s, endpoint %s: %s", out.Cluster, leg.Target(), leg.Socket)
 	out.add("client upstream", "%s", leg)
 	return out, leg, false, nil
 }
@@ -170,10 +172,10 @@ func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 	s := baseSides(b, in, ips[ClientPod], ips[ServerPod])
 	s.Backend = func(a netip.AddrPort) (netip.AddrPort, string, bool) { return ServerBackend(b, ips[ServerPod], a) }
 	if s.NoClientSidecar == "" {
-		s.ClientSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ClientPod) }
+		s.ClientSidecar = func() (*envoy.Config, error) { return p.sidecarOf(b, in, ClientPod) }
 	}
 	if _, ok := in.sidecars[ServerPod]; ok {
-		s.ServerSidecar = func() (*EnvoyConfig, error) { return p.sidecarOf(b, in, ServerPod) }
+		s.ServerSidecar = func() (*envoy.Config, error) { return p.sidecarOf(b, in, ServerPod) }
 	}
 	return s
 }
@@ -183,8 +185,8 @@ func (p *Predictor) sides(b *fixtures.Bundle, in generatorInput) Sides {
 // injection gives them.
 func baseSides(b *fixtures.Bundle, in generatorInput, clientIP, serverIP netip.Addr) Sides {
 	s := Sides{
-		Client: CapturePod{Annotations: b.ClientAnnotations, IP: clientIP, Nameservers: Nameservers(b.Topology)},
-		Server: CapturePod{IP: serverIP},
+		Client: capture.CapturePod{Annotations: b.ClientAnnotations, IP: clientIP, Nameservers: Nameservers(b.Topology)},
+		Server: capture.CapturePod{IP: serverIP},
 	}
 	principal := func(pod sidecarPod) string {
 		return fmt.Sprintf("spiffe://%s/ns/%s/sa/%s", in.mesh.GetTrustDomain(), pod.Namespace, pod.ServiceAccount)

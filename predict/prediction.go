@@ -6,16 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
-
-// Step is one decision on the connection's way, in words.
-type Step struct {
-	// Stage is what decided: capture, config, listener, listener filters,
-	// filter chain, network filter, cluster, outcome.
-	Stage    string `json:"stage"`
-	Decision string `json:"decision"`
-}
 
 // Prediction is the outcome predict derives for a connection, with the
 // deciding listener, chain and cluster and the trace that led there.
@@ -47,8 +40,8 @@ type Prediction struct {
 	// ServerBytesBeforeDeny says, for a connection an authorization policy
 	// denies, whether the server's first bytes reached the client before
 	// the close; nil when nothing denied it.
-	ServerBytesBeforeDeny *bool  `json:"serverBytesBeforeDeny,omitempty"`
-	Trace                 []Step `json:"trace"`
+	ServerBytesBeforeDeny *bool        `json:"serverBytesBeforeDeny,omitempty"`
+	Trace                 []envoy.Step `json:"trace"`
 	// straightIn is true when the client sidecar's TLS reaches the server
 	// application with no server sidecar to terminate it.
 	straightIn bool
@@ -87,7 +80,7 @@ func (p Prediction) ServerBytesBeforeDenyText() string {
 }
 
 // addConfig names where a sidecar configuration came from, and its notes.
-func (p *Prediction) addConfig(cfg *EnvoyConfig) {
+func (p *Prediction) addConfig(cfg *envoy.Config) {
 	if cfg.Source != "" {
 		p.add("config", "%s", cfg.Source)
 	}
@@ -97,7 +90,7 @@ func (p *Prediction) addConfig(cfg *EnvoyConfig) {
 }
 
 func (p *Prediction) add(stage, format string, args ...any) {
-	p.Trace = append(p.Trace, Step{Stage: stage, Decision: fmt.Sprintf(format, args...)})
+	p.Trace = append(p.Trace, envoy.Step{Stage: stage, Decision: fmt.Sprintf(format, args...)})
 }
 
 // Decision is the deciding path in one line, for tables:

@@ -8,7 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
+	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -27,15 +30,15 @@ type Predictor struct {
 	cache    map[string]*generation
 	// Generations counts how often Istio's generator actually ran.
 	Generations atomic.Int64
-	// features are the Istio features scenarios may need (istioFeatures;
+	// features are the Istio features scenarios may need (generator.Features;
 	// tests swap in their own).
-	features []IstioFeature
+	features []generator.IstioFeature
 }
 
 type generation struct {
 	once sync.Once
 	// cfgs are the sidecars' configurations by Deployment name.
-	cfgs map[string]*EnvoyConfig
+	cfgs generatedProxies
 	err  error
 }
 
@@ -46,7 +49,7 @@ func NewPredictor() *Predictor { return NewPredictorFor(Topology()) }
 // NewPredictorFor returns a Predictor that renders scenarios for another
 // topology, such as the local target's addresses.
 func NewPredictorFor(t fixtures.Topology) *Predictor {
-	return &Predictor{topology: t, cache: map[string]*generation{}, features: istioFeatures}
+	return &Predictor{topology: t, cache: map[string]*generation{}, features: generator.Features}
 }
 
 // Render renders a scenario for predict's topology.
@@ -56,19 +59,19 @@ func (p *Predictor) Render(s scenarios.Scenario) (*fixtures.Bundle, error) {
 
 // Sidecar returns the client sidecar's configuration for a bundle, from
 // the cache or Istio's generator.
-func (p *Predictor) Sidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+func (p *Predictor) Sidecar(b *fixtures.Bundle) (*envoy.Config, error) {
 	return p.SidecarOf(b, ClientPod)
 }
 
 // ServerSidecar returns the server sidecar's configuration for a bundle
 // whose server runs one.
-func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*EnvoyConfig, error) {
+func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*envoy.Config, error) {
 	return p.SidecarOf(b, ServerPod)
 }
 
 // SidecarOf returns the configuration of the named pod's sidecar ("client"
 // or "server"). One generator run builds every sidecar of the bundle.
-func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*EnvoyConfig, error) {
+func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*envoy.Config, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return nil, err
@@ -77,18 +80,18 @@ func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*EnvoyConfig, err
 }
 
 // sidecarOf is SidecarOf for input already derived from the bundle.
-func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string) (*EnvoyConfig, error) {
+func (p *Predictor) sidecarOf(b *fixtures.Bundle, in generatorInput, pod string) (*envoy.Config, error) {
 	if _, ok := in.sidecars[pod]; !ok {
 		return nil, noSidecar(b, in, pod)
 	}
 	cfgs, err := p.generated(b, in)
-	return cfgs[pod], err
+	return cfgs.proxies[pod], err
 }
 
 // generated returns every proxy configuration of the bundle's generation
 // (sidecars, and for ambient scenarios the waypoint and ztunnel's view),
 // from the cache or Istio's generator.
-func (p *Predictor) generated(b *fixtures.Bundle, in generatorInput) (map[string]*EnvoyConfig, error) {
+func (p *Predictor) generated(b *fixtures.Bundle, in generatorInput) (generatedProxies, error) {
 	p.mu.Lock()
 	g, ok := p.cache[in.key]
 	if !ok {
@@ -111,7 +114,7 @@ type PodSidecar struct {
 	Why      string
 	// Capture is what istio-iptables reads for the pod: its annotations
 	// (the pod template's) at the IP the topology gives it.
-	Capture CapturePod
+	Capture capture.CapturePod
 	// DNSCapture is true when the pod's agent captures DNS (its node
 	// metadata ISTIO_META_DNS_CAPTURE): it runs the DNS proxy on 15053.
 	DNSCapture bool
@@ -125,7 +128,7 @@ func PodOf(b *fixtures.Bundle, name string) (PodSidecar, error) {
 		return PodSidecar{}, err
 	}
 	sc, ok := in.sidecars[name]
-	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
+	out := PodSidecar{Injected: ok, Why: in.injection[name].Why, Capture: capture.CapturePod{IP: podIPs(b.Topology)[name], Nameservers: Nameservers(b.Topology)}}
 	if ok {
 		out.Capture.Annotations = sc.Annotations
 		out.DNSCapture = sc.DNSCapture
@@ -171,7 +174,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		return Prediction{}, err
 	}
 	sides := p.sides(b, in)
-	var dns []Step
+	var dns []envoy.Step
 	if b.Scenario.DialsName() {
 		res, err := p.ResolveServer(b)
 		if err != nil {
@@ -257,7 +260,7 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if needs := missingFeatures(s, p.features); needs != "" {
+			if needs := generator.MissingFeatures(s, p.features); needs != "" {
 				out[i] = Result{Scenario: s, Needs: needs}
 				return
 			}
@@ -272,14 +275,17 @@ func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
 
 // Generate runs Istio's generator for a bundle's objects, once per distinct
 // set of objects, and returns every proxy's configuration by pod name.
-func (p *Predictor) Generate(b *fixtures.Bundle) (map[string]*EnvoyConfig, error) {
+func (p *Predictor) Generate(b *fixtures.Bundle) (map[string]*envoy.Config, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return nil, err
 	}
-	return p.generated(b, in)
+	g, err := p.generated(b, in)
+	return g.proxies, err
 }
 
 // MissingFeatures names the Istio features a scenario uses that this
 // build lacks ("needs Istio ≥ 1.31: ..."), or "" when it has them all.
-func MissingFeatures(s scenarios.Scenario) string { return missingFeatures(s, istioFeatures) }
+func MissingFeatures(s scenarios.Scenario) string {
+	return generator.MissingFeatures(s, generator.Features)
+}

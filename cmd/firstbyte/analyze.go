@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/firstbyte/firstbyte/analyze"
-	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/spf13/pflag"
 )
 
@@ -69,7 +69,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 			return bad("--emit-scenarios needs the mesh's objects (-f or --cluster): a config dump holds no Services to turn into scenarios")
 		}
 		for _, d := range *dumps {
-			cfg, err := predict.ReadConfigDumpFile(d)
+			cfg, err := envoy.ReadConfigDumpFile(d, envoy.Tolerant)
 			if err != nil {
 				return bad("%v", err)
 			}

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy/configdump"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
 	"github.com/firstbyte/firstbyte/targets/kube/sidecarsync"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"

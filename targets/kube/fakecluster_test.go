@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/fixtures"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/targets/kube/meshconfig"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	appsv1 "k8s.io/api/apps/v1"

@@ -8,9 +8,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/envoy/configdump"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
 	"github.com/firstbyte/firstbyte/targets/kube/sidecarsync"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -270,14 +271,14 @@ func (t *Target) conditions(b *fixtures.Bundle, phase fixtures.Phase, ips map[st
 	scope.ForeignPorts = foreign
 	var out sidecarConditions
 	if clientDump != nil {
-		want, err := configdump.Parse(clientDump, "expected client sidecar of "+b.Scenario.ID)
+		want, err := configdump.Parse(clientDump, "expected client sidecar of "+b.Scenario.ID, envoy.Strict)
 		if err != nil {
 			return out, err
 		}
 		out.client = sidecarsync.Expect(want, scope)
 	}
 	if serverDump != nil {
-		want, err := configdump.Parse(serverDump, "expected server sidecar of "+b.Scenario.ID)
+		want, err := configdump.Parse(serverDump, "expected server sidecar of "+b.Scenario.ID, envoy.Strict)
 		if err != nil {
 			return out, err
 		}
@@ -318,7 +319,7 @@ func (t *Target) configDump(ctx context.Context, key types.NamespacedName, comma
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := configdump.Parse(out, pod.Namespace+"/"+pod.Name)
+	d, err := configdump.Parse(out, pod.Namespace+"/"+pod.Name, envoy.Tolerant)
 	return out, d, err
 }
 

@@ -8,19 +8,19 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 	"istio.io/istio/pilot/pkg/simulation"
 	"istio.io/istio/pkg/wellknown"
 )
 
-// outboundPlanner adapts the predict evaluator's two halves (listener,
-// then filter chain) to the emulated client sidecar: the evaluator —
+// outboundPlanner adapts the envoy model's two halves (listener,
+// then filter chain) to the emulated client sidecar: the model —
 // Istio's simulation over Istio's generated listeners — makes every
 // decision, before the wire (decide builds the table the emulator looks
 // them up in), and the emulator does the socket work.
 type outboundPlanner struct {
-	cfg *predict.EnvoyConfig
+	cfg *envoy.Config
 	// plaintextPeers are the pod addresses whose sidecar the local world
 	// stands in for by handing plaintext to the application: the
 	// collider, whose sidecar would terminate the client sidecar's Istio
@@ -35,15 +35,15 @@ type outboundPlanner struct {
 	names map[string]netip.Addr
 }
 
-func (d outboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (d outboundPlanner) inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	ld, err := d.cfg.ChooseListener(dst)
 	if err != nil {
-		return dataplane.Inspection{}, err
+		return envoy.ListenerDecision{}, err
 	}
 	if ld.Listener == "" {
-		return dataplane.Inspection{}, fmt.Errorf("no listener accepts %s", dst)
+		return envoy.ListenerDecision{}, fmt.Errorf("no listener accepts %s", dst)
 	}
-	return inspection(ld), nil
+	return ld, nil
 }
 
 // upstream is the endpoint tcp_proxy or the router dials for cluster, if
@@ -54,7 +54,7 @@ func (d outboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, erro
 func (d outboundPlanner) upstream(cluster string, dst netip.AddrPort) (netip.AddrPort, error) {
 	leg, err := d.cfg.UpstreamLeg(cluster, dst)
 	switch {
-	case errors.Is(err, predict.ErrNoUpstream):
+	case errors.Is(err, envoy.ErrNoUpstream):
 		return netip.AddrPort{}, err
 	case err != nil:
 		return netip.AddrPort{}, fmt.Errorf("%w: %v", dataplane.ErrNotEmulated, err)
@@ -68,7 +68,7 @@ func (d outboundPlanner) upstream(cluster string, dst netip.AddrPort) (netip.Add
 	return leg.To, nil
 }
 
-func (d outboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error) {
+func (d outboundPlanner) route(dst netip.AddrPort, detected envoy.ClientBytes) (dataplane.Action, error) {
 	cd, err := d.cfg.ChooseChain(dst, detected)
 	if err != nil {
 		return dataplane.Action{}, err
@@ -78,7 +78,7 @@ func (d outboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes)
 	case wellknown.TCPProxy:
 		up, err := d.upstream(cd.Cluster, dst)
 		switch {
-		case errors.Is(err, predict.ErrNoUpstream):
+		case errors.Is(err, envoy.ErrNoUpstream):
 			// No upstream (BlackHoleCluster, no endpoints): Envoy
 			// accepts and closes.
 			act.Kind = dataplane.Close
@@ -102,7 +102,7 @@ func (d outboundPlanner) routeHTTP(dst netip.AddrPort, host, path string) (strin
 	if err != nil {
 		return cluster, netip.AddrPort{}, err
 	}
-	if leg, err := d.cfg.UpstreamLeg(cluster, dst); errors.Is(err, predict.ErrDynamicForwardProxy) {
+	if leg, err := d.cfg.UpstreamLeg(cluster, dst); errors.Is(err, envoy.ErrDynamicForwardProxy) {
 		if leg.TLS != simulation.Plaintext {
 			return cluster, netip.AddrPort{}, fmt.Errorf("%w: cluster %s originates %s (%s): the emulated sidecar relays plaintext only, run it on kind or cluster", dataplane.ErrNotEmulated, cluster, leg.TLS, leg.Socket)
 		}

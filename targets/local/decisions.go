@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 )
 
@@ -30,14 +30,14 @@ import (
 // reach (predict's vocabulary): nothing (timeout, or no inspector), bytes
 // that are neither HTTP nor TLS, an HTTP/1.1 request. A TLS ClientHello
 // and h2c are refused without a lookup: the emulator speaks neither.
-var detections = []predict.ClientBytes{predict.NoClientBytes, predict.OpaqueBytes, predict.HTTPRequest}
+var detections = []envoy.ClientBytes{envoy.NoClientBytes, envoy.OpaqueBytes, envoy.HTTPRequest}
 
 // planner makes one emulated sidecar's decisions from the configuration
-// Istio generated for it (predict's evaluator over Istio's simulation).
+// Istio generated for it (the envoy model over Istio's simulation).
 // It runs only while a table is built.
 type planner interface {
-	inspect(dst netip.AddrPort) (dataplane.Inspection, error)
-	route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error)
+	inspect(dst netip.AddrPort) (envoy.ListenerDecision, error)
+	route(dst netip.AddrPort, detected envoy.ClientBytes) (dataplane.Action, error)
 	// routeHTTP routes one HTTP request on a connection to dst.
 	routeHTTP(dst netip.AddrPort, host, path string) (cluster string, upstream netip.AddrPort, err error)
 }
@@ -51,7 +51,7 @@ type httpRequest struct {
 
 type chainKey struct {
 	dst      netip.AddrPort
-	detected predict.ClientBytes
+	detected envoy.ClientBytes
 }
 
 // decided is a decision or the refusal it ended in.
@@ -72,7 +72,7 @@ type decisionTable struct {
 	// refusal, when set, refuses every connection (a pod without a
 	// sidecar whose emulated sidecar nothing should reach).
 	refusal   error
-	listeners map[netip.AddrPort]decided[dataplane.Inspection]
+	listeners map[netip.AddrPort]decided[envoy.ListenerDecision]
 	chains    map[chainKey]decided[dataplane.Action]
 	requests  map[httpRequest]decided[httpRoute]
 }
@@ -87,7 +87,7 @@ func refusingTable(side string, err error) *decisionTable {
 func decide(side string, p planner, dsts []netip.AddrPort, requests []httpRequest) *decisionTable {
 	t := &decisionTable{
 		side:      side,
-		listeners: map[netip.AddrPort]decided[dataplane.Inspection]{},
+		listeners: map[netip.AddrPort]decided[envoy.ListenerDecision]{},
 		chains:    map[chainKey]decided[dataplane.Action]{},
 		requests:  map[httpRequest]decided[httpRoute]{},
 	}
@@ -96,7 +96,7 @@ func decide(side string, p planner, dsts []netip.AddrPort, requests []httpReques
 			continue
 		}
 		insp, err := p.inspect(dst)
-		t.listeners[dst] = decided[dataplane.Inspection]{insp, err}
+		t.listeners[dst] = decided[envoy.ListenerDecision]{insp, err}
 		if err != nil {
 			continue
 		}
@@ -127,13 +127,13 @@ func (t *decisionTable) actions() []dataplane.Action {
 	return out
 }
 
-func (t *decisionTable) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (t *decisionTable) Inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	if t.refusal != nil {
-		return dataplane.Inspection{}, t.refusal
+		return envoy.ListenerDecision{}, t.refusal
 	}
 	d, ok := t.listeners[dst]
 	if !ok {
-		return dataplane.Inspection{}, t.unplanned(fmt.Sprintf("a connection to %s", dst))
+		return envoy.ListenerDecision{}, t.unplanned(fmt.Sprintf("a connection to %s", dst))
 	}
 	return d.v, d.err
 }
@@ -175,15 +175,15 @@ func (t *decisionTable) unplanned(what string) error {
 		dataplane.ErrNotEmulated, t.side, what, strings.Join(known, ", "))
 }
 
-// clientBytes maps what the emulator's inspectors saw to the evaluator's
+// clientBytes maps what the emulator's inspectors saw to the envoy model's
 // vocabulary.
-func clientBytes(det dataplane.Detection, timedOut bool) predict.ClientBytes {
+func clientBytes(det dataplane.Detection, timedOut bool) envoy.ClientBytes {
 	switch {
 	case timedOut:
-		return predict.NoClientBytes
+		return envoy.NoClientBytes
 	case strings.HasPrefix(det.AppProtocol, "http/1"):
-		return predict.HTTPRequest
+		return envoy.HTTPRequest
 	default:
-		return predict.OpaqueBytes
+		return envoy.OpaqueBytes
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 )
@@ -27,11 +28,11 @@ func BenchmarkDecision(b *testing.B) {
 		// decided on the same generated configuration.
 		b.Run(id+"/first-simulation", func(b *testing.B) {
 			for b.Loop() {
-				fresh := outboundPlanner{cfg: &predict.EnvoyConfig{Listeners: cfg.Listeners, Clusters: cfg.Clusters, Routes: cfg.Routes, Endpoints: cfg.Endpoints, EndpointsKnown: cfg.EndpointsKnown}, plaintextPeers: p.plaintextPeers}
+				fresh := outboundPlanner{cfg: &envoy.Config{Listeners: cfg.Listeners, Clusters: cfg.Clusters, Routes: cfg.Routes, Endpoints: cfg.Endpoints, EndpointsKnown: cfg.EndpointsKnown}, plaintextPeers: p.plaintextPeers}
 				if _, err := fresh.inspect(dst); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := fresh.route(dst, predict.NoClientBytes); err != nil {
+				if _, err := fresh.route(dst, envoy.NoClientBytes); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -41,7 +42,7 @@ func BenchmarkDecision(b *testing.B) {
 				if _, err := p.inspect(dst); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := p.route(dst, predict.NoClientBytes); err != nil {
+				if _, err := p.route(dst, envoy.NoClientBytes); err != nil {
 					b.Fatal(err)
 				}
 			}

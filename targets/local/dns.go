@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/servers/probe"
@@ -105,7 +106,7 @@ func (r *scenarioRun) serveDNS(h *netlab.Host, a netip.AddrPort, s *dnsproxy.Ser
 // first time a state has DNS capture on (Istio's agent runs it only
 // then). Names outside the table go to the cluster's DNS on sockets with
 // the proxy's UID, which istio-iptables lets by.
-func (r *scenarioRun) configureAgentDNS(b *fixtures.Bundle, cfg *predict.EnvoyConfig) error {
+func (r *scenarioRun) configureAgentDNS(b *fixtures.Bundle, cfg *envoy.Config) error {
 	if r.dns == nil || cfg == nil {
 		return nil
 	}

@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/targets/local/dataplane"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
 	"istio.io/istio/pkg/wellknown"
@@ -21,7 +23,7 @@ import (
 // sidecar gets its own network namespace at the server pod IP, Istio's own
 // iptables rules for that pod (istio-iptables' builder: nat PREROUTING
 // redirects inbound TCP to 15006) and an emulated virtualInbound on 15006
-// that carries out what the predict evaluator decides from the server
+// that carries out what the envoy model decides from the server
 // sidecar's listeners Istio generates. The world stands in for kube-proxy:
 // it DNATs the Service ClusterIP to the pod, so a client without a sidecar
 // reaches the pod as it would in a cluster.
@@ -34,37 +36,24 @@ import (
 // inboundPort is Envoy's inbound capture port (virtualInbound).
 const inboundPort = 15006
 
-// inboundPlanner adapts the predict evaluator's inbound half to the
+// inboundPlanner adapts the envoy model's inbound half to the
 // emulated server sidecar, as outboundPlanner does for the outbound half.
 type inboundPlanner struct {
-	cfg *predict.EnvoyConfig
+	cfg *envoy.Config
 }
 
-func (d inboundPlanner) inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (d inboundPlanner) inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	ld, err := d.cfg.ChooseInboundListener(dst)
 	if err != nil {
-		return dataplane.Inspection{}, err
+		return envoy.ListenerDecision{}, err
 	}
 	if ld.Listener == "" {
-		return dataplane.Inspection{}, fmt.Errorf("no inbound listener accepts %s", dst)
+		return envoy.ListenerDecision{}, fmt.Errorf("no inbound listener accepts %s", dst)
 	}
-	return inspection(ld), nil
+	return ld, nil
 }
 
-// inspection maps a listener decision to the emulator's inspectors.
-func inspection(ld predict.ListenerDecision) dataplane.Inspection {
-	return dataplane.Inspection{
-		Listener: ld.Listener,
-		Inspectors: dataplane.Inspectors{
-			HTTP: slices.Contains(ld.Waiting, wellknown.HTTPInspector),
-			TLS:  slices.Contains(ld.Waiting, wellknown.TLSInspector),
-		},
-		Timeout:           ld.Timeout,
-		ContinueOnTimeout: ld.ContinueOnTimeout,
-	}
-}
-
-func (d inboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) (dataplane.Action, error) {
+func (d inboundPlanner) route(dst netip.AddrPort, detected envoy.ClientBytes) (dataplane.Action, error) {
 	cd, err := d.cfg.ChooseInboundChain(dst, detected)
 	if err != nil {
 		return dataplane.Action{}, err
@@ -92,7 +81,7 @@ func (d inboundPlanner) route(dst netip.AddrPort, detected predict.ClientBytes) 
 	}
 	up, err := d.cfg.Upstream(cd.Cluster, dst)
 	switch {
-	case errors.Is(err, predict.ErrNoUpstream):
+	case errors.Is(err, envoy.ErrNoUpstream):
 		act.Kind = dataplane.Close
 		return act, nil
 	case err != nil:
@@ -190,7 +179,7 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle, client *deci
 		return err
 	}
 	pod.Capture.IP = ServerIP
-	rules, err := predict.RestoreRules(pod.Capture)
+	rules, err := capture.RestoreRules(pod.Capture)
 	if err != nil {
 		return err
 	}

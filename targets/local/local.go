@@ -26,6 +26,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/targets"
 	"github.com/firstbyte/firstbyte/targets/local/netlab"
@@ -72,7 +73,7 @@ func (*Local) Name() string { return "local" }
 // IstioVersion names the Istio whose generator and iptables builder the
 // emulation runs.
 func (*Local) IstioVersion() string {
-	b, err := predict.Istio()
+	b, err := generator.Istio()
 	if err != nil {
 		return "unknown (" + err.Error() + ")"
 	}

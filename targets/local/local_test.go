@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/scenarios"
@@ -187,11 +188,11 @@ func TestDeciderRefusesTLSOrigination(t *testing.T) {
 	l := New()
 	_, cfg := renderedSidecar(t, l, "mysql-inbound-tcp-pa-permissive")
 	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
-	_, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, predict.OpaqueBytes)
+	_, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, envoy.OpaqueBytes)
 	if !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
 	}
-	act, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.route(dst, predict.OpaqueBytes)
+	act, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.route(dst, envoy.OpaqueBytes)
 	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(ServerIP, 10000) {
 		t.Errorf("Route to a plaintext peer: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
 	}
@@ -243,7 +244,7 @@ func TestWirePathRunsNoSimulation(t *testing.T) {
 		if err := l.Remediate(ctx, b); err != nil {
 			t.Fatalf("%s: remediate: %v", id, err)
 		}
-		before := predict.SimulationRuns()
+		before := envoy.SimulationRuns()
 		obs, err := l.Probe(ctx, b, s.Expect.Budget(500*time.Millisecond))
 		if err != nil {
 			t.Errorf("%s: probe: %v", id, err)
@@ -256,7 +257,7 @@ func TestWirePathRunsNoSimulation(t *testing.T) {
 		}
 		r, _ := l.run(b)
 		recs := waitRecords(r, 1)
-		if n := predict.SimulationRuns() - before; n != 0 {
+		if n := envoy.SimulationRuns() - before; n != 0 {
 			t.Errorf("%s: the wire path ran Istio's simulation %d times (probe %s, emulator %v)", id, n, obs.Outcome, recs)
 		}
 		if len(recs) == 0 {
@@ -278,7 +279,7 @@ func TestUnplannedDestinationIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	table := decide(clientSide, outboundPlanner{cfg: cfg}, dsts, reqs)
-	before := predict.SimulationRuns()
+	before := envoy.SimulationRuns()
 	if _, err := table.Inspect(dsts[0]); err != nil {
 		t.Errorf("planned destination %s: %v", dsts[0], err)
 	}
@@ -298,7 +299,7 @@ func TestUnplannedDestinationIsRefused(t *testing.T) {
 	if _, _, err := act.Route(req); !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "/elsewhere") {
 		t.Errorf("an unplanned request: %v, want a refusal naming its path", err)
 	}
-	if n := predict.SimulationRuns() - before; n != 0 {
+	if n := envoy.SimulationRuns() - before; n != 0 {
 		t.Errorf("lookups ran Istio's simulation %d times", n)
 	}
 }
@@ -328,7 +329,7 @@ func TestDynamicForwardProxyDialsTheResolvedHost(t *testing.T) {
 
 // renderedSidecar renders a catalogue scenario on the local topology and
 // returns it with the client sidecar's generated configuration.
-func renderedSidecar(tb testing.TB, l *Local, id string) (*fixtures.Bundle, *predict.EnvoyConfig) {
+func renderedSidecar(tb testing.TB, l *Local, id string) (*fixtures.Bundle, *envoy.Config) {
 	tb.Helper()
 	top, err := l.Topology(context.Background(), scenarios.Scenario{})
 	if err != nil {
@@ -382,7 +383,7 @@ func TestBlindCaseAgreesWithPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	top, _ := l.Topology(ctx)
+	top, _ := l.Topology(ctx, scenarios.Scenario{})
 	b, err := fixtures.Render(list[0], top)
 	if err != nil {
 		t.Fatal(err)

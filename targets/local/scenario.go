@@ -20,8 +20,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/dnsserver"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
@@ -75,7 +77,7 @@ type scenarioRun struct {
 	// look up (decided before the wire); clientCfg and serverCfg the
 	// configurations they were decided from, for evidence.
 	clientDecisions, serverDecisions *decisionTable
-	clientCfg, serverCfg             *predict.EnvoyConfig
+	clientCfg, serverCfg             *envoy.Config
 	rules                            string
 	serverRules                      string
 	records                          []sideRecord
@@ -128,7 +130,7 @@ func (c current) get() *decisionTable {
 	return *c.t
 }
 
-func (c current) Inspect(dst netip.AddrPort) (dataplane.Inspection, error) {
+func (c current) Inspect(dst netip.AddrPort) (envoy.ListenerDecision, error) {
 	return c.get().Inspect(dst)
 }
 
@@ -252,14 +254,14 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 	// A client without a sidecar has no istio-init: no rules, and the
 	// emulated client sidecar is never reached (it refuses, should
 	// anything arrive).
-	var cfg *predict.EnvoyConfig
+	var cfg *envoy.Config
 	rules := noCapture
 	decisions := refusingTable(clientSide, fmt.Errorf("%w: a connection reached the client sidecar's port, but the client pod has no sidecar", dataplane.ErrNotEmulated))
 	if client.Injected {
 		if cfg, err = l.predictor.Sidecar(b); err != nil {
 			return err
 		}
-		if rules, err = predict.RestoreRules(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP, Nameservers: predict.Nameservers(b.Topology)}); err != nil {
+		if rules, err = capture.RestoreRules(capture.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP, Nameservers: predict.Nameservers(b.Topology)}); err != nil {
 			return err
 		}
 		dsts, reqs, err := plannedDestinations(b)
@@ -640,7 +642,7 @@ func (l *Local) Describe(b *fixtures.Bundle) string {
 	if r.rules == noCapture && r.server == nil {
 		return "the client pod has no sidecar and the server none: nothing captures the connection"
 	}
-	c, err := predict.CaptureOutbound(predict.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
+	c, err := capture.CaptureOutbound(capture.CapturePod{Annotations: b.ClientAnnotations, IP: r.client.IP}, dst, 0)
 	if err == nil && !c.Redirected && r.server == nil {
 		return "not captured: istio-iptables' rules let it bypass the sidecar"
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	pr "github.com/firstbyte/firstbyte/predict"
+	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
 	"github.com/firstbyte/firstbyte/targets"
@@ -37,7 +38,7 @@ const Name = "predict"
 // objects share one generator run.
 type Target struct {
 	predictor *pr.Predictor
-	build     pr.IstioBuild
+	build     generator.IstioBuild
 
 	mu sync.Mutex
 	// predictions are the probe walks by scenario id, for Describe and
@@ -69,7 +70,7 @@ func (t *Target) Capabilities() targets.Capabilities {
 // Setup reads which Istio the generator is: a build whose module cannot
 // be found is an error that names the fix.
 func (t *Target) Setup(context.Context) error {
-	b, err := pr.Istio()
+	b, err := generator.Istio()
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)
 	}
@@ -83,7 +84,7 @@ func (t *Target) Teardown(context.Context) error { return nil }
 // IstioVersion names the Istio build whose generator decides.
 func (t *Target) IstioVersion() string {
 	if t.build.Line == "" {
-		if b, err := pr.Istio(); err == nil {
+		if b, err := generator.Istio(); err == nil {
 			t.build = b
 		}
 	}

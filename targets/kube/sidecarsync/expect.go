@@ -5,9 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
+	"github.com/firstbyte/firstbyte/envoy/configdump"
 )
 
 // Condition is one thing the sidecar's configuration must show.
@@ -108,27 +107,18 @@ func listenersCondition(want *configdump.Dump, s Scope) Condition {
 	}
 }
 
-// envoyDefaultFiltersTimeout applies when a listener does not set
-// listener_filters_timeout (Envoy's listener.proto default).
-const envoyDefaultFiltersTimeout = 15 * time.Second
-
 // inspection is what decides whether a listener waits for client bytes
-// and for how long: its inspectors, and the timeout when it has one.
+// and for how long: the listener filters that wait (the envoy model's
+// classification) and the timeout Envoy applies to them.
 func inspection(l configdump.Listener) string {
-	if !l.Sniffs() {
-		return "no http/tls inspector"
+	if !l.Waits() {
+		return "no listener filter waits for client bytes"
 	}
 	var inspectors []string
-	for _, f := range []string{"http_inspector", "tls_inspector"} {
-		if l.Inspects(f) {
-			inspectors = append(inspectors, f)
-		}
+	for _, f := range l.Waiting {
+		inspectors = append(inspectors, strings.TrimPrefix(f, "envoy.filters.listener."))
 	}
-	t := envoyDefaultFiltersTimeout
-	if l.FiltersTimeout != nil {
-		t = *l.FiltersTimeout
-	}
-	return fmt.Sprintf("%s, listener_filters_timeout %s", strings.Join(inspectors, "+"), t)
+	return fmt.Sprintf("%s, listener_filters_timeout %s", strings.Join(inspectors, "+"), l.Timeout())
 }
 
 func listenerCondition(want configdump.Listener) Condition {

@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
+	"github.com/firstbyte/firstbyte/envoy/configdump"
+	"github.com/firstbyte/firstbyte/envoy/configdump/configdumptest"
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/scenarios"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
-	"github.com/firstbyte/firstbyte/targets/kube/configdump/configdumptest"
 )
 
 // topology matches the one the canned dumps were generated for (see
@@ -30,7 +31,7 @@ func dump(t *testing.T, id string) *configdump.Dump {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := configdump.Parse(data, id)
+	d, err := configdump.Parse(data, id, envoy.Strict)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/firstbyte/firstbyte/targets/kube/configdump"
+	"github.com/firstbyte/firstbyte/envoy/configdump"
 )
 
 // Fetch returns the sidecar's current configuration.

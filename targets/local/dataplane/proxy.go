@@ -14,20 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-)
 
-// Inspection is the first half of Envoy's decision for a connection: which
-// listener takes it and which listener filters must see client bytes.
-type Inspection struct {
-	Listener   string
-	Inspectors Inspectors
-	// Timeout is listener_filters_timeout; zero waits forever.
-	Timeout time.Duration
-	// ContinueOnTimeout is continue_on_listener_filters_timeout: after the
-	// timeout the connection goes on to filter-chain matching instead of
-	// being closed.
-	ContinueOnTimeout bool
-}
+	"github.com/firstbyte/firstbyte/envoy"
+)
 
 // ActionKind is what the matched filter chain's network filter does.
 type ActionKind string
@@ -62,9 +51,10 @@ type Action struct {
 var ErrNotEmulated = errors.New("not emulated")
 
 // Decider is Envoy's decision for one connection, made from the listeners
-// Istio generated (the predict evaluator, adapted by the local target).
+// Istio generated (the envoy model, adapted by the local target). Inspect
+// is the first half: the listener and what its listener filters wait for.
 type Decider interface {
-	Inspect(dst netip.AddrPort) (Inspection, error)
+	Inspect(dst netip.AddrPort) (envoy.ListenerDecision, error)
 	Route(dst netip.AddrPort, d Detection, timedOut bool) (Action, error)
 }
 
@@ -275,16 +265,20 @@ func (p *Proxy) handle(c net.Conn) {
 		return
 	}
 	rec.Listener = insp.Listener
+	// Envoy's listener-filter state machine says what a silent client
+	// meets; the emulator reads the socket for as long as it says.
+	silent := insp.Wait(envoy.NoClientBytes)
+	inspectors := InspectorsOf(insp.ListenerFilters)
 	var sniffed Sniffed
-	if insp.Inspectors.Active() {
-		sniffed = Inspect(c, insp.Timeout, insp.Inspectors.Decided, p.stop)
+	if silent.Kind != envoy.ChainNow {
+		sniffed = Inspect(c, insp.Timeout, inspectors.Decided, p.stop)
 		rec.Waited, rec.TimedOut, rec.ClientBytes = sniffed.Waited, sniffed.TimedOut, len(sniffed.Bytes)
 		switch {
 		case sniffed.Closed:
 			rec.Err = "client closed while the inspectors waited for its first bytes"
 			c.Close()
 			return
-		case sniffed.TimedOut && !insp.ContinueOnTimeout:
+		case sniffed.TimedOut && silent.Kind == envoy.CloseAfter:
 			rec.Err = "listener filter timeout without continue_on_listener_filters_timeout: closed"
 			c.Close()
 			return
@@ -296,7 +290,7 @@ func (p *Proxy) handle(c net.Conn) {
 		default:
 		}
 	}
-	rec.Detection = insp.Inspectors.Detect(sniffed.Bytes)
+	rec.Detection = inspectors.Detect(sniffed.Bytes)
 	t = time.Now()
 	act, err := p.Decider.Route(dst, rec.Detection, sniffed.TimedOut)
 	rec.Decision += time.Since(t)

@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"istio.io/istio/pkg/wellknown"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/httpbackend"
 	"github.com/firstbyte/firstbyte/servers/mysqlserver"
@@ -21,11 +23,11 @@ import (
 // fakeDecider answers every connection the same way; the proxy must carry
 // that decision out on the real socket.
 type fakeDecider struct {
-	insp Inspection
+	insp envoy.ListenerDecision
 	act  Action
 }
 
-func (f fakeDecider) Inspect(netip.AddrPort) (Inspection, error) { return f.insp, nil }
+func (f fakeDecider) Inspect(netip.AddrPort) (envoy.ListenerDecision, error) { return f.insp, nil }
 func (f fakeDecider) Route(dst netip.AddrPort, _ Detection, _ bool) (Action, error) {
 	a := f.act
 	if a.Kind == TCPProxy && !a.Upstream.IsValid() {
@@ -109,7 +111,7 @@ func (l *lab) probe(t *testing.T, budget time.Duration) probe.Observation {
 }
 
 func TestProxyPassthroughConnects(t *testing.T) {
-	l := newLab(t, fakeDecider{insp: Inspection{Listener: "virtualOutbound"}, act: Action{Kind: TCPProxy, Cluster: "PassthroughCluster"}})
+	l := newLab(t, fakeDecider{insp: envoy.ListenerDecision{Listener: "virtualOutbound"}, act: Action{Kind: TCPProxy, Cluster: "PassthroughCluster"}})
 	obs := l.probe(t, time.Second)
 	if obs.Outcome != scenarios.Connected {
 		t.Fatalf("passthrough: %s (%s)", obs.Outcome, obs.Detail)
@@ -134,7 +136,7 @@ func TestProxyPassthroughConnects(t *testing.T) {
 // The sidecar hang: an HTTP inspector with no timeout holds a server-first
 // client, which sees TCP accepted and no byte.
 func TestProxyInspectorHoldsServerFirstClient(t *testing.T) {
-	l := newLab(t, fakeDecider{insp: Inspection{Listener: "0.0.0.0_10000", Inspectors: Inspectors{HTTP: true}}, act: Action{Kind: TCPProxy}})
+	l := newLab(t, fakeDecider{insp: envoy.ListenerDecision{Listener: "0.0.0.0_10000", ListenerFilters: envoy.ListenerFilters{Waiting: []string{wellknown.HTTPInspector}}}, act: Action{Kind: TCPProxy}})
 	obs := l.probe(t, 300*time.Millisecond)
 	if obs.Outcome != scenarios.Hung || obs.Timings.Connect == 0 || obs.ServerBytes != 0 {
 		t.Fatalf("want hung with TCP accepted, got %s (%+v, %s)", obs.Outcome, obs.Timings, obs.Detail)
@@ -148,7 +150,7 @@ func TestProxyInspectorHoldsServerFirstClient(t *testing.T) {
 // With a detection timeout and continue-on-timeout the connection goes on
 // to the default chain: connected, late.
 func TestProxyInspectorTimeoutConnectsLate(t *testing.T) {
-	l := newLab(t, fakeDecider{insp: Inspection{Listener: "0.0.0.0_10000", Inspectors: Inspectors{HTTP: true}, Timeout: 200 * time.Millisecond, ContinueOnTimeout: true}, act: Action{Kind: TCPProxy}})
+	l := newLab(t, fakeDecider{insp: envoy.ListenerDecision{Listener: "0.0.0.0_10000", ListenerFilters: envoy.ListenerFilters{Waiting: []string{wellknown.HTTPInspector}, Timeout: 200 * time.Millisecond, ContinueOnTimeout: true}}, act: Action{Kind: TCPProxy}})
 	obs := l.probe(t, time.Second)
 	if obs.Outcome != scenarios.Connected || obs.Timings.FirstByte < 200*time.Millisecond {
 		t.Fatalf("want a late connect, got %s first byte %s (%s)", obs.Outcome, obs.Timings.FirstByte, obs.Detail)
@@ -159,7 +161,7 @@ func TestProxyInspectorTimeoutConnectsLate(t *testing.T) {
 }
 
 func TestProxyCloseIsReset(t *testing.T) {
-	l := newLab(t, fakeDecider{insp: Inspection{Listener: "virtualOutbound"}, act: Action{Kind: Close, Cluster: "BlackHoleCluster"}})
+	l := newLab(t, fakeDecider{insp: envoy.ListenerDecision{Listener: "virtualOutbound"}, act: Action{Kind: Close, Cluster: "BlackHoleCluster"}})
 	if obs := l.probe(t, time.Second); obs.Outcome != scenarios.Reset {
 		t.Fatalf("blackhole: %s (%s)", obs.Outcome, obs.Detail)
 	}
@@ -170,7 +172,7 @@ func TestProxyCloseIsReset(t *testing.T) {
 func TestProxyHTTP(t *testing.T) {
 	var mu sync.Mutex
 	var routed []string
-	d := fakeDecider{insp: Inspection{Listener: "0.0.0.0_8080", Inspectors: Inspectors{HTTP: true}}, act: Action{Kind: HTTP, Route: func(r *http.Request) (string, netip.AddrPort, error) {
+	d := fakeDecider{insp: envoy.ListenerDecision{Listener: "0.0.0.0_8080", ListenerFilters: envoy.ListenerFilters{Waiting: []string{wellknown.HTTPInspector}}}, act: Action{Kind: HTTP, Route: func(r *http.Request) (string, netip.AddrPort, error) {
 		mu.Lock()
 		routed = append(routed, r.Host)
 		mu.Unlock()

@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"bytes"
+
+	"github.com/firstbyte/firstbyte/envoy"
+	"istio.io/istio/pkg/wellknown"
 )
 
 // Detection is what Envoy's listener inspectors conclude from the client's
@@ -15,10 +18,16 @@ type Detection struct {
 	AppProtocol string
 }
 
-// Inspectors says which listener filters are active on a listener for the
-// connection's port.
+// Inspectors says which of the listener filters that wait for client
+// bytes read them on a real socket here: http_inspector and tls_inspector.
 type Inspectors struct {
 	HTTP, TLS bool
+}
+
+// InspectorsOf is the inspectors the emulator runs for Envoy's decision
+// on a listener's filters.
+func InspectorsOf(f envoy.ListenerFilters) Inspectors {
+	return Inspectors{HTTP: f.Inspects(wellknown.HTTPInspector), TLS: f.Inspects(wellknown.TLSInspector)}
 }
 
 // Active reports whether any inspector must see client bytes.

@@ -1,11 +1,12 @@
 // Package dataplane is the local target's emulated sidecar: it accepts the
 // connections Istio's iptables rules redirect to port 15001, recovers each
 // one's original destination, and carries out on the real socket what the
-// predict evaluator decides Envoy would do with Istio's generated
-// listeners: wait for client bytes while a listener inspector is active
-// (honouring listener_filters_timeout and continue-on-timeout), pick the
-// filter chain, then relay TCP to the destination or the cluster endpoint,
-// close (BlackHoleCluster), or act as the HTTP connection manager.
+// envoy model decides Envoy would do with Istio's generated listeners:
+// wait for client bytes as its listener-filter state machine
+// (envoy.ListenerFilters.Wait: listener_filters_timeout,
+// continue-on-timeout) says, pick the filter chain, then relay TCP to the
+// destination or the cluster endpoint, close (BlackHoleCluster), or act as
+// the HTTP connection manager.
 //
 // Nothing here is specific to a scenario: the behaviour comes from the
 // listeners Istio generated for it.
