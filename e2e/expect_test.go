@@ -23,7 +23,7 @@ func liveBundle(t *testing.T, id string) (*fixtures.Bundle, map[string]string) {
 	if !ok {
 		t.Fatalf("no scenario %s", id)
 	}
-	// The canned dumps (targets/kube/configdump/testdata) are
+	// The canned dumps (envoy/configdump/testdata) are
 	// cluster-shaped: kind's ranges, not the one world's addresses.
 	topo := predict.Topology()
 	topo.ServerIP, topo.ClientPodIP, topo.ColliderPodIP = "198.51.100.7", "10.244.0.10", "10.244.0.30"

@@ -45,7 +45,7 @@ fi
 gotest=(go test ./e2e/ -run '^TestE2E$' -count=1 -v)
 
 if [[ "${DRY_RUN:-}" == "1" || "${DRY_RUN:-}" == "true" ]]; then
-  # The plan is printed by the suite itself (e2e/plan.go); drop go test's
+  # The plan is printed by the suite itself (runner/plan.go); drop go test's
   # bookkeeping lines so it reads cleanly, keep go test's exit status.
   "${gotest[@]}" -args -dry-run "${args[@]}" | { grep -vE '^(=== RUN|--- (PASS|SKIP)|PASS$|ok  )' || true; }
   exit "${PIPESTATUS[0]}"

@@ -100,7 +100,7 @@ func parseIptablesArgs(args []string, env map[string]string) (*config.Config, er
 		}
 		field, ok := fields[f.Name]
 		if !ok {
-			err = fmt.Errorf("istio-init argument --%s (%s) is not mapped to istio-iptables' Config: add it to configFlags in predict/capture.go", f.Name, f.Value)
+			err = fmt.Errorf("istio-init argument --%s (%s) is not mapped to istio-iptables' Config: add it to configFlags in predict/capture/capture.go", f.Name, f.Value)
 			return
 		}
 		err = setField(field, f.Value.String())

@@ -252,7 +252,7 @@ func (r *Rules) walk(chain string, p Packet, v *Verdict, depth int) (done bool, 
 			return true, nil
 		default:
 			if _, isChain := r.tables["nat"][rule.target]; !isChain {
-				return false, fmt.Errorf("rule %q: target %s is neither a nat chain nor RETURN/ACCEPT/REDIRECT: predict/iptables.go cannot follow it", rule.Text, rule.target)
+				return false, fmt.Errorf("rule %q: target %s is neither a nat chain nor RETURN/ACCEPT/REDIRECT: predict/capture/iptables.go cannot follow it", rule.Text, rule.target)
 			}
 			v.Path = append(v.Path, fmt.Sprintf("rule %q: jump to %s", rule.Text, rule.target))
 			done, err := r.walk(rule.target, p, v, depth+1)
@@ -299,7 +299,7 @@ func (m match) matches(p Packet) (bool, error) {
 	case "--gid-owner":
 		return idIs(m.value, p.GID)
 	}
-	return false, fmt.Errorf("matcher %s is not modelled for the nat table walk: extend predict/iptables.go", m.option)
+	return false, fmt.Errorf("matcher %s is not modelled for the nat table walk: extend predict/capture/iptables.go", m.option)
 }
 
 func prefixContains(v string, a netip.Addr) (bool, error) {
