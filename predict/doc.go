@@ -1,5 +1,7 @@
-// Package predict is firstbyte's offline target: it predicts each
-// scenario's outcome from Istio's own code, without sending a byte.
+// Package predict predicts each scenario's outcome from Istio's own code,
+// without sending a byte: the walk that the predict target
+// (targets/predict), the local target's decision tables, analyze and the
+// live explain of kind evidence all run.
 //
 // The pipeline follows the connection:
 //
@@ -37,7 +39,16 @@
 // envoy.Step; a Prediction prints as an explain trace.
 //
 // Predictor runs the pipeline per scenario, in parallel, generating each
-// distinct set of objects once; the predict target runs it. Istio's
+// distinct set of objects once; the predict target runs it.
+//
+// Where the seams are: capture (predict/capture), Istio's build and
+// features (predict/generator) and Envoy's model (package envoy) are
+// packages of their own because nothing in them needs the walk. The
+// ambient walk (ambient.go, ambient_expect.go) stays here on purpose: it
+// reads the same generation as the sidecar walk (one Predictor cache
+// holds the sidecars, the waypoint and ztunnel's WDS view of one set of
+// objects) and yields the same Prediction, so a package of its own would
+// have to import this one and be imported by it. Istio's
 // generator is a test fixture that wants a test.Failer: generate.go runs
 // it under test.Wrap, which turns a failure into an error.
 package predict
