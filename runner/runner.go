@@ -293,6 +293,12 @@ func (x *run) assert(ctx context.Context) {
 		}
 	}
 	x.row.Judge(x.s.Expect, obs.Outcome, obs.Timings.Released())
+	if !x.caps.Wire {
+		// A margin says how close a measured time came to its threshold;
+		// a predicted time is the configured timeout itself, not a
+		// measurement, so it has none.
+		x.row.Margin = ""
+	}
 	if obs.Outcome == scenarios.Hung && x.caps.Wire && x.row.Verdict == report.Pass {
 		// The hang budget's margin: how much slower than the direct path
 		// the greeting could have been before it read as a hang.

@@ -128,3 +128,21 @@ func TestServerBytesBeforeDenyColumn(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictedRowsHaveNoMargin: a margin measures how close a wire timing
+// came to its threshold; a predicted connects-after time is the configured
+// timeout itself, so predict's rows carry none.
+func TestPredictedRowsHaveNoMargin(t *testing.T) {
+	s, ok := scenarios.Lookup(scenarios.Catalogue(), "mysql-10000-http-protocol-detection-timeout")
+	if !ok {
+		t.Fatal("the catalogue lacks mysql-10000-http-protocol-detection-timeout")
+	}
+	r := &runner.Runner{Target: New(), Options: runner.Options{Target: Name, Artifacts: t.TempDir(), Budget: probe.DefaultBudget}}
+	rep, err := r.Table(context.Background(), []scenarios.Scenario{s}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row := rep.Rows[0]; row.Verdict != report.Pass || row.Margin != "" || row.FirstByte == 0 {
+		t.Errorf("row = %s (%s), first byte %s, margin %q: want a pass with the predicted late first byte and no margin", row.Verdict, row.Reason, row.FirstByte, row.Margin)
+	}
+}
