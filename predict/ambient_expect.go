@@ -44,7 +44,7 @@ func ExpectedAmbient(b *fixtures.Bundle, clusterIPs map[string]string) (AmbientE
 			out.ServiceWaypoint = s.GetWaypoint().GetHostname().GetHostname()
 		}
 	}
-	if wp := cfgs.proxies[WaypointPod]; wp != nil {
+	if wp := cfgs.proxies[waypointPod]; wp != nil {
 		if out.Waypoint, err = wp.ConfigDump(); err != nil {
 			return out, fmt.Errorf("rendering the expected waypoint config_dump of %s: %w", b.Scenario.ID, err)
 		}

@@ -33,8 +33,8 @@ type Arrival struct {
 	AppSends envoy.ClientBytes
 }
 
-// ArrivalOf is the connection a Leg delivers to the server pod at dst.
-func ArrivalOf(leg envoy.Leg, src netip.Addr, dst netip.AddrPort, protocol scenarios.Protocol, appSends envoy.ClientBytes, principal string) Arrival {
+// arrivalOf is the connection a Leg delivers to the server pod at dst.
+func arrivalOf(leg envoy.Leg, src netip.Addr, dst netip.AddrPort, protocol scenarios.Protocol, appSends envoy.ClientBytes, principal string) Arrival {
 	a := Arrival{Destination: dst, Source: src, Protocol: protocol, TLS: leg.TLS, ALPN: leg.ALPN, SNI: leg.SNI, AppSends: appSends}
 	if leg.TLS == "" {
 		a.TLS = simulation.Plaintext

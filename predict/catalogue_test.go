@@ -22,7 +22,7 @@ func BenchmarkCatalogue(b *testing.B) {
 	for b.Loop() {
 		p := NewPredictor()
 		var errs []error
-		for _, r := range p.PredictAll(list) {
+		for _, r := range p.predictAll(list) {
 			errs = append(errs, r.Err)
 		}
 		if err := errors.Join(errs...); err != nil {

@@ -60,10 +60,10 @@ func TestEvaluateConfigDumpSample(t *testing.T) {
 		want            scenarios.Outcome
 		listener, chain string
 	}{
-		{ProtocolConnection(scenarios.MySQL, server), scenarios.Hung, "0.0.0.0_10000", ""},
-		{ProtocolConnection(scenarios.SMTP, server), scenarios.Hung, "0.0.0.0_10000", ""},
-		{ProtocolConnection(scenarios.Mongo, server), scenarios.Connected, "0.0.0.0_10000", "PassthroughFilterChain"},
-		{ProtocolConnection(scenarios.MySQL, netipPort("198.51.100.7:3306")), scenarios.Connected, "virtualOutbound", "virtualOutbound-catchall-tcp"},
+		{protocolConnection(scenarios.MySQL, server), scenarios.Hung, "0.0.0.0_10000", ""},
+		{protocolConnection(scenarios.SMTP, server), scenarios.Hung, "0.0.0.0_10000", ""},
+		{protocolConnection(scenarios.Mongo, server), scenarios.Connected, "0.0.0.0_10000", "PassthroughFilterChain"},
+		{protocolConnection(scenarios.MySQL, netipPort("198.51.100.7:3306")), scenarios.Connected, "virtualOutbound", "virtualOutbound-catchall-tcp"},
 	} {
 		p, err := Evaluate(cfg, c.conn)
 		if err != nil {
@@ -77,7 +77,7 @@ func TestEvaluateConfigDumpSample(t *testing.T) {
 		}
 	}
 	// With the pod's (default) capture in front, as a cluster run would.
-	p, err := Walk(capture.CapturePod{IP: ClientPodIP}, cfg, ProtocolConnection(scenarios.MySQL, server), AppUID)
+	p, err := Walk(capture.CapturePod{IP: ClientPodIP}, cfg, protocolConnection(scenarios.MySQL, server), AppUID)
 	if err != nil || p.Outcome != scenarios.Hung || !strings.Contains(p.String(), "REDIRECT") {
 		t.Errorf("walk through capture and the dump: %v\n%s", err, p)
 	}
@@ -141,7 +141,7 @@ func TestConfigDumpRoundTrip(t *testing.T) {
 		}
 		return dump
 	}
-	for _, r := range shared.PredictAll(scenarios.Catalogue()) {
+	for _, r := range shared.predictAll(scenarios.Catalogue()) {
 		if r.Err != nil || r.Scenario.Mode() == scenarios.ModeAmbient {
 			// ExplainLive reads sidecar dumps; an ambient row's live path
 			// (the waypoint's config_dump, ztunnel's config) is not

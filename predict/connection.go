@@ -16,10 +16,10 @@ type Connection struct {
 	ClientSends envoy.ClientBytes
 }
 
-// ProtocolConnection is a connection of a suite protocol: server-first
+// protocolConnection is a connection of a suite protocol: server-first
 // protocols send nothing first; the client-first ones the suite has
 // (mongo, dns over TCP) open with non-HTTP, non-TLS bytes.
-func ProtocolConnection(p scenarios.Protocol, dst netip.AddrPort) Connection {
+func protocolConnection(p scenarios.Protocol, dst netip.AddrPort) Connection {
 	c := Connection{Destination: dst, Protocol: p, ClientSends: envoy.OpaqueBytes}
 	if p.ServerFirst() {
 		c.ClientSends = envoy.NoClientBytes

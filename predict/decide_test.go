@@ -68,7 +68,7 @@ func TestDecisionHalves(t *testing.T) {
 func TestRouteHTTPOnGeneratedConfig(t *testing.T) {
 	top := Topology()
 	top.ColliderPodIP = "10.244.7.7"
-	cfg := sidecarFor(t, NewPredictorFor(top), "mysql-10000-http")
+	cfg := sidecarFor(t, newPredictorFor(top), "mysql-10000-http")
 	dst := netipPort(ColliderClusterIP.String() + ":10000")
 	cluster, err := cfg.RouteHTTP(dst, "collider.fb-collider.svc.cluster.local:10000", "/")
 	if err != nil {

@@ -188,7 +188,7 @@ const dnsPort = 53
 // built it; redirected, the agent's DNS proxy answers from the sidecar's
 // name table (table, nil without a sidecar) and forwards names it does
 // not hold to the nameserver; not redirected, the nameserver answers.
-func Resolve(b *fixtures.Bundle, pod capture.CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
+func resolve(b *fixtures.Bundle, pod capture.CapturePod, table NameTable, name string, appUID uint32) (Resolution, error) {
 	r := Resolution{Name: name}
 	add := func(format string, args ...any) {
 		r.Trace = append(r.Trace, envoy.Step{Stage: "dns", Decision: fmt.Sprintf(format, args...)})

@@ -119,7 +119,7 @@ func TestDynamicDNSFromTheGeneratedVirtualOutbound(t *testing.T) {
 		}
 		changed.Listeners = append(changed.Listeners, l)
 	}
-	p, err := Evaluate(changed, ProtocolConnection(scenarios.MySQL, dst))
+	p, err := Evaluate(changed, protocolConnection(scenarios.MySQL, dst))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestTimeoutsAndClosesAfterThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]time.Duration{"e-300ms": 300 * time.Millisecond, "e-2m": 2 * time.Minute, "e-registry-only-2s": 2 * time.Second}
-	for _, r := range shared.PredictAll(list) {
+	for _, r := range shared.predictAll(list) {
 		if r.Err != nil {
 			t.Errorf("%s: %v", r.Scenario.ID, r.Err)
 			continue

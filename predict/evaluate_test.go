@@ -29,8 +29,8 @@ import (
 
 var (
 	server  = netip.MustParseAddrPort("198.51.100.7:10000")
-	mysql   = ProtocolConnection(scenarios.MySQL, server)
-	mongo   = ProtocolConnection(scenarios.Mongo, server)
+	mysql   = protocolConnection(scenarios.MySQL, server)
+	mongo   = protocolConnection(scenarios.Mongo, server)
 	request = Connection{Destination: server, ClientSends: envoy.HTTPRequest}
 )
 
@@ -215,10 +215,10 @@ func TestEvaluateHTTPConnectionManager(t *testing.T) {
 	dst := netip.MustParseAddrPort("10.96.0.30:10000")
 	cfg := handBuilt(l, virtualOutbound(t, "PassthroughCluster"))
 	for conn, want := range map[Connection]scenarios.Outcome{
-		ProtocolConnection(scenarios.MySQL, dst):                                        scenarios.Hung,
-		ProtocolConnection(scenarios.Mongo, dst):                                        scenarios.ProtocolError,
+		protocolConnection(scenarios.MySQL, dst):                                        scenarios.Hung,
+		protocolConnection(scenarios.Mongo, dst):                                        scenarios.ProtocolError,
 		{Destination: dst, ClientSends: envoy.HTTPRequest}:                              scenarios.Connected,
-		ProtocolConnection(scenarios.SMTP, netip.MustParseAddrPort("10.96.0.31:10000")): scenarios.Connected,
+		protocolConnection(scenarios.SMTP, netip.MustParseAddrPort("10.96.0.31:10000")): scenarios.Connected,
 	} {
 		p, err := Evaluate(cfg, conn)
 		if err != nil {

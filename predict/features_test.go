@@ -24,7 +24,7 @@ func TestNeedsNewerIstio(t *testing.T) {
 		Has:   func() bool { return true },
 		Uses:  func(scenarios.Scenario) bool { return true },
 	}}
-	results := p.PredictAll(list)
+	results := p.predictAll(list)
 	if got, want := results[0].Needs, "needs Istio ≥ 1.99: the first scenario's feature"; got != want {
 		t.Errorf("needs %q, want %q", got, want)
 	}

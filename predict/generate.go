@@ -16,7 +16,7 @@ import (
 )
 
 // Generate builds the client sidecar's Envoy configuration for a rendered
-// scenario (GenerateFor builds any sidecar's) with Istio's own config generator (pilot's FakeDiscoveryServer:
+// scenario (generateFor builds any sidecar's) with Istio's own config generator (pilot's FakeDiscoveryServer:
 // the real Kubernetes registry, config store and push context, fed the
 // bundle's objects instead of an API server).
 //
@@ -29,12 +29,12 @@ import (
 // upstream identities. The FakeDiscoveryServer with caching and
 // parallelism already predicts the catalogue in about a second.
 func Generate(b *fixtures.Bundle) (*envoy.Config, error) {
-	return GenerateFor(b, ClientPod)
+	return generateFor(b, ClientPod)
 }
 
-// GenerateFor builds the Envoy configuration of the named pod's sidecar
+// generateFor builds the Envoy configuration of the named pod's sidecar
 // ("client" or "server") without caching.
-func GenerateFor(b *fixtures.Bundle, pod string) (*envoy.Config, error) {
+func generateFor(b *fixtures.Bundle, pod string) (*envoy.Config, error) {
 	in, err := inputFor(b)
 	if err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ var (
 )
 
 func arrival(p scenarios.Protocol, tls simulation.TLSMode) Arrival {
-	a := Arrival{Destination: serverAddr, Source: ClientPodIP, Protocol: p, TLS: tls, AppSends: ProtocolConnection(p, serverAddr).ClientSends}
+	a := Arrival{Destination: serverAddr, Source: ClientPodIP, Protocol: p, TLS: tls, AppSends: protocolConnection(p, serverAddr).ClientSends}
 	if tls == simulation.MTLS {
 		a.ALPN, a.SNI, a.Principal = istioALPN, "outbound_.10000_._.server.fb-server.svc.cluster.local", clientIdentity
 	}
@@ -363,7 +363,7 @@ func TestWalkSidesWithoutClientSidecar(t *testing.T) {
 			return serverAddr, "kube-proxy", a == netip.AddrPortFrom(ServerClusterIP, 10000)
 		},
 	}
-	p, err := WalkSides(s, ProtocolConnection(scenarios.MySQL, netip.AddrPortFrom(ServerClusterIP, 10000)), AppUID)
+	p, err := walkSides(s, protocolConnection(scenarios.MySQL, netip.AddrPortFrom(ServerClusterIP, 10000)), AppUID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ type LivePods struct {
 // ExplainLive predicts a bundle's connection from live sidecars' config
 // dumps instead of generated configuration: clientDump is nil when the
 // client runs without a sidecar, serverDump when the server does. The walk
-// is PredictBundle's (WalkSides). The identities are the ones Istio's injection gives the
+// is PredictBundle's (walkSides). The identities are the ones Istio's injection gives the
 // pods under the bundle's mesh config trust domain.
 func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byte) (Prediction, error) {
 	if clientDump == nil && serverDump == nil {
@@ -54,7 +54,7 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 	if err != nil {
 		return Prediction{}, err
 	}
-	conn := ProtocolConnection(b.Scenario.Protocol, dst)
+	conn := protocolConnection(b.Scenario.Protocol, dst)
 	if client != nil {
 		s.ClientSidecar, s.NoClientSidecar = func() (*envoy.Config, error) { return client, nil }, ""
 	} else if s.NoClientSidecar == "" {
@@ -77,7 +77,7 @@ func ExplainLive(b *fixtures.Bundle, pods LivePods, clientDump, serverDump []byt
 		to := netip.AddrPortFrom(pods.ServerIP, target)
 		return to, kubeProxyHop(svc, a, to), true
 	}
-	pr, err := WalkSides(s, conn, AppUID)
+	pr, err := walkSides(s, conn, AppUID)
 	pr.Trace = append(dns, pr.Trace...)
 	return pr, err
 }
@@ -94,12 +94,12 @@ func liveResolve(b *fixtures.Bundle, client capture.CapturePod, sidecar bool, ds
 	}
 	var notes []envoy.Step
 	if len(client.Nameservers) == 0 {
-		client.Nameservers = []netip.Addr{KindDNSServerIP}
-		notes = append(notes, envoy.Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", KindDNSServerIP)})
+		client.Nameservers = []netip.Addr{kindDNSServerIP}
+		notes = append(notes, envoy.Step{Stage: "dns", Decision: fmt.Sprintf("the topology names no nameserver: kind's kube-dns ClusterIP %s stands in", kindDNSServerIP)})
 	}
 	var table NameTable
 	if sidecar {
-		gen, err := GenerateFor(b, ClientPod)
+		gen, err := generateFor(b, ClientPod)
 		if err != nil {
 			return dst, nil, err
 		}
@@ -109,7 +109,7 @@ func liveResolve(b *fixtures.Bundle, client capture.CapturePod, sidecar bool, ds
 		}
 		notes = append(notes, envoy.Step{Stage: "dns", Decision: "a config_dump carries no DNS name table (NDS goes to the agent, not to Envoy): the table is the one Istio's generator builds for this state; a live istiod may have allocated another address"})
 	}
-	res, err := Resolve(b, client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
+	res, err := resolve(b, client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
 	if err != nil {
 		return dst, nil, err
 	}

@@ -37,7 +37,7 @@ type Sides struct {
 	Backend func(addr netip.AddrPort) (to netip.AddrPort, hop string, ok bool)
 }
 
-// WalkSides follows a connection from the client application to the
+// walkSides follows a connection from the client application to the
 // server application: the client side first (no sidecar at all, a
 // connection iptables does not capture, or the client sidecar's outbound
 // walk, which may already decide the outcome), then how the connection
@@ -45,7 +45,7 @@ type Sides struct {
 // cluster transport socket makes of it: Istio mTLS puts the sidecar's
 // ClientHello first on the wire), the hop to the server pod, the server
 // pod's inbound capture and its sidecar's virtualInbound.
-func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
+func walkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	pr, leg, decided, err := clientSide(s, conn, appUID)
 	if err != nil || decided {
 		return pr, err
@@ -84,7 +84,7 @@ func WalkSides(s Sides, conn Connection, appUID uint32) (Prediction, error) {
 	if err != nil {
 		return pr, err
 	}
-	sp, err := EvaluateInbound(cfg, ArrivalOf(leg, s.Client.IP, to, conn.Protocol, conn.ClientSends, s.ClientPrincipal))
+	sp, err := EvaluateInbound(cfg, arrivalOf(leg, s.Client.IP, to, conn.Protocol, conn.ClientSends, s.ClientPrincipal))
 	pr.Trace = append(pr.Trace, sp.Trace...)
 	pr.Outcome, pr.After = sp.Outcome, pr.After+sp.After
 	pr.HeldBy, pr.Inbound, pr.DeniedBy, pr.ServerBytesBeforeDeny = sp.HeldBy, sp.Inbound, sp.DeniedBy, sp.ServerBytesBeforeDeny

@@ -62,12 +62,8 @@ func (p Prediction) Encrypted() bool {
 	return p.Transport != "" && p.Transport != string(simulation.Plaintext)
 }
 
-// ServerBytesBeforeDenyColumn is the predict table's column for
-// Prediction.ServerBytesBeforeDeny.
-const ServerBytesBeforeDenyColumn = "server bytes before deny"
-
-// ServerBytesBeforeDenyText is the property as the table shows it: yes,
-// no, or "-" when nothing denied the connection.
+// ServerBytesBeforeDenyText is the property in a word: yes, no, or "-"
+// when nothing denied the connection.
 func (p Prediction) ServerBytesBeforeDenyText() string {
 	switch {
 	case p.ServerBytesBeforeDeny == nil:

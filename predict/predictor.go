@@ -44,11 +44,11 @@ type generation struct {
 
 // NewPredictor returns a Predictor with an empty cache, rendering
 // scenarios for Topology().
-func NewPredictor() *Predictor { return NewPredictorFor(Topology()) }
+func NewPredictor() *Predictor { return newPredictorFor(Topology()) }
 
-// NewPredictorFor returns a Predictor that renders scenarios for another
+// newPredictorFor returns a Predictor that renders scenarios for another
 // topology, such as the local target's addresses.
-func NewPredictorFor(t fixtures.Topology) *Predictor {
+func newPredictorFor(t fixtures.Topology) *Predictor {
 	return &Predictor{topology: t, cache: map[string]*generation{}, features: generator.Features}
 }
 
@@ -163,7 +163,7 @@ func (p *Predictor) Predict(s scenarios.Scenario) (Prediction, error) {
 
 // PredictBundle predicts a rendered scenario: the client side (capture,
 // the client sidecar's outbound walk and how its connection leaves), then
-// the server side when it has a sidecar (WalkSides).
+// the server side when it has a sidecar (walkSides).
 func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	dst, err := Destination(b)
 	if err != nil {
@@ -182,7 +182,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		}
 		dst, dns = netip.AddrPortFrom(res.Addr, dst.Port()), res.Trace
 	}
-	conn := ProtocolConnection(b.Scenario.Protocol, dst)
+	conn := protocolConnection(b.Scenario.Protocol, dst)
 	if b.Scenario.Ambient != nil {
 		pr, err := p.walkAmbient(b, in, conn)
 		if err != nil {
@@ -190,7 +190,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 		}
 		return pr, nil
 	}
-	pr, err := WalkSides(sides, conn, AppUID)
+	pr, err := walkSides(sides, conn, AppUID)
 	pr.Trace = append(dns, pr.Trace...)
 	if err != nil {
 		return pr, fmt.Errorf("predicting %s: %w", b.Scenario.ID, err)
@@ -218,7 +218,7 @@ func (p *Predictor) ResolveServer(b *fixtures.Bundle) (Resolution, error) {
 			table = NameTable{}
 		}
 	}
-	return Resolve(b, s.Client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
+	return resolve(b, s.Client, table, fixtures.ServiceEntryHost(b.Scenario), AppUID)
 }
 
 // Nameservers is the client pod's resolv.conf nameserver list for a
@@ -246,8 +246,8 @@ type Result struct {
 	Needs string
 }
 
-// PredictAll predicts scenarios in parallel, keeping their order.
-func (p *Predictor) PredictAll(list []scenarios.Scenario) []Result {
+// predictAll predicts scenarios in parallel, keeping their order.
+func (p *Predictor) predictAll(list []scenarios.Scenario) []Result {
 	out := make([]Result, len(list))
 	// Istio's generator spends part of its time waiting on informer syncs
 	// and polling for its first push; measured on 2 cores, 4 generations

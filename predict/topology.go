@@ -60,7 +60,7 @@ func podIPs(t fixtures.Topology) map[string]netip.Addr {
 
 var sparePodIPs = fixtures.WorldSparePods
 
-// KindDNSServerIP is kind's kube-dns ClusterIP, which stands in for a live
+// kindDNSServerIP is kind's kube-dns ClusterIP, which stands in for a live
 // cluster's nameserver when its topology names none (live.go); it is not
 // an address of the world.
-var KindDNSServerIP = netip.MustParseAddr("10.96.0.10")
+var kindDNSServerIP = netip.MustParseAddr("10.96.0.10")

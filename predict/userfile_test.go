@@ -17,7 +17,7 @@ func TestScenarioFile(t *testing.T) {
 	if err := scenarios.CheckUnique(append(scenarios.Catalogue(), list...)); err != nil {
 		t.Fatalf("the test file must hold cases the catalogue lacks: %v", err)
 	}
-	for _, r := range shared.PredictAll(list) {
+	for _, r := range shared.predictAll(list) {
 		if r.Err != nil {
 			t.Errorf("%s: %v", r.Scenario.ID, r.Err)
 			continue
