@@ -5,6 +5,7 @@ import (
 	"time"
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"istio.io/istio/pkg/wellknown"
@@ -193,6 +194,32 @@ func TestRecognised(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := (ListenerFilters{Waiting: c.waiting}).Recognised(c.sends); got != c.want {
 				t.Errorf("Recognised(%s) = %s, want %s", c.sends, got, c.want)
+			}
+		})
+	}
+}
+
+// TestRBACDenial: a deny closes a server-first client only after the
+// greeting reached it (protocol-error), a client-first one on its own
+// first bytes (reset).
+func TestRBACDenial(t *testing.T) {
+	type result struct {
+		Outcome          scenarios.Outcome
+		ServerBytesFirst bool
+	}
+	for _, c := range []struct {
+		sends ClientBytes
+		want  result
+	}{
+		{NoClientBytes, result{scenarios.ProtocolError, true}},
+		{OpaqueBytes, result{scenarios.Reset, false}},
+		{HTTPRequest, result{scenarios.Reset, false}},
+	} {
+		t.Run(string(c.sends), func(t *testing.T) {
+			var got result
+			got.Outcome, got.ServerBytesFirst = RBACDenial(c.sends)
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("RBACDenial(%q) (-want +got):\n%s", c.sends, diff)
 			}
 		})
 	}

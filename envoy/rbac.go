@@ -11,6 +11,7 @@ import (
 	rbacconfig "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	rbac "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"github.com/firstbyte/firstbyte/scenarios"
 	"istio.io/istio/pkg/wellknown"
 )
 
@@ -47,6 +48,19 @@ import (
 // So tcp_proxy (upstream_connect_mode IMMEDIATE, the default) has already
 // dialled the server when RBAC decides: a server-first server's greeting
 // reaches a denied client before the close.
+
+// RBACDenial is what a deny does to a connection, by what its client sends
+// first (the evidence above): a silent client (server-first) has the
+// server's greeting relayed before RBAC sees a byte, answers it, and is
+// closed on that answer (protocol-error, server bytes before the deny); a
+// client that speaks first is closed on its own first bytes before
+// tcp_proxy relays anything (reset, no server byte).
+func RBACDenial(clientSends ClientBytes) (outcome scenarios.Outcome, serverBytesFirst bool) {
+	if clientSends == NoClientBytes {
+		return scenarios.ProtocolError, true
+	}
+	return scenarios.Reset, false
+}
 
 // RBACPeer is what the RBAC filter knows about a connection.
 type RBACPeer struct {

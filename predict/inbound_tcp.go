@@ -82,16 +82,12 @@ func rbacDenied(p *Prediction, v envoy.RBACVerdict, a Arrival) error {
 	}
 	p.DeniedBy = fmt.Sprintf("%s (%s) on the client's first bytes", v.Filter, policy)
 	p.add("inbound network filter", "%s decides in onData, on the first bytes the client sends, not when the connection is accepted (rbac.proto: enforced \"when the first byte of data arrives from the downstream\"; Envoy issue #9023; Istio: \"Server-first TCP protocols are not supported\" by authorization policy, the server's first bytes go to the client unchecked)", v.Filter)
-	if a.AppSends == envoy.NoClientBytes {
-		yes := true
-		p.ServerBytesBeforeDeny = &yes
-		p.Outcome = scenarios.ProtocolError
+	outcome, greeted := envoy.RBACDenial(a.AppSends)
+	p.Outcome, p.ServerBytesBeforeDeny = outcome, &greeted
+	if greeted {
 		p.add("outcome", "the server speaks first: its greeting reaches the client before RBAC has seen a byte; the client answers, RBAC denies on that answer and closes the connection: protocol-error, server bytes before deny: yes")
 		return nil
 	}
-	no := false
-	p.ServerBytesBeforeDeny = &no
-	p.Outcome = scenarios.Reset
 	p.add("outcome", "the client speaks first: RBAC denies on those bytes and closes the connection before tcp_proxy relays anything either way: reset, server bytes before deny: no")
 	return nil
 }
