@@ -2,6 +2,7 @@ package envoy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,8 +88,8 @@ type Wait struct {
 	Detected ClientBytes
 }
 
-// Wait runs Envoy's listener-filter state machine for a client that sends
-// sends first (NoClientBytes for a silent, server-first client). Source:
+// Wait runs Envoy's listener-filter state machine for a client whose first
+// bytes are sends (NoClientBytes for a silent, server-first client). Source:
 // source/common/listener_manager/active_tcp_socket.cc (envoyproxy/envoy,
 // read at commit 20de22757254): ActiveTcpSocket::continueFilterChain runs
 // the listener filters and only when all have finished calls
@@ -130,14 +131,7 @@ func (f ListenerFilters) Waits() bool { return len(f.Waiting) > 0 }
 
 // Inspects reports whether the named listener filter (a well-known name,
 // such as wellknown.HTTPInspector) is among the waiting ones.
-func (f ListenerFilters) Inspects(name string) bool {
-	for _, w := range f.Waiting {
-		if w == name {
-			return true
-		}
-	}
-	return false
-}
+func (f ListenerFilters) Inspects(name string) bool { return slices.Contains(f.Waiting, name) }
 
 // TimeoutText describes the listener filter timeout for traces.
 func (f ListenerFilters) TimeoutText() string {
