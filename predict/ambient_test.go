@@ -86,3 +86,42 @@ func TestWorkloadWaypointBypassedByServiceTraffic(t *testing.T) {
 		t.Errorf("prediction:\n%s", pr)
 	}
 }
+
+// TestWaypointGeneratedAfterItsBindings: every ambient catalogue row with a
+// waypoint is generated from a ztunnel view that already binds what the
+// row's waypoint serves (waypointBound). Without that wait the ambient
+// index's asynchronous binding raced the waypoint's generation, and on
+// Istio's April master line three rows flipped from run to run.
+func TestWaypointGeneratedAfterItsBindings(t *testing.T) {
+	for _, s := range scenarios.Catalogue() {
+		if s.Ambient == nil || s.Ambient.Waypoint == scenarios.WaypointNone {
+			continue
+		}
+		t.Run(s.ID, func(t *testing.T) {
+			p := newPredictorFor(Topology())
+			b, err := p.Render(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, err := inputFor(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := p.generated(b, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got waypointBinds
+			for _, a := range g.ztunnel.workloads {
+				got.services = got.services || a.GetService().GetWaypoint() != nil
+				got.workloads = got.workloads || a.GetWorkload().GetWaypoint() != nil
+			}
+			if in.waypointBinds.services && !got.services || in.waypointBinds.workloads && !got.workloads {
+				t.Errorf("waypoint for %s generated from a view that binds services %v, workloads %v (want %+v)", s.Ambient.Waypoint, got.services, got.workloads, in.waypointBinds)
+			}
+			if !in.waypointBinds.services && !in.waypointBinds.workloads {
+				t.Errorf("waypoint for %s: the row binds nothing to wait for", s.Ambient.Waypoint)
+			}
+		})
+	}
+}

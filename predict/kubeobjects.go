@@ -12,6 +12,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
+	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -50,6 +51,13 @@ type generatorInput struct {
 	// the waypoint pod whose configuration predict generates, if any.
 	ambient  bool
 	waypoint *sidecarPod
+	// waypointBinds is what ztunnel's view must show bound to the waypoint
+	// before the waypoint is generated (ambientConfigs): the server's
+	// Service or ServiceEntry for a waypoint for services (or all), the
+	// server's pod for one for workloads (or all) when the server is in the
+	// mesh (an external server has no workload to bind). The objects carry
+	// it (the Gateway's istio.io/waypoint-for), so the key has it already.
+	waypointBinds waypointBinds
 	// key identifies the input: scenarios whose objects differ only in
 	// their scenario label (mysql and smtp on the same port, say) share
 	// one generation.
@@ -172,6 +180,11 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if b.Scenario.Ambient != nil {
 		in.ambient = true
+		w := b.Scenario.Ambient.Waypoint
+		in.waypointBinds = waypointBinds{
+			services:  w == scenarios.WaypointService || w == scenarios.WaypointAll,
+			workloads: (w == scenarios.WaypointWorkload || w == scenarios.WaypointAll) && b.Scenario.Placement == scenarios.InMesh,
+		}
 		if p, ok := pods[b.Topology.ServerNamespace+"/"+fixtures.WaypointName]; ok {
 			ip, err := netip.ParseAddr(p.pod.Status.PodIP)
 			if err != nil {
