@@ -410,13 +410,9 @@ type ztunnelConfig struct {
 // ambientConfigs adds the waypoint's listeners and ztunnel's workload
 // addresses to an ambient generation's configs.
 func ambientConfigs(t test.Failer, f *xds.FakeDiscoveryServer, in generatorInput, build generator.IstioBuild, out *generatedProxies) {
-	addrs, err := waypointBound(f, in.waypointBinds)
+	z, err := waypointBound(f, in.waypointBinds)
 	if err != nil {
 		t.Fatalf("%v", err)
-	}
-	z := make(ztunnelView, 0, len(addrs))
-	for _, a := range addrs {
-		z = append(z, a.Address)
 	}
 	out.ztunnel = &ztunnelConfig{workloads: z, source: fmt.Sprintf("ztunnel's workload addresses (WDS, %d) from the ambient index of %s", len(z), build)}
 	wp := in.waypoint
@@ -443,21 +439,32 @@ type waypointBinds struct{ services, workloads bool }
 // flipped three ambient rows from run to run; the fake discovery server's
 // own sync does not cover it. Bounded: a binding that never appears is an
 // error, not a verdict.
-func waypointBound(f *xds.FakeDiscoveryServer, want waypointBinds) ([]model.AddressInfo, error) {
+func waypointBound(f *xds.FakeDiscoveryServer, want waypointBinds) (ztunnelView, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		addrs, _ := f.Discovery.Env.AmbientIndexes.AddressInformation(nil)
-		var got waypointBinds
+		z := make(ztunnelView, 0, len(addrs))
 		for _, a := range addrs {
-			got.services = got.services || a.GetService().GetWaypoint() != nil
-			got.workloads = got.workloads || a.GetWorkload().GetWaypoint() != nil
+			z = append(z, a.Address)
 		}
+		got := z.binds()
 		if (!want.services || got.services) && (!want.workloads || got.workloads) {
-			return addrs, nil
+			return z, nil
 		}
 		if time.Now().After(deadline) {
-			return addrs, fmt.Errorf("the ambient index did not bind the scenario's server to its waypoint within 10s (want services bound %v, workloads bound %v; got %v, %v)", want.services, want.workloads, got.services, got.workloads)
+			return z, fmt.Errorf("the ambient index did not bind the scenario's server to its waypoint within 10s (want services bound %v, workloads bound %v; got %v, %v)", want.services, want.workloads, got.services, got.workloads)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// binds says whether the view binds any service, and any workload, to a
+// waypoint.
+func (z ztunnelView) binds() waypointBinds {
+	var b waypointBinds
+	for _, a := range z {
+		b.services = b.services || a.GetService().GetWaypoint() != nil
+		b.workloads = b.workloads || a.GetWorkload().GetWaypoint() != nil
+	}
+	return b
 }

@@ -111,11 +111,7 @@ func TestWaypointGeneratedAfterItsBindings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got waypointBinds
-			for _, a := range g.ztunnel.workloads {
-				got.services = got.services || a.GetService().GetWaypoint() != nil
-				got.workloads = got.workloads || a.GetWorkload().GetWaypoint() != nil
-			}
+			got := g.ztunnel.workloads.binds()
 			if in.waypointBinds.services && !got.services || in.waypointBinds.workloads && !got.workloads {
 				t.Errorf("waypoint for %s generated from a view that binds services %v, workloads %v (want %+v)", s.Ambient.Waypoint, got.services, got.workloads, in.waypointBinds)
 			}
