@@ -117,7 +117,7 @@ func TestExpectedConfigDumpsUseLiveClusterIPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := parse(t, client, "expected").ListenerNames()
-	if !slices.Contains(names, "10.96.44.44_10000") || slices.Contains(names, predict.ServerClusterIP.String()+"_10000") {
+	if !slices.Contains(names, "10.96.44.44_10000") || slices.Contains(names, fixtures.WorldServerClusterIP.String()+"_10000") {
 		t.Errorf("expected listeners %v: want 10.96.44.44_10000, the live ClusterIP", names)
 	}
 }

@@ -77,7 +77,7 @@ func TestEvaluateConfigDumpSample(t *testing.T) {
 		}
 	}
 	// With the pod's (default) capture in front, as a cluster run would.
-	p, err := Walk(capture.CapturePod{IP: ClientPodIP}, cfg, protocolConnection(scenarios.MySQL, server), AppUID)
+	p, err := Walk(capture.CapturePod{IP: fixtures.WorldClientPodIP}, cfg, protocolConnection(scenarios.MySQL, server), AppUID)
 	if err != nil || p.Outcome != scenarios.Hung || !strings.Contains(p.String(), "REDIRECT") {
 		t.Errorf("walk through capture and the dump: %v\n%s", err, p)
 	}

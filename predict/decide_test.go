@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"github.com/firstbyte/firstbyte/fixtures"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestRouteHTTPOnGeneratedConfig(t *testing.T) {
 	top := Topology()
 	top.ColliderPodIP = "10.244.7.7"
 	cfg := sidecarFor(t, newPredictorFor(top), "mysql-10000-http")
-	dst := netipPort(ColliderClusterIP.String() + ":10000")
+	dst := netipPort(fixtures.WorldColliderVIP.String() + ":10000")
 	cluster, err := cfg.RouteHTTP(dst, "collider.fb-collider.svc.cluster.local:10000", "/")
 	if err != nil {
 		t.Fatal(err)

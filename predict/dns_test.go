@@ -87,8 +87,8 @@ func TestAutoAllocatedAddressNeedsDNSCapture(t *testing.T) {
 // nameserver, they do not, and the latter is an error naming the fix.
 func TestDNSCaptureRules(t *testing.T) {
 	on := map[string]string{fixtures.AnnotationProxyConfig: fixtures.DNSCaptureProxyConfig}
-	ns := []netip.Addr{DNSServerIP}
-	rules, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: ClientPodIP, Nameservers: ns})
+	ns := []netip.Addr{fixtures.WorldDNSServerIP}
+	rules, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: fixtures.WorldClientPodIP, Nameservers: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,14 +96,14 @@ func TestDNSCaptureRules(t *testing.T) {
 	if !strings.Contains(rules, want) {
 		t.Errorf("DNS capture rules lack %q:\n%s", want, rules)
 	}
-	rules, err = capture.RestoreRules(capture.CapturePod{IP: ClientPodIP, Nameservers: ns})
+	rules, err = capture.RestoreRules(capture.CapturePod{IP: fixtures.WorldClientPodIP, Nameservers: ns})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(rules, "15053") {
 		t.Errorf("without DNS capture the rules still redirect to 15053:\n%s", rules)
 	}
-	if _, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: ClientPodIP}); err == nil || !strings.Contains(err.Error(), "Topology.DNSServerIP") {
+	if _, err := capture.RestoreRules(capture.CapturePod{Annotations: on, IP: fixtures.WorldClientPodIP}); err == nil || !strings.Contains(err.Error(), "Topology.DNSServerIP") {
 		t.Errorf("DNS capture without nameservers: err = %v, want one naming Topology.DNSServerIP", err)
 	}
 }

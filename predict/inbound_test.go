@@ -1,6 +1,7 @@
 package predict
 
 import (
+	"github.com/firstbyte/firstbyte/fixtures"
 	"net/netip"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ var (
 )
 
 func arrival(p scenarios.Protocol, tls simulation.TLSMode) Arrival {
-	a := Arrival{Destination: serverAddr, Source: ClientPodIP, Protocol: p, TLS: tls, AppSends: protocolConnection(p, serverAddr).ClientSends}
+	a := Arrival{Destination: serverAddr, Source: fixtures.WorldClientPodIP, Protocol: p, TLS: tls, AppSends: protocolConnection(p, serverAddr).ClientSends}
 	if tls == simulation.MTLS {
 		a.ALPN, a.SNI, a.Principal = istioALPN, "outbound_.10000_._.server.fb-server.svc.cluster.local", clientIdentity
 	}
@@ -355,15 +356,15 @@ func TestUpstreamLeg(t *testing.T) {
 func TestWalkSidesWithoutClientSidecar(t *testing.T) {
 	cfg := permissive(t, 0)
 	s := Sides{
-		Client:          capture.CapturePod{IP: ClientPodIP},
+		Client:          capture.CapturePod{IP: fixtures.WorldClientPodIP},
 		NoClientSidecar: "the client pod is labelled sidecar.istio.io/inject=false",
 		Server:          capture.CapturePod{IP: serverAddr.Addr()},
 		ServerSidecar:   func() (*envoy.Config, error) { return cfg, nil },
 		Backend: func(a netip.AddrPort) (netip.AddrPort, string, bool) {
-			return serverAddr, "kube-proxy", a == netip.AddrPortFrom(ServerClusterIP, 10000)
+			return serverAddr, "kube-proxy", a == netip.AddrPortFrom(fixtures.WorldServerClusterIP, 10000)
 		},
 	}
-	p, err := walkSides(s, protocolConnection(scenarios.MySQL, netip.AddrPortFrom(ServerClusterIP, 10000)), AppUID)
+	p, err := walkSides(s, protocolConnection(scenarios.MySQL, netip.AddrPortFrom(fixtures.WorldServerClusterIP, 10000)), AppUID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,26 +7,6 @@ import (
 	"github.com/firstbyte/firstbyte/fixtures"
 )
 
-// Addresses predict renders every scenario with: the one world's
-// (fixtures/world.go), which the local target renders with too, so a
-// prediction and a local run see the same listeners, the same CIDRs and the
-// same collider check. Nothing is dialled here; the names stay for the
-// walk's callers.
-var (
-	// ExternalServerIP is the external server as the client dials it; it
-	// is also the server pod's IP when the server is in the mesh.
-	ExternalServerIP = fixtures.WorldServerIP
-	// ServerClusterIP and ColliderClusterIP are the pinned Service VIPs.
-	ServerClusterIP   = fixtures.WorldServerClusterIP
-	ColliderClusterIP = fixtures.WorldColliderVIP
-	// ClientPodIP is the pod whose sidecar is under test.
-	ClientPodIP = fixtures.WorldClientPodIP
-	// ColliderPodIP is the collider's backend pod.
-	ColliderPodIP = fixtures.WorldColliderPodIP
-	// DNSServerIP is the client pod's nameserver: the world's cluster DNS.
-	DNSServerIP = fixtures.WorldDNSServerIP
-)
-
 // Topology is the fixtures topology predict renders scenarios for: the
 // suite's standard names in the one world.
 func Topology() fixtures.Topology {
@@ -52,9 +32,9 @@ func podIPs(t fixtures.Topology) map[string]netip.Addr {
 		return def
 	}
 	return map[string]netip.Addr{
-		"server":   pick(t.ServerIP, ExternalServerIP),
-		"collider": pick(t.ColliderPodIP, ColliderPodIP),
-		"client":   pick(t.ClientPodIP, ClientPodIP),
+		"server":   pick(t.ServerIP, fixtures.WorldServerIP),
+		"collider": pick(t.ColliderPodIP, fixtures.WorldColliderPodIP),
+		"client":   pick(t.ClientPodIP, fixtures.WorldClientPodIP),
 	}
 }
 

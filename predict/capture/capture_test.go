@@ -10,7 +10,7 @@ import (
 	"github.com/firstbyte/firstbyte/predict/capture"
 )
 
-var pod = capture.CapturePod{IP: predict.ClientPodIP}
+var pod = capture.CapturePod{IP: fixtures.WorldClientPodIP}
 
 func withAnnotations(a map[string]string) capture.CapturePod {
 	p := pod
@@ -32,7 +32,7 @@ func TestRestoreRules(t *testing.T) {
 			[]string{"-A ISTIO_OUTPUT -d 198.51.100.7/32 -j RETURN"}},
 		{"excludeOutboundPorts", withAnnotations(map[string]string{fixtures.AnnotationExcludeOutboundPorts: "10000"}),
 			[]string{"-A ISTIO_OUTPUT -p tcp --dport 10000 -j RETURN"}},
-		{"proxy uid for the local target", capture.CapturePod{IP: predict.ClientPodIP, ProxyUID: "1500", ProxyGID: "1500"},
+		{"proxy uid for the local target", capture.CapturePod{IP: fixtures.WorldClientPodIP, ProxyUID: "1500", ProxyGID: "1500"},
 			[]string{"-A ISTIO_OUTPUT -m owner --uid-owner 1500 -j RETURN", "-A ISTIO_OUTPUT -m owner --gid-owner 1500 -j RETURN"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestParseRestoreRejectsUnknown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = r.Output(capture.Packet{Dst: netip.AddrPortFrom(predict.ExternalServerIP, 10000), Protocol: "tcp"})
+	_, err = r.Output(capture.Packet{Dst: netip.AddrPortFrom(fixtures.WorldServerIP, 10000), Protocol: "tcp"})
 	if err == nil || !strings.Contains(err.Error(), "--probability") {
 		t.Errorf("want an error naming the unknown matcher, got %v", err)
 	}
