@@ -24,7 +24,7 @@ const (
 )
 
 // HTTPConnectionManager is what an HTTP connection manager does with a
-// connection whose client sends sends first.
+// connection whose client sends first the bytes sends describes.
 func HTTPConnectionManager(sends ClientBytes) HCMAction {
 	switch sends {
 	case NoClientBytes:
