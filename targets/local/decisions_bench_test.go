@@ -1,6 +1,7 @@
 package local
 
 import (
+	"github.com/firstbyte/firstbyte/fixtures"
 	"net/netip"
 	"testing"
 
@@ -21,7 +22,7 @@ func BenchmarkDecision(b *testing.B) {
 	for _, id := range []string{"mysql-10000-no-collider", "smtp-mesh-25-db", "mysql-inbound-tcp-pa-disable-dr-disable"} {
 		bu, cfg := renderedSidecar(b, l, id)
 		dst, _ := predict.Destination(bu)
-		p := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP, ServerIP}}
+		p := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{fixtures.WorldColliderPodIP, fixtures.WorldServerIP}}
 		// The first decision on a configuration also builds Istio's
 		// simulation over it (a copy of every listener): what the first
 		// connection of a scenario paid when no earlier scenario had

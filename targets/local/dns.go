@@ -44,9 +44,9 @@ func (d *dnsRun) close() {
 }
 
 // nameserver is the client pod's resolv.conf nameserver.
-func nameserver() netip.AddrPort { return netip.AddrPortFrom(DNSServerIP, 53) }
+func nameserver() netip.AddrPort { return netip.AddrPortFrom(fixtures.WorldDNSServerIP, 53) }
 
-// deployDNS starts the cluster's resolver at DNSServerIP in the world: it
+// deployDNS starts the cluster's resolver at fixtures.WorldDNSServerIP in the world: it
 // knows the external server's public name (fixtures.ServiceEntryHost) and
 // nothing else, as predict models it. The agent's proxy starts with the
 // client's configuration (configureAgentDNS).
@@ -54,10 +54,10 @@ func (r *scenarioRun) deployDNS(b *fixtures.Bundle) error {
 	if !b.Scenario.DialsName() {
 		return nil
 	}
-	if err := r.net.AddWorldAddress(DNSServerIP); err != nil {
+	if err := r.net.AddWorldAddress(fixtures.WorldDNSServerIP); err != nil {
 		return err
 	}
-	table := dnsproxy.Table{fixtures.ServiceEntryHost(b.Scenario): {ServerIP}}
+	table := dnsproxy.Table{fixtures.ServiceEntryHost(b.Scenario): {fixtures.WorldServerIP}}
 	r.dns = &dnsRun{}
 	r.dns.cluster = &dnsproxy.Server{Name: "cluster DNS " + nameserver().String(), Table: func() dnsproxy.Table { return table }}
 	return r.serveDNS(r.net.World(), nameserver(), r.dns.cluster, -1)

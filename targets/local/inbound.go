@@ -99,11 +99,11 @@ func (d inboundPlanner) routeHTTP(dst netip.AddrPort, host, path string) (string
 	return "", netip.AddrPort{}, fmt.Errorf("%w: HTTP request on %s for Host %q: the emulated server sidecar relays TCP only", dataplane.ErrNotEmulated, dst, host)
 }
 
-// deployServerPod builds the server pod: its namespace at ServerIP, the
+// deployServerPod builds the server pod: its namespace at fixtures.WorldServerIP, the
 // server application on every address of the pod, the world's kube-proxy
 // rule for the Service, and the emulated virtualInbound on 15006.
 func (l *Local) deployServerPod(r *scenarioRun, b *fixtures.Bundle) error {
-	pod, err := r.net.AddPod("server", ServerIP)
+	pod, err := r.net.AddPod("server", fixtures.WorldServerIP)
 	if err != nil {
 		return err
 	}
@@ -141,10 +141,10 @@ func kubeProxyRules(b *fixtures.Bundle) string {
 // kubeProxyTarget is the server Service's ClusterIP and port and the
 // server pod endpoint kube-proxy DNATs it to.
 func kubeProxyTarget(b *fixtures.Bundle) (vip, to netip.AddrPort) {
-	vip = netip.AddrPortFrom(ServerClusterIP, uint16(b.Scenario.Port))
-	to, _, ok := predict.ServerBackend(b, ServerIP, vip)
+	vip = netip.AddrPortFrom(fixtures.WorldServerClusterIP, uint16(b.Scenario.Port))
+	to, _, ok := predict.ServerBackend(b, fixtures.WorldServerIP, vip)
 	if !ok {
-		to = netip.AddrPortFrom(ServerIP, vip.Port())
+		to = netip.AddrPortFrom(fixtures.WorldServerIP, vip.Port())
 	}
 	return vip, to
 }
@@ -178,7 +178,7 @@ func (l *Local) configureServer(r *scenarioRun, b *fixtures.Bundle, client *deci
 	if err != nil {
 		return err
 	}
-	pod.Capture.IP = ServerIP
+	pod.Capture.IP = fixtures.WorldServerIP
 	rules, err := capture.RestoreRules(pod.Capture)
 	if err != nil {
 		return err
@@ -206,7 +206,7 @@ func serverArrivals(b *fixtures.Bundle, client *decisionTable) []netip.AddrPort 
 	_, to := kubeProxyTarget(b)
 	out := []netip.AddrPort{to}
 	for _, act := range client.actions() {
-		if act.Kind == dataplane.TCPProxy && act.Upstream.Addr() == ServerIP {
+		if act.Kind == dataplane.TCPProxy && act.Upstream.Addr() == fixtures.WorldServerIP {
 			out = append(out, act.Upstream)
 		}
 	}

@@ -33,22 +33,6 @@ import (
 	"github.com/firstbyte/firstbyte/targets/local/upstream"
 )
 
-// Addresses every local scenario renders with (each in its own world):
-// the one world's (fixtures/world.go), which predict renders with too.
-var (
-	ServerIP          = fixtures.WorldServerIP
-	ServerClusterIP   = fixtures.WorldServerClusterIP
-	ColliderClusterIP = fixtures.WorldColliderVIP
-	ColliderPodIP     = fixtures.WorldColliderPodIP
-	// ClientPodIP and ControlPodIP are the client pod's and the control
-	// host's own addresses (netlab.AddPod), as a cluster gives its pods.
-	ClientPodIP  = fixtures.WorldClientPodIP
-	ControlPodIP = fixtures.WorldControlPodIP
-	// DNSServerIP is the client pod's nameserver, the cluster's DNS: a
-	// resolver in the world (dnsproxy) for scenarios that dial a name.
-	DNSServerIP = fixtures.WorldDNSServerIP
-)
-
 // Local implements targets.Target on this machine.
 type Local struct {
 	predictor *predict.Predictor

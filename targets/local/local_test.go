@@ -187,14 +187,14 @@ func TestRequirement(t *testing.T) {
 func TestDeciderRefusesTLSOrigination(t *testing.T) {
 	l := New()
 	_, cfg := renderedSidecar(t, l, "mysql-inbound-tcp-pa-permissive")
-	dst := netip.AddrPortFrom(ServerClusterIP, 10000)
-	_, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}}.route(dst, envoy.OpaqueBytes)
+	dst := netip.AddrPortFrom(fixtures.WorldServerClusterIP, 10000)
+	_, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{fixtures.WorldColliderPodIP}}.route(dst, envoy.OpaqueBytes)
 	if !errors.Is(err, dataplane.ErrNotEmulated) || !strings.Contains(err.Error(), "originates mtls") {
 		t.Errorf("Route to the server pod under auto mTLS: %v, want a refusal naming mtls", err)
 	}
-	act, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ServerIP}}.route(dst, envoy.OpaqueBytes)
-	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(ServerIP, 10000) {
-		t.Errorf("Route to a plaintext peer: %+v %v, want tcp_proxy to %s:10000", act, err, ServerIP)
+	act, err := outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{fixtures.WorldServerIP}}.route(dst, envoy.OpaqueBytes)
+	if err != nil || act.Kind != dataplane.TCPProxy || act.Upstream != netip.AddrPortFrom(fixtures.WorldServerIP, 10000) {
+		t.Errorf("Route to a plaintext peer: %+v %v, want tcp_proxy to %s:10000", act, err, fixtures.WorldServerIP)
 	}
 }
 

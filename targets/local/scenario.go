@@ -202,21 +202,21 @@ func (l *Local) deploy(r *scenarioRun, b *fixtures.Bundle) error {
 	if err != nil {
 		return err
 	}
-	world := []netip.Addr{ColliderClusterIP, ColliderPodIP}
+	world := []netip.Addr{fixtures.WorldColliderVIP, fixtures.WorldColliderPodIP}
 	if !server.Injected {
-		// Else the server pod has its own namespace at ServerIP, and the
+		// Else the server pod has its own namespace at fixtures.WorldServerIP, and the
 		// world DNATs the ClusterIP to it instead of serving it.
-		world = append(world, ServerIP, ServerClusterIP)
+		world = append(world, fixtures.WorldServerIP, fixtures.WorldServerClusterIP)
 	}
 	for _, ip := range world {
 		if err := r.net.AddWorldAddress(ip); err != nil {
 			return err
 		}
 	}
-	if r.client, err = r.net.AddPod("client", ClientPodIP); err != nil {
+	if r.client, err = r.net.AddPod("client", fixtures.WorldClientPodIP); err != nil {
 		return err
 	}
-	if r.control, err = r.net.AddPod("control", ControlPodIP); err != nil {
+	if r.control, err = r.net.AddPod("control", fixtures.WorldControlPodIP); err != nil {
 		return err
 	}
 	if server.Injected {
@@ -284,7 +284,7 @@ func (l *Local) configure(r *scenarioRun, b *fixtures.Bundle) error {
 				names[host] = vip.Addr() // the Service's cluster DNS record
 			}
 		}
-		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{ColliderPodIP}, names: names}, dsts, reqs)
+		decisions = decide(clientSide, outboundPlanner{cfg: cfg, plaintextPeers: []netip.Addr{fixtures.WorldColliderPodIP}, names: names}, dsts, reqs)
 	}
 	r.mu.Lock()
 	same := rules == r.rules
@@ -346,9 +346,9 @@ func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
 	s := b.Scenario
 	var addrs []netip.AddrPort
 	if r.server == nil { // else the server pod serves (deployServerPod)
-		addrs = append(addrs, netip.AddrPortFrom(ServerIP, uint16(s.Port)))
+		addrs = append(addrs, netip.AddrPortFrom(fixtures.WorldServerIP, uint16(s.Port)))
 		if s.Placement == scenarios.InMesh {
-			addrs = append(addrs, netip.AddrPortFrom(ServerClusterIP, uint16(s.Port)))
+			addrs = append(addrs, netip.AddrPortFrom(fixtures.WorldServerClusterIP, uint16(s.Port)))
 		}
 	}
 	if err := r.startProtocol(r.net.World(), s.Protocol, addrs); err != nil {
@@ -360,7 +360,7 @@ func (r *scenarioRun) startServers(b *fixtures.Bundle) error {
 	_, p, _ := net.SplitHostPort(b.ColliderAddr)
 	port, _ := strconv.Atoi(p)
 	backend := httpbackend.Backend{Name: "collider", Port: port}
-	for _, ip := range []netip.Addr{ColliderClusterIP, ColliderPodIP} {
+	for _, ip := range []netip.Addr{fixtures.WorldColliderVIP, fixtures.WorldColliderPodIP} {
 		if err := r.serve(r.net.World(), netip.AddrPortFrom(ip, uint16(port)), func(ln net.Listener) error { return backend.Serve(r.ctx, ln) }); err != nil {
 			return err
 		}
