@@ -3,6 +3,12 @@
 // declarations, their Deployments, ServiceEntries, a few Sidecars and
 // capture annotations, and a handful of planted server-first hazards.
 // The output is a multi-document YAML stream, as kubectl would print it.
+//
+// Its command is cmd/meshgen. analyze/meshgen/cmd is a symlink to the
+// repository's cmd folder, so the path earlier docs and scripts name,
+// `go run ./analyze/meshgen/cmd/meshgen`, still builds that one command
+// (a symlink, not a folder: every binary lives under cmd/, and `./...`
+// does not follow symlinks, so nothing is listed twice).
 package meshgen
 
 import (
