@@ -14,4 +14,9 @@
 // DRY_RUN=1` prints the plan (runner.WritePlan) and touches nothing.
 // make e2e TARGET=predict runs the same runner without Ginkgo
 // (firstbyte predict).
+//
+// e2e/cmd is a symlink to the repository's cmd folder, so the path older
+// docs and scripts name, `go build ./e2e/cmd/localbench`, still builds
+// cmd/localbench (every binary lives under cmd/; `./...` does not follow
+// symlinks, so nothing is listed twice).
 package e2e
