@@ -39,7 +39,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCLASS\tPORT\tWHERE\tA SERVER-FIRST CLIENT\tCAUSE\tHITS\tFIXED BY")
 		for _, f := range r.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", f.ID, f.Class, f.Port, shortWhere(f), short(f.Meets), shortCause(f), len(f.Hits), fixers(f))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", f.ID, f.Class, portText(f), shortWhere(f), short(f.Meets), shortCause(f), len(f.Hits), fixers(f))
 		}
 		tw.Flush()
 		for _, f := range r.Findings {
@@ -53,6 +53,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			for _, rr := range f.Remediations {
 				fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
+				if rr.Verdict == FixesSome {
+					fmt.Fprintf(w, "    %13s (%s)\n", "", someText(rr, f))
+				}
 				if rr.Note != "" && rr.Verdict != NoFix {
 					fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
 				}
@@ -83,7 +86,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintln(w, "| id | class | port | where | a server-first client | cause | hits | fixed by |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %d | %s |\n", f.ID, f.Class, f.Port, md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", f.ID, f.Class, portText(f), md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
 		}
 		for _, f := range r.Findings {
 			fmt.Fprintf(w, "\n## %s: %s\n\nA server-first client %s.\n\n", f.ID, md(f.Where), md(f.Meets))
@@ -96,7 +99,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			if len(f.Remediations) > 0 {
 				fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
 				for _, rr := range f.Remediations {
-					fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(rr.Note))
+					note := rr.Note
+					if rr.Verdict == FixesSome {
+						note = strings.TrimPrefix(someText(rr, f)+"; "+note, "; ")
+					}
+					fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(strings.TrimSuffix(note, "; ")))
 				}
 			}
 			if len(f.Scenarios) > 0 {
@@ -146,6 +153,9 @@ func shortWhere(f *Finding) string {
 	if f.server != nil {
 		return fmt.Sprintf("server pod :%d (%s)", f.Port, f.Listener)
 	}
+	if f.Any && f.Port == 0 {
+		return "every port (" + f.Listener + ")"
+	}
 	if f.Any {
 		return "every address (" + f.Listener + ")"
 	}
@@ -172,6 +182,27 @@ func shortCause(f *Finding) string {
 	return strings.Join(out, ", ")
 }
 
+// portText is a finding's port for the tables: virtualOutbound's
+// findings take every port without a listener of its own.
+func portText(f *Finding) string {
+	if f.Port == 0 {
+		return "every"
+	}
+	return fmt.Sprint(f.Port)
+}
+
+// someText says which hits a remediation that fixes only some fixes, and
+// which it leaves.
+func someText(rr RemediationResult, f *Finding) string {
+	var not []string
+	for _, h := range f.Hits {
+		if !slices.Contains(rr.Fixed, h.Destination.Name) {
+			not = append(not, h.Destination.Name)
+		}
+	}
+	return fmt.Sprintf("fixes %d of %d hits: %s; not %s", len(rr.Fixed), len(f.Hits), strings.Join(rr.Fixed, ", "), strings.Join(not, ", "))
+}
+
 func fixers(f *Finding) string {
 	var out []string
 	for _, r := range f.Remediations {
@@ -180,6 +211,8 @@ func fixers(f *Finding) string {
 			out = append(out, r.Kind)
 		case FixesLate:
 			out = append(out, r.Kind+" (late)")
+		case FixesSome:
+			out = append(out, fmt.Sprintf("%s (%d of %d hits)", r.Kind, len(r.Fixed), len(f.Hits)))
 		}
 	}
 	if len(out) == 0 {
