@@ -43,26 +43,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		tw.Flush()
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "\n%s  %s\n", f.ID, f.Where)
-			fmt.Fprintf(w, "    a server-first client %s\n", f.Meets)
-			for _, c := range f.Causes {
-				fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
-			}
-			for _, h := range f.Hits {
-				fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, terseList(h.Scope, 6))
-			}
-			for _, rr := range f.Remediations {
-				fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
-				if rr.Verdict == FixesSome {
-					fmt.Fprintf(w, "    %13s (%s)\n", "", someText(rr, f))
-				}
-				if rr.Note != "" && rr.Verdict != NoFix {
-					fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
-				}
-			}
-			if len(f.Scenarios) > 0 {
-				fmt.Fprintf(w, "    scenarios: %s\n", strings.Join(f.Scenarios, ", "))
-			}
+			writeFindingText(w, f)
 		}
 	}
 	if len(r.Exposed) > 0 {
@@ -89,26 +70,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", f.ID, f.Class, portText(f), md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
 		}
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "\n## %s: %s\n\nA server-first client %s.\n\n", f.ID, md(f.Where), md(f.Meets))
-			for _, c := range f.Causes {
-				fmt.Fprintf(w, "- cause: %s%s\n", md(c.Text), md(originText(c.Origin)))
-			}
-			for _, h := range f.Hits {
-				fmt.Fprintf(w, "- hits: %s (%s, %s) → %s, from %s\n", md(h.Destination.Name), h.Destination.Source, h.Destination.Protocol, h.Verdict, md(h.Scope))
-			}
-			if len(f.Remediations) > 0 {
-				fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
-				for _, rr := range f.Remediations {
-					note := rr.Note
-					if rr.Verdict == FixesSome {
-						note = strings.TrimPrefix(someText(rr, f)+"; "+note, "; ")
-					}
-					fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(strings.TrimSuffix(note, "; ")))
-				}
-			}
-			if len(f.Scenarios) > 0 {
-				fmt.Fprintf(w, "\nScenarios: %s\n", strings.Join(f.Scenarios, ", "))
-			}
+			writeFindingMarkdown(w, f, "##")
 		}
 	}
 	if len(r.Exposed) > 0 {
@@ -121,6 +83,56 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "\nNote: %s\n", md(n))
 	}
 	return nil
+}
+
+// writeFindingText writes one finding's details: where, what a
+// server-first client meets, causes, hits and checked remediations.
+func writeFindingText(w io.Writer, f *Finding) {
+	fmt.Fprintf(w, "\n%s  %s\n", f.ID, f.Where)
+	fmt.Fprintf(w, "    a server-first client %s\n", f.Meets)
+	for _, c := range f.Causes {
+		fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
+	}
+	for _, h := range f.Hits {
+		fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, terseList(h.Scope, 6))
+	}
+	for _, rr := range f.Remediations {
+		fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
+		if rr.Verdict == FixesSome {
+			fmt.Fprintf(w, "    %13s (%s)\n", "", someText(rr, f))
+		}
+		if rr.Note != "" && rr.Verdict != NoFix {
+			fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
+		}
+	}
+	if len(f.Scenarios) > 0 {
+		fmt.Fprintf(w, "    scenarios: %s\n", strings.Join(f.Scenarios, ", "))
+	}
+}
+
+// writeFindingMarkdown writes one finding's details under a heading of
+// the given level.
+func writeFindingMarkdown(w io.Writer, f *Finding, heading string) {
+	fmt.Fprintf(w, "\n%s %s: %s\n\nA server-first client %s.\n\n", heading, f.ID, md(f.Where), md(f.Meets))
+	for _, c := range f.Causes {
+		fmt.Fprintf(w, "- cause: %s%s\n", md(c.Text), md(originText(c.Origin)))
+	}
+	for _, h := range f.Hits {
+		fmt.Fprintf(w, "- hits: %s (%s, %s) → %s, from %s\n", md(h.Destination.Name), h.Destination.Source, h.Destination.Protocol, h.Verdict, md(h.Scope))
+	}
+	if len(f.Remediations) > 0 {
+		fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
+		for _, rr := range f.Remediations {
+			note := rr.Note
+			if rr.Verdict == FixesSome {
+				note = strings.TrimPrefix(someText(rr, f)+"; "+note, "; ")
+			}
+			fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(strings.TrimSuffix(note, "; ")))
+		}
+	}
+	if len(f.Scenarios) > 0 {
+		fmt.Fprintf(w, "\nScenarios: %s\n", strings.Join(f.Scenarios, ", "))
+	}
 }
 
 func (r *Report) writeSkipped(w io.Writer) {

@@ -19,8 +19,11 @@ const analyzeUsage = `firstbyte analyze: find server-first hazards in a mesh bef
                                            plus the istio ConfigMap)
   firstbyte analyze --cluster              the cluster KUBECONFIG points at (read-only)
   firstbyte analyze --config-dump FILE     one sidecar's istioctl proxy-config all -o json or /config_dump
+  firstbyte analyze -f NEW --baseline OLD  the change gate: OLD is mesh YAML (file or folder) or an
+                                           earlier run's -o json report; findings are new, fixed or unchanged
 
 Exit codes: 0 no hazard meets a server-first destination, 1 one does, 2 bad input, 3 analyze failed.
+With --baseline: 1 only when a new hazard meets a server-first destination.
 
 Flags:
 `
@@ -38,6 +41,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 	emit := fs.String("emit-scenarios", "", "write a scenario file reproducing each finding (make e2e SCENARIOS=FILE)")
 	checkRem := fs.Bool("check-remediations", true, "check each finding's remediations with Istio's generator")
 	timeout := fs.Duration("detection-timeout", time.Second, "the protocolDetectionTimeout the remediation check tries")
+	baseline := fs.String("baseline", "", "the change gate: mesh YAML (file or folder) or an earlier -o json report to compare against")
 	fs.Usage = func() { fmt.Fprint(stderr, analyzeUsage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -65,6 +69,9 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 
 	var reports []*analyze.Report
 	if len(*dumps) > 0 {
+		if *baseline != "" {
+			return bad("--baseline needs the mesh's objects (-f or --cluster): a config dump is one sidecar's state")
+		}
 		if *emit != "" {
 			return bad("--emit-scenarios needs the mesh's objects (-f or --cluster): a config dump holds no Services to turn into scenarios")
 		}
@@ -96,14 +103,19 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 		} else if m, err = analyze.Load(*files); err != nil {
 			return bad("%v", err)
 		}
-		if len(m.Invalid) > 0 {
-			for _, e := range m.Invalid {
-				fmt.Fprintf(stderr, "%v\n", e)
-			}
-			return bad("%d invalid object(s): fix them, or leave them out of the input", len(m.Invalid))
+		if code := finish(m, "", stderr); code != 0 {
+			return code
 		}
-		if err := m.Finish(); err != nil {
-			return bad("%v", err)
+		if *baseline != "" {
+			if *emit != "" {
+				return bad("--emit-scenarios and --baseline: emit scenarios from a plain run (without --baseline)")
+			}
+			c, code := gate(*baseline, m, opt, stderr)
+			if code != 0 {
+				return code
+			}
+			c.Head.Notes = append(notes, c.Head.Notes...)
+			return writeChange(c, *output, stdout, stderr)
 		}
 		r, err := analyze.Analyze(m, opt)
 		if code := failed(stderr, err); code != 0 {
@@ -156,4 +168,71 @@ func failed(stderr io.Writer, err error) int {
 		return 2
 	}
 	return 3
+}
+
+// finish reports a loaded mesh's invalid objects and completes it; label
+// names the input in errors ("" for the mesh under analysis).
+func finish(m *analyze.Mesh, label string, stderr io.Writer) int {
+	if len(m.Invalid) > 0 {
+		for _, e := range m.Invalid {
+			fmt.Fprintf(stderr, "%v\n", e)
+		}
+		fmt.Fprintf(stderr, "firstbyte analyze: %s%d invalid object(s): fix them, or leave them out of the input\n", label, len(m.Invalid))
+		return 2
+	}
+	if err := m.Finish(); err != nil {
+		fmt.Fprintf(stderr, "firstbyte analyze: %s%v\n", label, err)
+		return 2
+	}
+	return 0
+}
+
+// gate runs the change gate of the analysed mesh against the baseline:
+// an earlier run's JSON report, or mesh YAML.
+func gate(baseline string, head *analyze.Mesh, opt analyze.Options, stderr io.Writer) (*analyze.Change, int) {
+	r, isReport, err := analyze.ReadReport(baseline)
+	if err != nil {
+		fmt.Fprintf(stderr, "firstbyte analyze: %v\n", err)
+		return nil, 2
+	}
+	var c *analyze.Change
+	if isReport {
+		c, err = analyze.GateReport(r, head, opt)
+	} else {
+		base, lerr := analyze.Load([]string{baseline})
+		if lerr != nil {
+			fmt.Fprintf(stderr, "firstbyte analyze: --baseline: %v\n", lerr)
+			return nil, 2
+		}
+		if code := finish(base, "--baseline "+baseline+": ", stderr); code != 0 {
+			return nil, code
+		}
+		c, err = analyze.Gate(base, head, opt)
+	}
+	if code := failed(stderr, err); code != 0 {
+		return nil, code
+	}
+	return c, 0
+}
+
+// writeChange writes the change gate's answer; its exit code is 1 when a
+// new hazard meets a server-first destination.
+func writeChange(c *analyze.Change, output string, stdout, stderr io.Writer) int {
+	var err error
+	switch output {
+	case "json":
+		err = c.WriteJSON(stdout)
+	case "markdown":
+		err = c.WriteMarkdown(stdout)
+	default:
+		err = c.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "firstbyte analyze: writing the report: %v\n", err)
+		return 3
+	}
+	if c.Fails() {
+		return 1
+	}
+	return 0
 }
