@@ -45,9 +45,9 @@ type Entry struct {
 // Change is the change gate's answer: the head report, and its entries
 // against the baseline's.
 type Change struct {
-	Head      *Report `json:"head"`
-	New       []Entry `json:"new"`
-	Fixed     []Entry `json:"fixed"`
+	Head  *Report `json:"head"`
+	New   []Entry `json:"new"`
+	Fixed []Entry `json:"fixed"`
 	// Unchanged counts the head's hazards (by finding and destination)
 	// the baseline has too.
 	Unchanged int `json:"unchanged"`
