@@ -80,4 +80,3 @@ func moduleDir(m *debug.Module) (dir, version string, err error) {
 	}
 	return istioline.ModuleDir(cache, path, version), version, nil
 }
-

@@ -22,4 +22,3 @@ func TestIstioVersion(t *testing.T) {
 		t.Errorf("Istio build prints %q: want <line>-dev (<branch> <date>, <commit>)", b.Version())
 	}
 }
-
