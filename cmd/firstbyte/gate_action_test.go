@@ -134,3 +134,13 @@ func TestGateActionLints(t *testing.T) {
 		}
 	}
 }
+
+// TestLineArgs: each line's binary gets the user's analyze flags without
+// --istio-line and -o, and writes JSON.
+func TestLineArgs(t *testing.T) {
+	got := lineArgs([]string{"-f", "mesh", "--istio-line", "1.30", "--istio-line=1.31", "-o", "markdown", "--server-first", "203.0.113.9:3306", "-ojson"})
+	want := []string{"-f", "mesh", "--server-first", "203.0.113.9:3306", "-o", "json"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("lineArgs = %v, want %v", got, want)
+	}
+}
