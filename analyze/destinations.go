@@ -154,22 +154,7 @@ func declaresClientFirst(p protocol.Instance) bool {
 // as client-first protocols (grpc-web on 587) is not guessed; a hazard
 // there is reported as exposed until a server-first destination is named.
 func (m *Mesh) openPorts() map[int]bool {
-	out := map[int]bool{}
-	for _, s := range m.Services {
-		for _, p := range s.Spec.Ports {
-			if !declaresClientFirst(kube.ConvertProtocol(p.Port, p.Name, p.Protocol, p.AppProtocol)) {
-				out[int(p.Port)] = true
-			}
-		}
-	}
-	for _, se := range m.ServiceEntries {
-		for _, p := range se.Spec.Ports {
-			if !declaresClientFirst(protocol.Parse(p.Protocol)) {
-				out[int(p.Number)] = true
-			}
-		}
-	}
-	return out
+	return m.portsWhere(func(p protocol.Instance) bool { return !declaresClientFirst(p) })
 }
 
 // protocolName maps the protocols Istio proxies as plain TCP to the names

@@ -152,16 +152,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, r := range reports {
-		var err error
-		switch *output {
-		case "json":
-			err = r.WriteJSON(stdout)
-		case "markdown":
-			err = r.WriteMarkdown(stdout)
-		default:
-			err = r.WriteTable(stdout)
-		}
-		if err != nil {
+		if err := writeReport(r, *output, stdout); err != nil {
 			fmt.Fprintf(stderr, "firstbyte analyze: writing the report: %v\n", err)
 			return 3
 		}
@@ -233,16 +224,7 @@ func changeGate(baseline string, head *analyze.Mesh, opt analyze.Options, stderr
 // writeChange writes the change gate's answer; its exit code is 1 when a
 // new hazard meets a server-first destination.
 func writeChange(c *analyze.Change, output string, stdout, stderr io.Writer) int {
-	var err error
-	switch output {
-	case "json":
-		err = c.WriteJSON(stdout)
-	case "markdown":
-		err = c.WriteMarkdown(stdout)
-	default:
-		err = c.WriteTable(stdout)
-	}
-	if err != nil {
+	if err := writeReport(c, output, stdout); err != nil {
 		fmt.Fprintf(stderr, "firstbyte analyze: writing the report: %v\n", err)
 		return 3
 	}
@@ -322,4 +304,22 @@ func upgradeGate(names, args []string, output string, stdout, stderr io.Writer) 
 		}
 	}
 	return code
+}
+
+// analyzeOutput is what analyze writes: one mesh's report, or a change.
+type analyzeOutput interface {
+	WriteJSON(io.Writer) error
+	WriteMarkdown(io.Writer) error
+	WriteTable(io.Writer) error
+}
+
+// writeReport writes r in the -o format.
+func writeReport(r analyzeOutput, output string, w io.Writer) error {
+	switch output {
+	case "json":
+		return r.WriteJSON(w)
+	case "markdown":
+		return r.WriteMarkdown(w)
+	}
+	return r.WriteTable(w)
 }
