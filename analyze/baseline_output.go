@@ -41,6 +41,14 @@ func (g entryGroup) port() string {
 	return fmt.Sprint(g.Port)
 }
 
+// portPhrase is the port in words: "port 3306", "every port".
+func (g entryGroup) portPhrase() string {
+	if g.Port == 0 {
+		return "every port"
+	}
+	return fmt.Sprintf("port %d", g.Port)
+}
+
 // summary is the gate's one-line verdict.
 func (c *Change) summary() string {
 	verdict := "no new hazard meets a server-first destination"
@@ -72,14 +80,14 @@ func (c *Change) WriteJSON(w io.Writer) error {
 // WriteTable writes the change for a terminal: the new hazards with
 // their details and checked remediations, then the fixed ones.
 func (c *Change) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "firstbyte analyze --baseline — %s, %d objects, %d client scopes\n", c.Head.Istio, c.Head.Input.Objects, len(c.Head.Scopes))
+	fmt.Fprintf(w, "firstbyte change gate — %s, %d objects, %d client scopes\n", c.Head.Istio, c.Head.Input.Objects, len(c.Head.Scopes))
 	c.Head.writeSkipped(w)
 	fmt.Fprintf(w, "baseline: %s\n\n%s\n", c.Method, c.summary())
 	for _, g := range groupEntries(c.New) {
-		fmt.Fprintf(w, "  new:   %s %s port %s, %s → %s (from %s; cause %s)\n", g.Finding, g.Class, g.port(), g.Destination, g.Verdict, g.from(), g.Cause)
+		fmt.Fprintf(w, "  new:   %s %s %s, %s → %s (from %s; cause %s)\n", g.Finding, g.Class, g.portPhrase(), g.Destination, g.Verdict, g.from(), g.Cause)
 	}
 	for _, g := range groupEntries(c.Fixed) {
-		fmt.Fprintf(w, "  fixed: %s port %s, %s, was %s (from %s; cause %s)\n", g.Class, g.port(), g.Destination, g.Verdict, g.from(), g.Cause)
+		fmt.Fprintf(w, "  fixed: %s %s, %s, was %s (from %s; cause %s)\n", g.Class, g.portPhrase(), g.Destination, g.Verdict, g.from(), g.Cause)
 	}
 	for _, f := range c.newFindings() {
 		writeFindingText(w, f)
