@@ -127,3 +127,34 @@ func TestChangedPorts(t *testing.T) {
 		t.Errorf("a meshConfig change must analyse the whole baseline")
 	}
 }
+
+// TestChangeGateWholeMesh: a meshConfig change (ALLOW_ANY_DYNAMIC_DNS)
+// analyses the whole baseline and finds virtualOutbound's hazard new for
+// both destinations, the catalog-api one unchanged.
+func TestChangeGateWholeMesh(t *testing.T) {
+	base := loadFinished(t, "change/base")
+	head, err := Load([]string{filepath.Join("testdata", "change", "base")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.MeshConfigYAML = "outboundTrafficPolicy:\n  mode: ALLOW_ANY_DYNAMIC_DNS"
+	if err := head.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Gate(base, head, Options{ServerFirst: changeDests, SkipRemediations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.Method, "as a whole") {
+		t.Errorf("a meshConfig change must analyse the whole baseline, took %q", c.Method)
+	}
+	var onVirtualOutbound []string
+	for _, e := range c.New {
+		if e.Port == 0 {
+			onVirtualOutbound = append(onVirtualOutbound, e.Destination)
+		}
+	}
+	if !c.Fails() || !slices.Contains(onVirtualOutbound, "203.0.113.8:10001") {
+		t.Errorf("new %v: want virtualOutbound's hazard new for 203.0.113.8:10001", keys(c.New))
+	}
+}
