@@ -3,6 +3,7 @@
 #   make e2e                  the main job: kind target (needs Docker)
 #   make e2e TARGET=predict   Istio's own generator decides every scenario (offline)
 #   make e2e TARGET=predict ISTIO_LINES=all   the same on every Istio line (hack/istio/*)
+#   make gate FROM=1.30 TO=1.31   what an Istio upgrade changes (offline; exit 1 on a regression)
 #   make e2e TARGET=local     real sockets through netns + Istio's iptables (root)
 #   make e2e TARGET=cluster   an existing cluster from KUBECONFIG
 #   make test                 everything that runs on this machine
@@ -13,6 +14,7 @@
 # Variables: TARGET, SCENARIOS (a scenario file), LABELS (Ginkgo label
 # filter), DRY_RUN=1 (print the plan, touch nothing), ARTIFACTS (reports),
 # ISTIO_VERSION, KEEP_CLUSTER=1, ID (for make explain), ISTIO_LINES (predict),
+# FROM and TO (make gate: Istio lines, as go run ./cmd/istiolines list names them),
 # SERVERS=embedded|upstream (upstream: real servers — pinned images on
 # kind/cluster, Debian's MariaDB and Exim on local), PROFILE=sidecar|ambient
 # (kind/cluster: the ambient profile's scenarios, in their own kind cluster).
@@ -34,7 +36,7 @@ GOTEST_FLAGS ?= -count=1
 export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS \
        FIRSTBYTE_DISPOSABLE_MESH REINSTALL_ISTIO GINKGO_TIMEOUT_MINUTES PROFILE
 
-.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check pins
+.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check pins gate
 
 all: test
 
@@ -62,6 +64,20 @@ ifneq ($(ISTIO_LINES),)
 else
 	@bin/firstbyte predict --artifacts "$(ARTIFACTS)" $(if $(LABELS),--labels "$(LABELS)") $(SCENARIOS)
 endif
+
+# gate: the version gate (firstbyte gate, package gate): the catalogue, or
+# SCENARIOS, predicted on the Istio lines FROM and TO, each by its own
+# bin/firstbyte-<line> (package istioline: built from the line's go.mod,
+# cached, progress on stderr), and every row whose outcome changes, with
+# the decisive step on each line; exit 1 when a row that connects on FROM
+# does not on TO. The main line's binary runs the gate itself, so the
+# main line is linked once.
+FROM ?=
+TO   ?=
+gate:
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "make gate: set FROM and TO, e.g. make gate FROM=1.30 TO=1.31 (the lines: go run ./cmd/istiolines list)" >&2; exit 2; }
+	@bin=$$($(GO) run ./cmd/istiolines build main) && \
+		"$$bin" gate --from "$(FROM)" --to "$(TO)" --artifacts "$(ARTIFACTS)" $(if $(LABELS),--labels "$(LABELS)") $(SCENARIOS)
 
 explain: bin/firstbyte
 	@test -n "$(ID)" || { echo "make explain: set ID=<scenario-id> (see scenarios/catalogue*.yaml)" >&2; exit 2; }

@@ -98,6 +98,9 @@ type Finding struct {
 	// reproducing the finding needs.
 	meshTimeout  time.Duration
 	registryOnly bool
+	// meshTimed is true when the wait's timeout is meshConfig's
+	// protocolDetectionTimeout, as Istio set it on the listener.
+	meshTimed bool
 }
 
 // Cause is what put the hazard there, with its provenance.
@@ -255,6 +258,9 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *envoy.Config) ([]*Finding, error) {
 			return nil
 		}
 		port := int(dst.Port())
+		if any && name == VirtualOutbound {
+			port = 0 // virtualOutbound takes every port without a listener of its own
+		}
 		if len(ld.Waiting) > 0 {
 			pr, err := predict.Evaluate(cfg, predict.Connection{Destination: dst, ClientSends: envoy.NoClientBytes})
 			if err != nil {
@@ -264,6 +270,8 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *envoy.Config) ([]*Finding, error) {
 			f.Meets = meets(pr, ld)
 			f.Where = where(name, dst, any)
 			f.Causes, f.vipOwner = m.inspectorCauses(cfg, name, dst, any)
+			tc, fromMesh := m.timeoutCause(cfg, ld)
+			f.Causes, f.meshTimed = append(f.Causes, tc), fromMesh
 			out = append(out, f)
 			return nil
 		}
@@ -307,7 +315,8 @@ func (m *Mesh) scopeHazards(s *Scope, cfg *envoy.Config) ([]*Finding, error) {
 		}
 	}
 	// virtualOutbound itself, for ports with no listener (its listener
-	// filters, e.g. ALLOW_ANY_DYNAMIC_DNS).
+	// filters, e.g. ALLOW_ANY_DYNAMIC_DNS): probed on port 1, which no
+	// mesh gives a listener, and reported for every port (Port 0).
 	if ld, err := cfg.ChooseListener(netip.AddrPortFrom(ProbeIP, 1)); err == nil && ld.Listener != "" && len(ld.Waiting) > 0 {
 		if err := check(ld.Listener, netip.AddrPortFrom(ProbeIP, 1), true); err != nil {
 			return nil, err
@@ -333,7 +342,15 @@ func clusterHost(c string) string {
 	return c
 }
 
+// VirtualOutbound is the listener Istio's iptables redirect every
+// outbound connection to; it hands each on to the listener for its
+// address and port, and keeps those with none.
+const VirtualOutbound = "virtualOutbound"
+
 func where(listener string, dst netip.AddrPort, any bool) string {
+	if any && listener == VirtualOutbound {
+		return "every port and address without a listener of its own (" + listener + ")"
+	}
 	if any {
 		return fmt.Sprintf("port %d, every address without a listener of its own (%s)", dst.Port(), listener)
 	}
@@ -410,20 +427,47 @@ func (m *Mesh) inspectorCauses(cfg *envoy.Config, listener string, dst netip.Add
 				Text: fmt.Sprintf("ServiceEntry %s/%s port %d (name %q, protocol %q): Istio reads it as %s", se.Namespace, se.Name, port, p.Name, p.Protocol, inst)})
 		}
 	}
-	if mode := m.MeshConfig.GetOutboundTrafficPolicy().GetMode().String(); strings.Contains(mode, "DYNAMIC_DNS") && listener == "virtualOutbound" {
+	if mode := m.MeshConfig.GetOutboundTrafficPolicy().GetMode().String(); strings.Contains(mode, "DYNAMIC_DNS") && listener == VirtualOutbound {
 		out = append(out, Cause{Text: "meshConfig.outboundTrafficPolicy.mode " + mode + " puts listener filters on virtualOutbound", Origin: m.MeshOrigin})
 	}
 	if len(out) == 0 {
 		out = append(out, Cause{Text: "Istio's generator put the inspector on " + listener + "; no Service or ServiceEntry port in the input explains it (a mesh setting or an EnvoyFilter?)"})
 	}
-	if d := m.MeshConfig.GetProtocolDetectionTimeout(); d != nil {
-		c := Cause{Text: fmt.Sprintf("meshConfig.protocolDetectionTimeout %s (Istio's default) sets how long it waits (0s: forever)", d.AsDuration())}
-		if strings.Contains(m.MeshConfigYAML, "protocolDetectionTimeout") {
-			c.Text, c.Origin = fmt.Sprintf("meshConfig.protocolDetectionTimeout %s sets how long it waits (0s: forever)", d.AsDuration()), m.MeshOrigin
-		}
-		out = append(out, c)
-	}
 	return out, vipOwner
+}
+
+// timeoutCause says how long the listener that decides a silent client's
+// wait holds it, and what Envoy does then, from the generated listener:
+// its listener_filters_timeout (Istio sets meshConfig's
+// protocolDetectionTimeout there on the listeners it sniffs), or, unset,
+// Envoy's default (envoy.DefaultListenerFiltersTimeout). fromMesh
+// reports whether the timeout is the mesh setting's, so that changing
+// protocolDetectionTimeout can change it.
+func (m *Mesh) timeoutCause(cfg *envoy.Config, ld envoy.ListenerDecision) (c Cause, fromMesh bool) {
+	then := "then Envoy closes the connection (no continue_on_listener_filters_timeout)"
+	if ld.ContinueOnTimeout {
+		then = "then Envoy goes on with no protocol detected (continue_on_listener_filters_timeout)"
+	}
+	l := cfg.Listener(ld.Decider)
+	if l == nil || l.GetListenerFiltersTimeout() == nil {
+		return Cause{Text: fmt.Sprintf("%s sets no listener_filters_timeout: Envoy's default of %s applies, %s", ld.Decider, envoy.DefaultListenerFiltersTimeout, then)}, false
+	}
+	wait := fmt.Sprintf("%s, %s", ld.Timeout, then)
+	if ld.Timeout == 0 {
+		wait = "0s: no timer, it waits forever"
+	}
+	c = Cause{Text: fmt.Sprintf("%s sets listener_filters_timeout %s", ld.Decider, wait)}
+	d := m.MeshConfig.GetProtocolDetectionTimeout().AsDuration()
+	if d != ld.Timeout {
+		return c, false
+	}
+	if strings.Contains(m.MeshConfigYAML, "protocolDetectionTimeout") {
+		c.Text += fmt.Sprintf(" (meshConfig.protocolDetectionTimeout %s)", d)
+		c.Origin = m.MeshOrigin
+	} else {
+		c.Text += fmt.Sprintf(" (meshConfig.protocolDetectionTimeout, Istio's default %s)", d)
+	}
+	return c, true
 }
 
 // captureCauses names the ServiceEntry whose cluster a wildcard TCP
@@ -449,7 +493,7 @@ func (m *Mesh) captureCauses(cluster string, port int) []Cause {
 // hits walks a destination from the scope's pod (its iptables, then its
 // sidecar) and reports whether the hazard meets it.
 func hits(s *Scope, cfg *envoy.Config, f *Finding, d Destination) (*Hit, error) {
-	if int(d.Addr.Port()) != f.Port && f.Listener != "virtualOutbound" {
+	if int(d.Addr.Port()) != f.Port && f.Listener != VirtualOutbound {
 		return nil, nil
 	}
 	pr, err := walkDestination(s, cfg, d, nil)

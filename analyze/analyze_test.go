@@ -166,9 +166,15 @@ func TestPortCapture(t *testing.T) {
 		t.Errorf("cause %+v, meets %q", f.Causes, f.Meets)
 	}
 	// The well-known MySQL port makes every address on 3306 a
-	// destination: excluding the one named IP leaves the others captured.
-	if v := verdicts(f); v["serviceentry-addresses"] != Fixes || v["exclude-ports"] != Fixes || v["exclude-ip-ranges"] != NoFix {
+	// destination: excluding the one named IP fixes that hit only, and
+	// says so.
+	if v := verdicts(f); v["serviceentry-addresses"] != Fixes || v["exclude-ports"] != Fixes || v["exclude-ip-ranges"] != FixesSome {
 		t.Errorf("remediations %v", v)
+	}
+	for _, rr := range f.Remediations {
+		if rr.Kind == "exclude-ip-ranges" && !slices.Equal(rr.Fixed, []string{"203.0.113.9:3306"}) {
+			t.Errorf("exclude-ip-ranges fixes %v, want the named 203.0.113.9:3306 only", rr.Fixed)
+		}
 	}
 }
 

@@ -3,7 +3,9 @@ package analyze
 import (
 	"bytes"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/firstbyte/firstbyte/analyze/meshgen"
 )
@@ -39,4 +41,52 @@ func BenchmarkAnalyzeGeneratedMesh(b *testing.B) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-MiB")
+}
+
+// BenchmarkAnalyzeGeneratedMeshChangeGate times the change gate on the
+// generated mesh with one Service changed (its first port renamed http,
+// so the change adds a sniffing port), against one analyze of the
+// changed mesh with remediation checks on: the gate must cost at most
+// 1.5 times as much (issue 20). make bench runs it with the benchmark
+// above; docs/benchmarks.md has the figures.
+func BenchmarkAnalyzeGeneratedMeshChangeGate(b *testing.B) {
+	var yaml bytes.Buffer
+	if err := meshgen.Write(&yaml, meshgen.Options{Namespaces: 50, Services: 2000, ServiceEntries: 200, Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	load := func(change bool) *Mesh {
+		m := newMesh()
+		if err := m.AddYAML("meshgen.yaml", yaml.Bytes()); err != nil {
+			b.Fatal(err)
+		}
+		if change {
+			m.Services[100].Spec.Ports[0].Name = "http-changed"
+		}
+		if err := m.Finish(); err != nil {
+			b.Fatal(err)
+		}
+		return m
+	}
+	opt := Options{ServerFirst: []string{"203.0.113.7:10000"}}
+	var analyzeTime, gateTime time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := Analyze(load(true), opt); err != nil {
+			b.Fatal(err)
+		}
+		analyzeTime += time.Since(start)
+		start = time.Now()
+		c, err := Gate(load(false), load(true), opt)
+		if err != nil {
+			b.Fatal(err)
+		}
+		gateTime += time.Since(start)
+		if !strings.Contains(c.Method, "touches") {
+			b.Fatalf("one changed Service should take the touched-ports path: %s", c.Method)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(analyzeTime.Seconds()/n, "analyze-s")
+	b.ReportMetric(gateTime.Seconds()/n, "gate-s")
+	b.ReportMetric(gateTime.Seconds()/analyzeTime.Seconds(), "gate/analyze")
 }

@@ -72,7 +72,6 @@ func (m *Mesh) destinations(named []string, namedPorts []int) ([]Destination, er
 			add(d)
 		}
 	}
-	present := m.ports()
 	for _, p := range namedPorts {
 		if p < 1 || p > 65535 {
 			return nil, fmt.Errorf("--server-first-ports: %d is not a port: want 1-65535", p)
@@ -83,8 +82,9 @@ func (m *Mesh) destinations(named []string, namedPorts []int) ([]Destination, er
 			add(d)
 		}
 	}
+	guessed := m.openPorts()
 	for p, proto := range wellKnownServerFirst {
-		if present[p] {
+		if guessed[p] {
 			add(Destination{Name: fmt.Sprintf("any address on port %d (well-known %s port)", p, proto), Addr: netip.AddrPortFrom(ProbeIP, uint16(p)), Any: true, Source: "declared", Protocol: proto, External: true})
 		}
 	}
@@ -132,6 +132,29 @@ func (m *Mesh) destinations(named []string, namedPorts []int) ([]Destination, er
 		}
 	}
 	return out, nil
+}
+
+// declaresClientFirst reports whether a port's declared protocol, as
+// Istio reads it, says a client speaks first there (HTTP, gRPC, TLS,
+// Mongo, Redis, ...): then that port is no server-first destination,
+// whatever its number. TCP says nothing about who speaks first, MySQL
+// is server-first, and an unclassified port declares nothing.
+func declaresClientFirst(p protocol.Instance) bool {
+	switch p {
+	case protocol.TCP, protocol.MySQL, protocol.Unsupported:
+		return false
+	}
+	return true
+}
+
+// openPorts are the ports on which some Service or ServiceEntry port
+// leaves the protocol open to a server-first one (declaresClientFirst is
+// false): only there does a well-known server-first port number make
+// "any address on the port" a destination. A port the mesh declares only
+// as client-first protocols (grpc-web on 587) is not guessed; a hazard
+// there is reported as exposed until a server-first destination is named.
+func (m *Mesh) openPorts() map[int]bool {
+	return m.portsWhere(func(p protocol.Instance) bool { return !declaresClientFirst(p) })
 }
 
 // protocolName maps the protocols Istio proxies as plain TCP to the names
@@ -225,13 +248,25 @@ func (m *Mesh) resolve(hostPort string) ([]Destination, error) {
 		if !slices.ContainsFunc(s.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == port }) {
 			return nil, fmt.Errorf("--server-first %q: Service %s/%s has no port %d", hostPort, s.Namespace, s.Name, port)
 		}
-		out = append(out, Destination{Name: hostPort, Addr: netip.AddrPortFrom(vip, uint16(port)), Source: "named", Protocol: proto, Owner: "Service/" + s.Namespace + "/" + s.Name})
+		sp := proto
+		for _, p := range s.Spec.Ports {
+			if d := protocolName(kube.ConvertProtocol(p.Port, p.Name, p.Protocol, p.AppProtocol)); int(p.Port) == port && d != "" && d != "tcp" {
+				sp = d // a declared mysql or mongo beats the port-number guess
+			}
+		}
+		out = append(out, Destination{Name: hostPort, Addr: netip.AddrPortFrom(vip, uint16(port)), Source: "named", Protocol: sp, Owner: "Service/" + s.Namespace + "/" + s.Name})
 	}
 	for _, se := range m.ServiceEntries {
 		if !slices.Contains(se.Spec.Hosts, host) {
 			continue
 		}
 		owner := "ServiceEntry/" + se.Namespace + "/" + se.Name
+		proto := proto
+		for _, p := range se.Spec.Ports {
+			if d := protocolName(protocol.Parse(p.Protocol)); int(p.Number) == port && d != "" && d != "tcp" {
+				proto = d // a declared mysql or mongo beats the port-number guess
+			}
+		}
 		addrs := addressesOf(se.Spec.Addresses)
 		ownerSE := ""
 		if len(addrs) == 0 {

@@ -13,7 +13,10 @@
 // Three hazard classes:
 //   - inspector-hold: a listener inspector (http_inspector, tls_inspector)
 //     waits for client bytes a server-first client never sends: it hangs
-//     (protocolDetectionTimeout 0s), connects late, or is closed.
+//     (listener_filters_timeout 0s), connects late, or is closed (the
+//     timeout the generated listener sets, or Envoy's 15 s default). On
+//     virtualOutbound itself (ALLOW_ANY_DYNAMIC_DNS) it takes every port
+//     without a listener of its own (Finding.Port 0).
 //   - port-capture: a wildcard tcp_proxy listener (a TCP ServiceEntry
 //     without addresses, IST0134) proxies every address on the port to one
 //     service.
@@ -30,5 +33,11 @@
 // traffic out of the mesh; remediation checks run the generator on the
 // finding's port slice of the mesh (Services and ServiceEntries with that
 // port) once that slice is shown to reproduce the finding, else on the
-// whole mesh.
+// whole mesh. A declared protocol (port name, appProtocol, as Istio's
+// ConvertProtocol reads it) beats the well-known server-first port list.
+//
+// The change gate (Gate, GateReport, Compare; baseline.go) keys each
+// finding's hazards by class, port, client, cause objects and
+// destination, and classifies them new, fixed or unchanged against a
+// baseline mesh or an earlier run's JSON report; only a new one fails.
 package analyze

@@ -187,13 +187,17 @@ func (m *Mesh) inboundServers(dests []Destination, workloads []predict.Workload)
 		}
 	}
 	// A Service port on a well-known server-first port is one too,
-	// whatever its name says.
+	// unless it declares a client-first protocol (grpc-web on 587): a
+	// declared protocol beats the port-number guess.
 	for _, s := range m.Services {
 		vip, err := netip.ParseAddr(s.Spec.ClusterIP)
 		if err != nil {
 			continue
 		}
 		for _, p := range s.Spec.Ports {
+			if declaresClientFirst(kube.ConvertProtocol(p.Port, p.Name, p.Protocol, p.AppProtocol)) {
+				continue
+			}
 			proto, ok := wellKnownServerFirst[int(p.Port)]
 			if !ok {
 				proto, ok = wellKnownServerFirst[p.TargetPort.IntValue()]

@@ -12,7 +12,9 @@ import (
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	apinetworking "istio.io/api/networking/v1alpha3"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"istio.io/istio/pkg/config/kube"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/protocol"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -246,15 +248,26 @@ func selects(sel, l map[string]string) bool {
 
 // ports lists every port number a Service or ServiceEntry declares.
 func (m *Mesh) ports() map[int]bool {
+	return m.portsWhere(func(protocol.Instance) bool { return true })
+}
+
+// portsWhere lists the port numbers of the Service and ServiceEntry
+// ports whose protocol, as Istio reads it (ConvertProtocol, Parse),
+// keep accepts.
+func (m *Mesh) portsWhere(keep func(protocol.Instance) bool) map[int]bool {
 	out := map[int]bool{}
 	for _, s := range m.Services {
 		for _, p := range s.Spec.Ports {
-			out[int(p.Port)] = true
+			if keep(kube.ConvertProtocol(p.Port, p.Name, p.Protocol, p.AppProtocol)) {
+				out[int(p.Port)] = true
+			}
 		}
 	}
 	for _, se := range m.ServiceEntries {
 		for _, p := range se.Spec.Ports {
-			out[int(p.Number)] = true
+			if keep(protocol.Parse(p.Protocol)) {
+				out[int(p.Number)] = true
+			}
 		}
 	}
 	return out

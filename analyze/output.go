@@ -39,27 +39,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tCLASS\tPORT\tWHERE\tA SERVER-FIRST CLIENT\tCAUSE\tHITS\tFIXED BY")
 		for _, f := range r.Findings {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%d\t%s\n", f.ID, f.Class, f.Port, shortWhere(f), short(f.Meets), shortCause(f), len(f.Hits), fixers(f))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", f.ID, f.Class, portText(f), shortWhere(f), short(f.Meets), shortCause(f), len(f.Hits), fixers(f))
 		}
 		tw.Flush()
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "\n%s  %s\n", f.ID, f.Where)
-			fmt.Fprintf(w, "    a server-first client %s\n", f.Meets)
-			for _, c := range f.Causes {
-				fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
-			}
-			for _, h := range f.Hits {
-				fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, terseList(h.Scope, 6))
-			}
-			for _, rr := range f.Remediations {
-				fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
-				if rr.Note != "" && rr.Verdict != NoFix {
-					fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
-				}
-			}
-			if len(f.Scenarios) > 0 {
-				fmt.Fprintf(w, "    scenarios: %s\n", strings.Join(f.Scenarios, ", "))
-			}
+			writeFindingText(w, f)
 		}
 	}
 	if len(r.Exposed) > 0 {
@@ -83,25 +67,10 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintln(w, "| id | class | port | where | a server-first client | cause | hits | fixed by |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %d | %s |\n", f.ID, f.Class, f.Port, md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", f.ID, f.Class, portText(f), md(f.Where), md(f.Meets), md(shortCause(f)), len(f.Hits), md(fixers(f)))
 		}
 		for _, f := range r.Findings {
-			fmt.Fprintf(w, "\n## %s: %s\n\nA server-first client %s.\n\n", f.ID, md(f.Where), md(f.Meets))
-			for _, c := range f.Causes {
-				fmt.Fprintf(w, "- cause: %s%s\n", md(c.Text), md(originText(c.Origin)))
-			}
-			for _, h := range f.Hits {
-				fmt.Fprintf(w, "- hits: %s (%s, %s) → %s, from %s\n", md(h.Destination.Name), h.Destination.Source, h.Destination.Protocol, h.Verdict, md(h.Scope))
-			}
-			if len(f.Remediations) > 0 {
-				fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
-				for _, rr := range f.Remediations {
-					fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(rr.Note))
-				}
-			}
-			if len(f.Scenarios) > 0 {
-				fmt.Fprintf(w, "\nScenarios: %s\n", strings.Join(f.Scenarios, ", "))
-			}
+			writeFindingMarkdown(w, f, "##")
 		}
 	}
 	if len(r.Exposed) > 0 {
@@ -114,6 +83,56 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(w, "\nNote: %s\n", md(n))
 	}
 	return nil
+}
+
+// writeFindingText writes one finding's details: where, what a
+// server-first client meets, causes, hits and checked remediations.
+func writeFindingText(w io.Writer, f *Finding) {
+	fmt.Fprintf(w, "\n%s  %s\n", f.ID, f.Where)
+	fmt.Fprintf(w, "    a server-first client %s\n", f.Meets)
+	for _, c := range f.Causes {
+		fmt.Fprintf(w, "    cause: %s%s\n", c.Text, originText(c.Origin))
+	}
+	for _, h := range f.Hits {
+		fmt.Fprintf(w, "    hits:  %s [%s, %s] → %s (from %s)\n", h.Destination.Name, h.Destination.Source, h.Destination.Protocol, h.Verdict, terseList(h.Scope, 6))
+	}
+	for _, rr := range f.Remediations {
+		fmt.Fprintf(w, "    %-13s %s: %s → %s\n", rr.Verdict+":", rr.Kind, rr.Change, strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", "))
+		if rr.Verdict == FixesSome {
+			fmt.Fprintf(w, "    %13s (%s)\n", "", someText(rr, f))
+		}
+		if rr.Note != "" && rr.Verdict != NoFix {
+			fmt.Fprintf(w, "    %13s (%s)\n", "", rr.Note)
+		}
+	}
+	if len(f.Scenarios) > 0 {
+		fmt.Fprintf(w, "    scenarios: %s\n", strings.Join(f.Scenarios, ", "))
+	}
+}
+
+// writeFindingMarkdown writes one finding's details under a heading of
+// the given level.
+func writeFindingMarkdown(w io.Writer, f *Finding, heading string) {
+	fmt.Fprintf(w, "\n%s %s: %s\n\nA server-first client %s.\n\n", heading, f.ID, md(f.Where), md(f.Meets))
+	for _, c := range f.Causes {
+		fmt.Fprintf(w, "- cause: %s%s\n", md(c.Text), md(originText(c.Origin)))
+	}
+	for _, h := range f.Hits {
+		fmt.Fprintf(w, "- hits: %s (%s, %s) → %s, from %s\n", md(h.Destination.Name), h.Destination.Source, h.Destination.Protocol, h.Verdict, md(h.Scope))
+	}
+	if len(f.Remediations) > 0 {
+		fmt.Fprintln(w, "\n| remediation | change | checked with Istio's generator | note |\n|---|---|---|---|")
+		for _, rr := range f.Remediations {
+			note := rr.Note
+			if rr.Verdict == FixesSome {
+				note = strings.TrimPrefix(someText(rr, f)+"; "+note, "; ")
+			}
+			fmt.Fprintf(w, "| %s | %s | %s: %s | %s |\n", rr.Kind, md(rr.Change), rr.Verdict, md(strings.Join(slices.Compact(slices.Clone(rr.Outcomes)), ", ")), md(strings.TrimSuffix(note, "; ")))
+		}
+	}
+	if len(f.Scenarios) > 0 {
+		fmt.Fprintf(w, "\nScenarios: %s\n", strings.Join(f.Scenarios, ", "))
+	}
 }
 
 func (r *Report) writeSkipped(w io.Writer) {
@@ -146,6 +165,9 @@ func shortWhere(f *Finding) string {
 	if f.server != nil {
 		return fmt.Sprintf("server pod :%d (%s)", f.Port, f.Listener)
 	}
+	if f.Any && f.Port == 0 {
+		return "every port (" + f.Listener + ")"
+	}
 	if f.Any {
 		return "every address (" + f.Listener + ")"
 	}
@@ -172,6 +194,27 @@ func shortCause(f *Finding) string {
 	return strings.Join(out, ", ")
 }
 
+// portText is a finding's port for the tables: virtualOutbound's
+// findings take every port without a listener of its own.
+func portText(f *Finding) string {
+	if f.Port == 0 {
+		return "every"
+	}
+	return fmt.Sprint(f.Port)
+}
+
+// someText says which hits a remediation that fixes only some fixes, and
+// which it leaves.
+func someText(rr RemediationResult, f *Finding) string {
+	var not []string
+	for _, h := range f.Hits {
+		if !slices.Contains(rr.Fixed, h.Destination.Name) {
+			not = append(not, h.Destination.Name)
+		}
+	}
+	return fmt.Sprintf("fixes %d of %d hits: %s; not %s", len(rr.Fixed), len(f.Hits), strings.Join(rr.Fixed, ", "), strings.Join(not, ", "))
+}
+
 func fixers(f *Finding) string {
 	var out []string
 	for _, r := range f.Remediations {
@@ -180,6 +223,8 @@ func fixers(f *Finding) string {
 			out = append(out, r.Kind)
 		case FixesLate:
 			out = append(out, r.Kind+" (late)")
+		case FixesSome:
+			out = append(out, fmt.Sprintf("%s (%d of %d hits)", r.Kind, len(r.Fixed), len(f.Hits)))
 		}
 	}
 	if len(out) == 0 {

@@ -22,6 +22,9 @@ import (
 const (
 	Fixes     = "fixes"
 	FixesLate = "fixes, late"
+	// FixesSome: some hits connect with it, others do not;
+	// RemediationResult.Fixed names the ones it fixes.
+	FixesSome = "fixes some"
 	NoFix     = "does not fix"
 )
 
@@ -36,6 +39,8 @@ type RemediationResult struct {
 	// hits' predicted outcomes with it applied.
 	Verdict  string   `json:"verdict"`
 	Outcomes []string `json:"outcomes"`
+	// Fixed names the hits it fixes when it fixes only some (FixesSome).
+	Fixed []string `json:"fixed,omitempty"`
 	// Note says what to weigh before applying it.
 	Note string `json:"note,omitempty"`
 
@@ -76,7 +81,7 @@ func (m *Mesh) remediate(findings []*Finding, opt Options) error {
 			continue
 		}
 		port := f.Port
-		if f.Listener == "virtualOutbound" {
+		if f.Listener == VirtualOutbound {
 			port = 0
 		}
 		res, err := m.check(f, remedy{kind: "none", mesh: func(*Mesh) {}}, port)
@@ -149,7 +154,8 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 	if err != nil {
 		return res, err
 	}
-	fixed, late := true, time.Duration(0)
+	var fixed []string
+	late := time.Duration(0)
 	for _, h := range f.Hits {
 		pr, err := walk(cfgs[0], h)
 		if err != nil {
@@ -158,16 +164,17 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 		res.Outcomes = append(res.Outcomes, verdictText(pr))
 		switch {
 		case pr.Outcome != scenarios.Connected:
-			fixed = false
 		case f.Class == PortCapture && pr.Cluster == f.captureCluster:
-			fixed = false
-		case pr.After > 0:
+		default:
 			late = max(late, pr.After)
+			fixed = append(fixed, h.Destination.Name)
 		}
 	}
 	switch {
-	case !fixed:
+	case len(fixed) == 0:
 		res.Verdict = NoFix
+	case len(fixed) < len(f.Hits):
+		res.Verdict, res.Fixed = FixesSome, fixed
 	case late > 0:
 		res.Verdict, res.after = FixesLate, late
 	default:
@@ -182,17 +189,26 @@ func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
 		return m.inboundRemedies(f, opt)
 	}
 	var out []remedy
-	var external []netip.Addr
+	// external are the hits' addresses outside the registry; hitPorts
+	// the ports the hits dial (one, but for virtualOutbound's findings,
+	// which take every port).
+	var external []netip.AddrPort
+	var hitPorts []int
 	allExternal := true
 	for _, h := range f.Hits {
 		d := h.Destination
 		if !d.External {
 			allExternal = false
 		}
-		if d.External && !d.Any && !slices.Contains(external, d.Addr.Addr()) {
-			external = append(external, d.Addr.Addr())
+		if d.External && !d.Any && !slices.Contains(external, d.Addr) {
+			external = append(external, d.Addr)
+		}
+		if p := int(d.Addr.Port()); !slices.Contains(hitPorts, p) {
+			hitPorts = append(hitPorts, p)
 		}
 	}
+	slices.Sort(hitPorts)
+	externalIPs := uniqueAddrs(external)
 	port := f.Port
 	ns := f.scope.Namespace
 	colliders := causeObjects(f.Causes)
@@ -212,11 +228,11 @@ func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
 		}
 	}
 	if len(external) > 0 && f.Class == InspectorHold {
-		ips := slices.Clone(external)
-		out = append(out, remedy{kind: string(scenarios.ServiceEntryTCP), change: fmt.Sprintf("add a MESH_EXTERNAL ServiceEntry, protocol TCP, port %d, addresses %s", port, joinAddrs(ips, "/32")),
+		aps := slices.Clone(external)
+		out = append(out, remedy{kind: string(scenarios.ServiceEntryTCP), change: "add a MESH_EXTERNAL ServiceEntry, protocol TCP, " + serviceEntryText(aps),
 			mesh: func(c *Mesh) {
-				for _, ip := range ips {
-					c.ServiceEntries = append(c.ServiceEntries, tcpServiceEntry(ns, ip, port))
+				for _, ap := range aps {
+					c.ServiceEntries = append(c.ServiceEntries, tcpServiceEntry(ns, ap.Addr(), int(ap.Port())))
 				}
 			}})
 	}
@@ -237,21 +253,25 @@ func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
 		out = append(out, remedy{kind: "server-port-tcp", change: fmt.Sprintf("declare %s port %d as TCP (%s)", obj, port, renameText(c0(m, obj, port))),
 			mesh: func(c *Mesh) { c.renamePort(obj, port) }})
 	}
-	if f.Class == InspectorHold && m.MeshConfig.GetProtocolDetectionTimeout().AsDuration() == 0 {
+	if f.Class == InspectorHold && f.meshTimed && m.MeshConfig.GetProtocolDetectionTimeout().AsDuration() == 0 {
 		d := opt.DetectionTimeout
 		out = append(out, remedy{kind: string(scenarios.ProtocolDetectionTimeout), change: fmt.Sprintf("set meshConfig.protocolDetectionTimeout: %s", d),
 			note: "mesh-wide; every server-first connection through a sniffing listener starts that much late",
 			mesh: func(c *Mesh) { c.MeshConfig.ProtocolDetectionTimeout = durationpb.New(d) }})
 	}
-	if len(external) > 0 {
-		out = append(out, remedy{kind: string(scenarios.ExcludeIPRanges), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundIPRanges: %s", joinAddrs(external, "/32")),
-			note: "the connection bypasses the sidecar (no mesh telemetry or policy for it)",
-			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundIPRanges": joinAddrs(external, "/32")}})
+	if f.Class == InspectorHold && strings.Contains(m.MeshConfig.GetOutboundTrafficPolicy().GetMode().String(), "DYNAMIC_DNS") {
+		out = append(out, m.sidecarOutboundPolicy(f))
 	}
-	if allExternal {
-		out = append(out, remedy{kind: string(scenarios.ExcludePorts), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundPorts: %d", port),
-			note: fmt.Sprintf("every connection on port %d bypasses the sidecar, mesh Services on it included", port),
-			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundPorts": fmt.Sprint(port)}})
+	if len(externalIPs) > 0 {
+		out = append(out, remedy{kind: string(scenarios.ExcludeIPRanges), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundIPRanges: %s", joinAddrs(externalIPs, "/32")),
+			note: "the connection bypasses the sidecar (no mesh telemetry or policy for it)",
+			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundIPRanges": joinAddrs(externalIPs, "/32")}})
+	}
+	if allExternal && len(hitPorts) > 0 {
+		ports := joinInts(hitPorts)
+		out = append(out, remedy{kind: string(scenarios.ExcludePorts), change: fmt.Sprintf("annotate the client pods traffic.sidecar.istio.io/excludeOutboundPorts: %s", ports),
+			note: fmt.Sprintf("every connection on port %s bypasses the sidecar, mesh Services on it included", ports),
+			mesh: func(*Mesh) {}, annotations: map[string]string{captureAnnotationPrefix + "excludeOutboundPorts": ports}})
 	}
 	if f.scope.Sidecar == "" && len(colliders) > 0 && f.vipOwner == "" {
 		hide := map[string]bool{}
@@ -287,6 +307,78 @@ func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
 		}
 	}
 	return out
+}
+
+// sidecarOutboundPolicy overrides the mesh's outboundTrafficPolicy for
+// the finding's client namespace with a Sidecar whose own mode is
+// ALLOW_ANY (Istio's SidecarScope takes the Sidecar's policy over
+// meshConfig's): the scope's Sidecar gets the field, or, with none, a
+// Sidecar without egress (every namespace stays visible) is added, as the
+// catalogue's sidecar-outbound-policy rows do.
+func (m *Mesh) sidecarOutboundPolicy(f *Finding) remedy {
+	ns := f.scope.Namespace
+	policy := &apinetworking.OutboundTrafficPolicy{Mode: apinetworking.OutboundTrafficPolicy_ALLOW_ANY}
+	r := remedy{kind: string(scenarios.SidecarOutboundPolicy),
+		note: "only that namespace's sidecars change; a Service port that sniffs (http, unnamed) may then hold a server-first client on its own listener, which the check walks"}
+	if sc := f.scope.Sidecar; sc != "" {
+		r.change = fmt.Sprintf("set outboundTrafficPolicy mode ALLOW_ANY on Sidecar %s", sc)
+		r.mesh = func(c *Mesh) {
+			for i, x := range c.Sidecars {
+				if x.Namespace+"/"+x.Name == sc {
+					c.Sidecars[i] = x.DeepCopy()
+					c.Sidecars[i].Spec.OutboundTrafficPolicy = policy
+				}
+			}
+		}
+		return r
+	}
+	r.change = fmt.Sprintf("add a Sidecar in namespace %s (and each other client namespace of %s) with outboundTrafficPolicy mode ALLOW_ANY and no egress", ns, f.ID)
+	r.mesh = func(c *Mesh) {
+		c.Sidecars = append(c.Sidecars, &networkingv1.Sidecar{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.istio.io/v1", Kind: "Sidecar"},
+			ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: ns},
+			Spec:       apinetworking.Sidecar{OutboundTrafficPolicy: policy},
+		})
+	}
+	return r
+}
+
+// serviceEntryText names the addresses and ports a TCP ServiceEntry
+// remediation registers, grouped by port.
+func serviceEntryText(aps []netip.AddrPort) string {
+	byPort := map[int][]netip.Addr{}
+	var ports []int
+	for _, ap := range aps {
+		p := int(ap.Port())
+		if _, ok := byPort[p]; !ok {
+			ports = append(ports, p)
+		}
+		byPort[p] = append(byPort[p], ap.Addr())
+	}
+	slices.Sort(ports)
+	var parts []string
+	for _, p := range ports {
+		parts = append(parts, fmt.Sprintf("port %d, addresses %s", p, joinAddrs(byPort[p], "/32")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func uniqueAddrs(aps []netip.AddrPort) []netip.Addr {
+	var out []netip.Addr
+	for _, ap := range aps {
+		if !slices.Contains(out, ap.Addr()) {
+			out = append(out, ap.Addr())
+		}
+	}
+	return out
+}
+
+func joinInts(in []int) string {
+	s := make([]string, len(in))
+	for i, v := range in {
+		s[i] = fmt.Sprint(v)
+	}
+	return strings.Join(s, ",")
 }
 
 func causeObjects(cs []Cause) []string {

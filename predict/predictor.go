@@ -30,9 +30,9 @@ type Predictor struct {
 	cache    map[string]*generation
 	// Generations counts how often Istio's generator actually ran.
 	Generations atomic.Int64
-	// features are the Istio features scenarios may need (generator.Features;
-	// tests swap in their own).
-	features []generator.IstioFeature
+	// rejection says why this Istio's validation refuses a rendered
+	// scenario, or "" (generator.Rejection; tests swap in their own).
+	rejection func(*fixtures.Bundle) string
 }
 
 type generation struct {
@@ -49,7 +49,7 @@ func NewPredictor() *Predictor { return newPredictorFor(Topology()) }
 // newPredictorFor returns a Predictor that renders scenarios for another
 // topology, such as the local target's addresses.
 func newPredictorFor(t fixtures.Topology) *Predictor {
-	return &Predictor{topology: t, cache: map[string]*generation{}, features: generator.Features}
+	return &Predictor{topology: t, cache: map[string]*generation{}, rejection: generator.Rejection}
 }
 
 // Render renders a scenario for predict's topology.
@@ -241,7 +241,8 @@ type Result struct {
 	// counts it as skipped, never as a pass.
 	Skipped string
 	// Needs says which newer Istio the scenario needs ("needs Istio ≥
-	// 1.31: ..."): the running line lacks a feature it uses, so it is not
+	// 1.31: ... rejects it: <validation error>"): the running line's own
+	// validation refuses its objects or meshConfig, so it is not
 	// predicted, and that is neither a pass nor an error.
 	Needs string
 }
@@ -260,12 +261,17 @@ func (p *Predictor) predictAll(list []scenarios.Scenario) []Result {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if needs := generator.MissingFeatures(s, p.features); needs != "" {
+			start := time.Now()
+			b, err := p.Render(s)
+			if err != nil {
+				out[i] = Result{Scenario: s, Err: err, Took: time.Since(start)}
+				return
+			}
+			if needs := p.rejection(b); needs != "" {
 				out[i] = Result{Scenario: s, Needs: needs}
 				return
 			}
-			start := time.Now()
-			pr, err := p.Predict(s)
+			pr, err := p.PredictBundle(b)
 			out[i] = Result{Scenario: s, Prediction: pr, Err: err, Took: time.Since(start)}
 		}()
 	}
@@ -284,8 +290,7 @@ func (p *Predictor) Generate(b *fixtures.Bundle) (map[string]*envoy.Config, erro
 	return g.proxies, err
 }
 
-// MissingFeatures names the Istio features a scenario uses that this
-// build lacks ("needs Istio ≥ 1.31: ..."), or "" when it has them all.
-func MissingFeatures(s scenarios.Scenario) string {
-	return generator.MissingFeatures(s, generator.Features)
-}
+// Rejection says why this build's Istio validation refuses a rendered
+// scenario ("needs Istio ≥ 1.32: ... rejects it: ..."), or "" when it
+// accepts it and predict predicts what its generator builds.
+func Rejection(b *fixtures.Bundle) string { return generator.Rejection(b) }

@@ -6,6 +6,7 @@
 //	firstbyte analyze -f mesh.yaml [-f more/] [--server-first host:port]... [-o table|markdown|json] [--emit-scenarios FILE]
 //	firstbyte analyze --cluster              (KUBECONFIG; read-only: list only)
 //	firstbyte analyze --config-dump dump.json
+//	firstbyte gate --from 1.30 --to 1.31 [FILE]              what an Istio upgrade changes (gate.go)
 //
 // predict runs the predict target through the same runner (package
 // runner) as make e2e; its table and reports are the other targets'.
@@ -29,6 +30,7 @@ var subcommands = map[string]func(args []string, stdout, stderr io.Writer) int{
 	"analyze": runAnalyze,
 	"predict": runPredict,
 	"explain": runExplain,
+	"gate":    runGate,
 }
 
 func main() {

@@ -1,72 +1,71 @@
 package generator
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/firstbyte/firstbyte/scenarios"
+	"github.com/firstbyte/firstbyte/fixtures"
+	"istio.io/istio/pilot/pkg/config/kube/crd"
+	"istio.io/istio/pkg/config/mesh"
 )
 
-// IstioFeature is something a scenario may rely on that not every Istio
-// line predict builds against has (make e2e TARGET=predict ISTIO_LINES=all
-// runs the catalogue on several). A scenario that needs a feature the
-// running Istio lacks is not predicted: its cell says "needs Istio ≥
-// Since", which is neither a pass nor an error.
+// Rejection says whether the Istio this binary links accepts a rendered
+// scenario, as its own validation decides: the meshConfig through
+// mesh.ApplyMeshConfigDefaults (the protobuf parse, then
+// agent.ValidateMeshConfig, as istiod reads its ConfigMap), and each
+// Istio or Gateway API object through crd.ParseInputs (the kind's
+// schema and validator, as the admission webhook and istioctl validate
+// run it). It returns "" when the line accepts the input, so predict
+// predicts what this line's generator builds from it, and otherwise the
+// cell text: "needs Istio ≥ X: Istio <this build> rejects <what>: <its
+// validation error>".
 //
-// Whether the running Istio has a feature is detected in Istio's own code
-// (an API enum value, a function), never by comparing version numbers:
-// a development line gains features between its VERSION bumps. Since is
-// only the words of the cell.
-type IstioFeature struct {
-	// Name is the feature in the scenario's words.
-	Name string
-	// Since is the first Istio line that has it.
-	Since string
-	// Has reports whether the Istio this binary runs has the feature.
-	Has func() bool
-	// Uses reports whether a scenario needs it.
-	Uses func(scenarios.Scenario) bool
-}
-
-// Features are the features the catalogue's scenarios may need. The
-// outbound-modes family (scenarios/catalogue-outbound-modes.yaml) uses
-// ALLOW_ANY_DYNAMIC_DNS, so on the 1.31-dev-master line those rows land in
-// "needs Istio ≥ 1.31" cells (TestFeaturesOfTheCatalogue).
-var Features = []IstioFeature{{
-	Name: "outboundTrafficPolicy ALLOW_ANY_DYNAMIC_DNS",
-	// istio/api has the mode since 1.30, but pilot builds its config
-	// (pilot/pkg/networking/util.IsAllowAnyDynamicDNSOutbound) only from
-	// release-1.31 on; master of April 2026 ignores it.
-	Since: "1.31",
-	Has:   func() bool { return HasDynamicDNS },
-	Uses: func(s scenarios.Scenario) bool {
-		return s.EffectiveMesh().OutboundTrafficPolicy == "ALLOW_ANY_DYNAMIC_DNS"
-	},
-}}
-
-// MissingFeatures returns the cell text for a scenario that needs features
-// the running Istio lacks ("needs Istio ≥ 1.32: <feature>"), or "".
-func MissingFeatures(s scenarios.Scenario, features []IstioFeature) string {
-	since, names := "", []string{}
-	for _, f := range features {
-		if !f.Uses(s) || f.Has() {
-			continue
-		}
-		names = append(names, f.Name)
-		if since == "" || lineBefore(since, f.Since) {
-			since = f.Since
-		}
-	}
-	if len(names) == 0 {
+// A line is never asked whether it "has a feature": an API that accepts a
+// value its pilot does not act on (1.30 accepts ALLOW_ANY_DYNAMIC_DNS
+// and builds it as not-allow-any) gets a real prediction of what that
+// pilot builds, which is what an upgrade gate needs to compare.
+func Rejection(b *fixtures.Bundle) string {
+	err := Validate(b)
+	if err == nil {
 		return ""
 	}
-	return fmt.Sprintf("needs Istio ≥ %s: %s", since, strings.Join(names, ", "))
+	build, berr := Istio()
+	if berr != nil {
+		return fmt.Sprintf("needs another Istio: this build's validation rejects it: %v (and reading its version failed: %v)", err, berr)
+	}
+	return fmt.Sprintf("needs Istio ≥ %s: Istio %s rejects it: %v", NextLine(build), build.Version(), err)
 }
 
-// lineBefore orders Istio lines such as "1.9" and "1.31" numerically.
-func lineBefore(a, b string) bool {
-	var amaj, amin, bmaj, bmin int
-	fmt.Sscanf(a, "%d.%d", &amaj, &amin)
-	fmt.Sscanf(b, "%d.%d", &bmaj, &bmin)
-	return amaj < bmaj || (amaj == bmaj && amin < bmin)
+// Validate runs this Istio's validation over a bundle's final meshConfig
+// and Istio objects; the error names the object and carries Istio's words.
+func Validate(b *fixtures.Bundle) error {
+	var errs []error
+	if _, err := mesh.ApplyMeshConfigDefaults(string(b.MeshConfig)); err != nil {
+		errs = append(errs, fmt.Errorf("meshConfig %s: %w", strings.TrimSpace(string(b.MeshConfig)), err))
+	}
+	for _, o := range b.Final {
+		gvk := o.Decoded.GetObjectKind().GroupVersionKind()
+		if !strings.HasSuffix(gvk.Group, "istio.io") && gvk.Group != "gateway.networking.k8s.io" {
+			continue
+		}
+		if _, _, err := crd.ParseInputs(string(o.YAML)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.Key(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// NextLine is the first Istio line that may accept what this build
+// rejects: the next minor after a release branch, and the build's own
+// VERSION for master, whose VERSION names the release it prepares.
+func NextLine(b IstioBuild) string {
+	if b.Branch == "master" {
+		return b.Line
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(b.Line, "%d.%d", &major, &minor); err != nil {
+		return "a newer line than " + b.Line
+	}
+	return fmt.Sprintf("%d.%d", major, minor+1)
 }

@@ -99,7 +99,7 @@ func (t *Target) Topology(context.Context, scenarios.Scenario) (fixtures.Topolog
 	return pr.Topology(), nil
 }
 
-func (t *Target) requirement(b *fixtures.Bundle) string { return pr.MissingFeatures(b.Scenario) }
+func (t *Target) requirement(b *fixtures.Bundle) string { return pr.Rejection(b) }
 
 // Deploy runs Istio's generator for the bundle's objects (its remediation
 // included: Final is what the sidecars see), as a cluster would push them.
