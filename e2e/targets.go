@@ -69,5 +69,6 @@ func expectAmbient(b *fixtures.Bundle, ips map[string]string) (kube.AmbientWant,
 	return kube.AmbientWant{
 		WaypointDump: e.Waypoint, Inspect: predict.WaypointInspection,
 		ServiceNamespace: e.ServiceNamespace, ServiceHostname: e.ServiceHostname, ServiceWaypoint: e.ServiceWaypoint,
+		ColliderNamespace: e.ColliderNamespace, ColliderHostname: e.ColliderHostname, ColliderWaypoint: e.ColliderWaypoint,
 	}, err
 }

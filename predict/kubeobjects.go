@@ -12,7 +12,6 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
-	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -180,11 +179,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if b.Scenario.Ambient != nil {
 		in.ambient = true
-		w := b.Scenario.Ambient.Waypoint
-		in.waypointBinds = waypointBinds{
-			services:  w == scenarios.WaypointService || w == scenarios.WaypointAll,
-			workloads: (w == scenarios.WaypointWorkload || w == scenarios.WaypointAll) && b.Scenario.Placement == scenarios.InMesh,
-		}
+		in.waypointBinds = ambientBinds(b)
 		if p, ok := pods[b.Topology.ServerNamespace+"/"+fixtures.WaypointName]; ok {
 			ip, err := netip.ParseAddr(p.pod.Status.PodIP)
 			if err != nil {

@@ -52,6 +52,11 @@ const (
 // AmbientClients lists the valid clients of an ambient scenario.
 var AmbientClients = []string{ClientAmbient, ClientSidecar, ClientOutside}
 
+// AmbientRemediations are the remediations that apply in ambient mode:
+// they change the collider, not a client sidecar. (The waypoint binding,
+// the other fix in ambient mode, is a dimension of its own.)
+var AmbientRemediations = []RemediationKind{NoRemediation, ColliderPortTCP, PortSeparation}
+
 // AmbientSpec is an ambient scenario's dimensions. The server's port
 // declaration is Scenario.ServerPort (for an external server: the egress
 // ServiceEntry's port, whose appProtocol is rendered as the ServiceEntry

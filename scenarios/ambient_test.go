@@ -65,11 +65,11 @@ func TestAmbientLoaderErrors(t *testing.T) {
 		{"unknown client", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    client: vm", 1), []string{
 			`f.yaml:6: client: "vm": want one of [ambient sidecar outside]`,
 		}},
-		{"collider", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: http", 1), []string{
-			`f.yaml:9: collider: ambient scenarios take no collider (ztunnel does not sniff; a waypoint builds listeners only for what it serves): write collider: none`,
+		{"collider type", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: {portName: http, type: Headless}", 1), []string{
+			`f.yaml:9: collider.type: an ambient collider is a ClusterIP Service in the server's namespace (in-mesh) or a ServiceEntry bound to the egress waypoint (external): remove type`,
 		}},
 		{"remediation", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    remediation: exclude-ports", 1), []string{
-			`f.yaml:9: remediation: the remediations act on a client sidecar and do not apply in mode: ambient: remove it`,
+			`f.yaml:9: remediation: exclude-ports acts on a client sidecar and does not apply in mode: ambient: use one of [none collider-port-tcp port-separation], or another waypoint binding (waypoint: none|service|workload|all)`,
 		}},
 		{"sidecar setting", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    peerAuthentication: STRICT", 1), []string{
 			`f.yaml:9: peerAuthentication: is enforced by the server's sidecar: add serverSidecar: true`,

@@ -70,6 +70,20 @@ type AmbientWant struct {
 	// ServiceNamespace/ServiceHostname is the destination as ztunnel
 	// knows it; ServiceWaypoint its waypoint's hostname, "" for none.
 	ServiceNamespace, ServiceHostname, ServiceWaypoint string
+	// ColliderNamespace/ColliderHostname is the collider as ztunnel
+	// knows it (empty without one); ColliderWaypoint its waypoint.
+	ColliderNamespace, ColliderHostname, ColliderWaypoint string
+}
+
+// bindings are the WDS Services the ztunnel wait checks: the
+// destination, then the collider (behind the same waypoint, it is what
+// keeps the waypoint's http_inspector on).
+func (w AmbientWant) bindings() [][3]string {
+	out := [][3]string{{w.ServiceNamespace, w.ServiceHostname, w.ServiceWaypoint}}
+	if w.ColliderHostname != "" {
+		out = append(out, [3]string{w.ColliderNamespace, w.ColliderHostname, w.ColliderWaypoint})
+	}
+	return out
 }
 
 // AmbientExpecter renders AmbientWant for the cluster's ClusterIPs.
@@ -276,21 +290,27 @@ func (t *Target) waitWaypoint(ctx context.Context, b *fixtures.Bundle, want Ambi
 	})
 }
 
-// waitZtunnel polls ztunnel's config until the destination Service is
-// bound to the expected waypoint (or to none).
+// waitZtunnel polls ztunnel's config until the destination Service (and
+// the collider, if any) is bound to the expected waypoint (or to none).
 func (t *Target) waitZtunnel(ctx context.Context, b *fixtures.Bundle, want AmbientWant) error {
-	what := fmt.Sprintf("ztunnel: Service %s/%s with waypoint %q", want.ServiceNamespace, want.ServiceHostname, want.ServiceWaypoint)
-	return t.pollConfig(ctx, b, what, func(ctx context.Context) (bool, string, error) {
-		raw, err := t.ztunnelConfig(ctx)
+	for _, bd := range want.bindings() {
+		what := fmt.Sprintf("ztunnel: Service %s/%s with waypoint %q", bd[0], bd[1], bd[2])
+		err := t.pollConfig(ctx, b, what, func(ctx context.Context) (bool, string, error) {
+			raw, err := t.ztunnelConfig(ctx)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			got, found, err := ZtunnelServiceWaypoint(raw, bd[0], bd[1])
+			if err != nil || !found {
+				return false, fmt.Sprintf("service not in ztunnel's config (%v)", err), nil
+			}
+			return got == bd[2], fmt.Sprintf("waypoint %q", got), nil
+		})
 		if err != nil {
-			return false, err.Error(), nil
+			return err
 		}
-		got, found, err := ZtunnelServiceWaypoint(raw, want.ServiceNamespace, want.ServiceHostname)
-		if err != nil || !found {
-			return false, fmt.Sprintf("service not in ztunnel's config (%v)", err), nil
-		}
-		return got == want.ServiceWaypoint, fmt.Sprintf("waypoint %q", got), nil
-	})
+	}
+	return nil
 }
 
 func (t *Target) pollConfig(ctx context.Context, b *fixtures.Bundle, what string, check func(context.Context) (bool, string, error)) error {
@@ -427,11 +447,17 @@ func (t *Target) planAmbient(b *fixtures.Bundle) []string {
 			fmt.Sprintf("wait: rollout of Deployment %s (istiod's gateway controller creates the waypoint for Gateway %s)", waypointKey(b), waypointKey(b)),
 			fmt.Sprintf("wait: the waypoint's config_dump (%s in %s) shows what Istio's generator builds: %s", strings.Join(ConfigDumpCommand(), " "), proxyContainer, text))
 	}
-	wp := want.ServiceWaypoint
-	if wp == "" {
-		wp = "none"
+	for i, bd := range want.bindings() {
+		wp, role := bd[2], "the destination"
+		if wp == "" {
+			wp = "none"
+		}
+		if i > 0 {
+			role = "the collider"
+		}
+		lines = append(lines, fmt.Sprintf("wait: ztunnel's config_dump (istioctl ztunnel-config all -o json) binds Service %s/%s (%s) to waypoint %s, as istiod's WDS does", bd[0], bd[1], role, wp))
 	}
-	return append(lines, fmt.Sprintf("wait: ztunnel's config_dump (istioctl ztunnel-config all -o json) binds Service %s/%s to waypoint %s, as istiod's WDS does", want.ServiceNamespace, want.ServiceHostname, wp))
+	return lines
 }
 
 // PlanAmbientProfile describes the ambient profile's own run, for the
