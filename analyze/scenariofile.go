@@ -15,8 +15,11 @@ import (
 // scenarioDoc is one scenario in the scenario-file form (README,
 // "Scenario files").
 type scenarioDoc struct {
-	ID          string         `yaml:"id"`
-	Why         string         `yaml:"why"`
+	ID  string `yaml:"id"`
+	Why string `yaml:"why"`
+	// The ambient family (ambient.go): mode ambient and its waypoint.
+	Mode        string         `yaml:"mode,omitempty"`
+	Waypoint    string         `yaml:"waypoint,omitempty"`
 	Protocol    string         `yaml:"protocol"`
 	Placement   string         `yaml:"placement"`
 	Port        int            `yaml:"port"`
@@ -119,6 +122,9 @@ func scenariosFor(f *Finding) ([]scenarioDoc, string) {
 	}
 	if f.server != nil {
 		return inboundScenarios(f)
+	}
+	if f.waypoint != nil {
+		return ambientScenarios(f)
 	}
 	var svc *Cause
 	for i, c := range f.Causes {

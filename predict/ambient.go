@@ -76,7 +76,7 @@ const (
 // runningGateway is what a cluster runs for a waypoint Gateway: the
 // Gateway with the status address istiod writes, and the Service and
 // Deployment istiod's gateway controller creates for it.
-func runningGateway(gw *gatewayv1.Gateway) (doc string, svc *corev1.Service, d *appsv1.Deployment, err error) {
+func runningGateway(gw *gatewayv1.Gateway, vip netip.Addr) (doc string, svc *corev1.Service, d *appsv1.Deployment, err error) {
 	if gw.Spec.GatewayClassName != fixtures.WaypointClass {
 		return "", nil, nil, fmt.Errorf("predict knows only waypoints (gatewayClassName %s), not class %q", fixtures.WaypointClass, gw.Spec.GatewayClassName)
 	}
@@ -94,7 +94,7 @@ func runningGateway(gw *gatewayv1.Gateway) (doc string, svc *corev1.Service, d *
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: gw.Name, Namespace: gw.Namespace, Labels: labels},
 		Spec: corev1.ServiceSpec{
-			ClusterIP: WaypointClusterIP.String(),
+			ClusterIP: vip.String(),
 			Selector:  map[string]string{labelGatewayName: gw.Name},
 			Ports: []corev1.ServicePort{{
 				Name: "mesh", Port: 15008, TargetPort: intstr.FromInt32(15008), AppProtocol: &hbone, Protocol: corev1.ProtocolTCP,
@@ -242,7 +242,7 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 	if wp == nil {
 		return pr, fmt.Errorf("scenario %s: WDS names waypoint %s but predict generated no waypoint proxy: the fixtures render no waypoint Gateway", b.Scenario.ID, gatewayText(via))
 	}
-	return evaluateWaypoint(b, wp, conn, pr)
+	return evaluateWaypoint("scenario "+b.Scenario.ID, wp, conn, pr)
 }
 
 // ambientDelivered finishes a connection that reaches the server without
@@ -312,15 +312,15 @@ func trimOutcome(t []envoy.Step) []envoy.Step {
 // connect_terminate, the inner stream to main_internal, its listener
 // filters, its filter_chain_matcher, the chain's network filter and
 // cluster.
-func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr Prediction) (Prediction, error) {
+func evaluateWaypoint(what string, cfg *envoy.Config, conn Connection, pr Prediction) (Prediction, error) {
 	pr.addConfig(cfg)
 	if cfg.Listener(connectTerminate) == nil {
-		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, connectTerminate)
+		return pr, fmt.Errorf("%s: the waypoint's configuration has no %s listener", what, connectTerminate)
 	}
 	pr.add("waypoint", "listener %s (port 15008) terminates the HBONE CONNECT for %s and hands the inner stream to the internal listener %s; the CONNECT succeeds before any application byte", connectTerminate, conn.Destination, mainInternal)
 	l := cfg.Listener(mainInternal)
 	if l == nil {
-		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, mainInternal)
+		return pr, fmt.Errorf("%s: the waypoint's configuration has no %s listener", what, mainInternal)
 	}
 	pr.Listener = "ztunnel → waypoint " + mainInternal
 	in, err := envoy.Inspect(l, int(conn.Destination.Port()))
@@ -356,12 +356,12 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 		pr.add("filter chain", "%s", s)
 	}
 	if err != nil {
-		return pr, fmt.Errorf("scenario %s: %w", b.Scenario.ID, err)
+		return pr, fmt.Errorf("%s: %w", what, err)
 	}
 	pr.FilterChain = chain
 	fc := envoy.ChainByName(l, chain)
 	if fc == nil {
-		return pr, fmt.Errorf("scenario %s: main_internal's matcher names chain %q, which the listener does not hold", b.Scenario.ID, chain)
+		return pr, fmt.Errorf("%s: main_internal's matcher names chain %q, which the listener does not hold", what, chain)
 	}
 	for _, f := range fc.GetFilters() {
 		switch envoy.NetworkFilterName(f) {
@@ -373,7 +373,7 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 				pr.add("outcome", "hung")
 				return pr, nil
 			case envoy.HCMRoutes:
-				return pr, fmt.Errorf("scenario %s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", b.Scenario.ID, chain)
+				return pr, fmt.Errorf("%s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", what, chain)
 			}
 			pr.Outcome = scenarios.ProtocolError
 			pr.add("network filter", "HTTP connection manager on %s: the client's bytes are not HTTP; Envoy answers 400 and closes", chain)
@@ -391,7 +391,7 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 			return pr, nil
 		}
 	}
-	return pr, fmt.Errorf("scenario %s: waypoint chain %s has neither tcp_proxy nor an HTTP connection manager", b.Scenario.ID, chain)
+	return pr, fmt.Errorf("%s: waypoint chain %s has neither tcp_proxy nor an HTTP connection manager", what, chain)
 }
 
 // Waypoint listener names (pilot/pkg/networking/core: ConnectTerminate,

@@ -118,7 +118,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			// first.
 			serviceEntries = append(serviceEntries, v)
 		case *gatewayv1.Gateway:
-			doc, svc, d, err := runningGateway(v)
+			doc, svc, d, err := runningGateway(v, WaypointClusterIP)
 			if err != nil {
 				return in, fmt.Errorf("feeding %s to Istio's generator: %w", o.Key(), err)
 			}
