@@ -460,6 +460,31 @@ func (t *Target) planAmbient(b *fixtures.Bundle) []string {
 	return lines
 }
 
+// ambientColliderPath says how an ambient collider check travels: the
+// client's ztunnel sends the service-addressed request to the collider's
+// waypoint when WDS binds one (the same waypoint as the server's).
+func ambientColliderPath(b *fixtures.Bundle) string {
+	switch a := b.Scenario.Ambient; {
+	case a.Client == scenarios.ClientSidecar:
+		return "the client sidecar sends it to the collider's endpoint (a sidecar never uses a waypoint)"
+	case a.Client == scenarios.ClientOutside:
+		return "from outside the mesh, in plaintext to the collider's ztunnel"
+	case a.Waypoint == scenarios.WaypointService || a.Waypoint == scenarios.WaypointAll:
+		return fmt.Sprintf("through the client's ztunnel and waypoint %s/%s, whose main_internal detects HTTP and routes it to the collider", b.Topology.ServerNamespace, fixtures.WaypointName)
+	}
+	return "through the client's ztunnel at L4 (no waypoint serves the collider Service)"
+}
+
+// ambientColliderUnchecked says why an ambient collider gets no HTTP
+// check: an external server's collider is a ServiceEntry for a name that
+// resolves nowhere.
+func ambientColliderUnchecked(b *fixtures.Bundle) string {
+	if b.Scenario.Ambient == nil || !b.Scenario.Collider.Present || b.Scenario.Placement != scenarios.External {
+		return ""
+	}
+	return fmt.Sprintf("none: the collider is ServiceEntry %s/%s (host %s, bound to the egress waypoint), an external name that resolves nowhere; it is there for its port declaration and gets no traffic", b.Topology.ServerNamespace, fixtures.EgressColliderServiceEntry, fixtures.EgressColliderHost)
+}
+
 // PlanAmbientProfile describes the ambient profile's own run, for the
 // plan of the other profile (its scenarios are skipped there).
 func (t *Target) PlanAmbientProfile() []string {
