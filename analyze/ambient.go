@@ -131,7 +131,7 @@ func (m *Mesh) expectedBinds() (services, workloads int) {
 		return f == what || f == scenarios.WaypointAll
 	}
 	for _, s := range m.Services {
-		if slices.Contains(ambient, s.Namespace) && serves(m.usedWaypoint(s.Namespace, s.Labels), scenarios.WaypointService) {
+		if !predict.IsWaypointObject(s.Labels) && slices.Contains(ambient, s.Namespace) && serves(m.usedWaypoint(s.Namespace, s.Labels), scenarios.WaypointService) {
 			services++
 		}
 	}
@@ -141,7 +141,7 @@ func (m *Mesh) expectedBinds() (services, workloads int) {
 		}
 	}
 	for _, w := range m.Workloads {
-		if slices.Contains(ambient, w.Namespace) && serves(m.usedWaypoint(w.Namespace, w.Spec.Template.Labels), scenarios.WaypointWorkload) {
+		if !predict.IsWaypointObject(w.Spec.Template.Labels) && slices.Contains(ambient, w.Namespace) && serves(m.usedWaypoint(w.Namespace, w.Spec.Template.Labels), scenarios.WaypointWorkload) {
 			workloads++
 		}
 	}

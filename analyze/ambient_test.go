@@ -86,3 +86,12 @@ func TestAmbientWaypointForAll(t *testing.T) {
 		t.Errorf("remediations %v: want waypoint-for-service and use-waypoint-none to fix", v)
 	}
 }
+
+// A mesh as a cluster lists it carries the waypoint's own Service and
+// Deployment: analyze uses them as they are and finds the same collision.
+func TestAmbientMeshAsListed(t *testing.T) {
+	r := analyzeMesh(t, "ambient-live", Options{SkipRemediations: true})
+	if len(r.Findings) != 1 || r.Findings[0].Class != WaypointHold || r.Findings[0].Causes[0].Object != "Service/db/admin-ui" {
+		t.Fatalf("findings %+v, want one waypoint-hold caused by Service/db/admin-ui", r.Findings)
+	}
+}

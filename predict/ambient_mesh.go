@@ -10,6 +10,7 @@ package predict
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/firstbyte/firstbyte/envoy"
@@ -18,6 +19,7 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/test"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -42,6 +44,13 @@ type WDSService struct {
 	// Waypoint is the namespace/name of the waypoint serving it, "" for
 	// none (the WDS waypoint's hostname, <name>.<namespace>.svc...).
 	Waypoint string
+}
+
+// IsWaypointObject reports whether labels are those istiod's gateway
+// controller puts on a waypoint's own Service and pods: a mesh read from a
+// cluster lists them, and they are the waypoint, not what it serves.
+func IsWaypointObject(labels map[string]string) bool {
+	return labels[labelGatewayName] != "" && labels[labelGatewayManaged] != ""
 }
 
 // WaypointVIPs is where GenerateAmbientMesh puts the waypoints' Services:
@@ -81,7 +90,14 @@ func GenerateAmbientMesh(m MeshObjects, gateways []*gatewayv1.Gateway, services,
 		}
 		vip = vip.Next()
 		istio = append(istio, doc)
-		svcs, deployments, kube = append(svcs, svc), append(deployments, d), append(kube, svc)
+		// A mesh read from a cluster has the Service and Deployment
+		// istiod's gateway controller made already.
+		if !slices.ContainsFunc(svcs, func(s *corev1.Service) bool { return s.Namespace == gw.Namespace && s.Name == gw.Name }) {
+			svcs, kube = append(svcs, svc), append(kube, svc)
+		}
+		if !slices.ContainsFunc(deployments, func(x *appsv1.Deployment) bool { return x.Namespace == gw.Namespace && x.Name == gw.Name }) {
+			deployments = append(deployments, d)
+		}
 	}
 	pods, err := admitPods(map[string]netip.Addr{}, nsLabels, deployments)
 	if err != nil {
