@@ -512,6 +512,10 @@ func ambientScenarios(f *Finding) ([]scenarioDoc, string) {
 			s.Remediation = rr.Kind
 		case "waypoint-for-service":
 			s.Waypoint = scenarios.WaypointService
+		case "use-waypoint-none":
+			s.ServerWaypoint = scenarios.ServerWaypointNone
+		case "own-waypoint":
+			s.ServerWaypoint = scenarios.ServerWaypointOwn
 		default:
 			continue
 		}

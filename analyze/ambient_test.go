@@ -44,8 +44,8 @@ func TestAmbientWaypointCollision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if em.Written != 3 || len(em.Skipped) > 0 {
-		t.Errorf("emitted %d (skipped %v), want the finding and its two model remediations", em.Written, em.Skipped)
+	if em.Written != 5 || len(em.Skipped) > 0 {
+		t.Errorf("emitted %d (skipped %v), want the finding and its four model remediations", em.Written, em.Skipped)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -15,11 +15,8 @@ import (
 // scenarioDoc is one scenario in the scenario-file form (README,
 // "Scenario files").
 type scenarioDoc struct {
-	ID  string `yaml:"id"`
-	Why string `yaml:"why"`
-	// The ambient family (ambient.go): mode ambient and its waypoint.
-	Mode        string         `yaml:"mode,omitempty"`
-	Waypoint    string         `yaml:"waypoint,omitempty"`
+	ID          string         `yaml:"id"`
+	Why         string         `yaml:"why"`
 	Protocol    string         `yaml:"protocol"`
 	Placement   string         `yaml:"placement"`
 	Port        int            `yaml:"port"`
@@ -27,6 +24,10 @@ type scenarioDoc struct {
 	Collider    any            `yaml:"collider"`
 	Remediation any            `yaml:"remediation,omitempty"`
 	Mesh        map[string]any `yaml:"mesh,omitempty"`
+	// The ambient family (ambient.go): mode ambient and its waypoints.
+	Mode           string `yaml:"mode,omitempty"`
+	Waypoint       string `yaml:"waypoint,omitempty"`
+	ServerWaypoint string `yaml:"serverWaypoint,omitempty"`
 	// The inbound family: a server with its own sidecar.
 	ServerSidecar      bool   `yaml:"serverSidecar,omitempty"`
 	ClientSidecar      *bool  `yaml:"clientSidecar,omitempty"`

@@ -241,7 +241,7 @@ func TestAmbientPlan(t *testing.T) {
 			}
 		}
 		if ps.Scenario.Ambient.Waypoint != scenarios.WaypointNone {
-			for _, want := range []string{"Gateway fb-server/waypoint", "wait: rollout of Deployment fb-server/waypoint", "the waypoint's config_dump", fmt.Sprintf("main_internal port %d", ps.Scenario.Port)} {
+			for _, want := range []string{"Gateway fb-server/waypoint", "wait: rollout of Deployment fb-server/", "the waypoint's config_dump", fmt.Sprintf("main_internal port %d", ps.Scenario.Port)} {
 				if !strings.Contains(block, want) {
 					t.Errorf("%s: the block lacks %q:\n%s", ps.Scenario.ID, want, block)
 				}

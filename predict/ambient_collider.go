@@ -67,7 +67,7 @@ func (p *Predictor) ambientColliderCheck(b *fixtures.Bundle, dst netip.AddrPort)
 		c.Walk.Direct = "ztunnel L4, no waypoint"
 		return c.landsAt(b, dst, "the client's ztunnel relays the request to the collider's endpoint without a waypoint (L4)"), nil
 	}
-	wp := cfgs.proxies[waypointPod]
+	wp := cfgs.waypointOf(svc.GetWaypoint())
 	if wp == nil {
 		return c, fmt.Errorf("scenario %s: WDS binds the collider to waypoint %s, but predict generated no waypoint", b.Scenario.ID, gatewayText(svc.GetWaypoint()))
 	}

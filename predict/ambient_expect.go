@@ -15,6 +15,8 @@ import (
 // destination Service as istiod sends it to ztunnel (WDS).
 type AmbientExpectation struct {
 	Waypoint []byte
+	// WaypointName names the Gateway (and Deployment) Waypoint is of.
+	WaypointName string
 	// ServiceNamespace and ServiceHostname name the destination's WDS
 	// Service; ServiceWaypoint is its waypoint's hostname, "" for none.
 	ServiceNamespace, ServiceHostname, ServiceWaypoint string
@@ -51,7 +53,13 @@ func ExpectedAmbient(b *fixtures.Bundle, clusterIPs map[string]string) (AmbientE
 			out.ColliderWaypoint = s.GetWaypoint().GetHostname().GetHostname()
 		}
 	}
-	if wp := cfgs.proxies[waypointPod]; wp != nil {
+	// The waypoint the destination is bound to (the scenario's, or the
+	// server's own); a server that opted out is checked on the scenario's.
+	out.WaypointName = fixtures.WaypointName
+	if name, _, _ := strings.Cut(out.ServiceWaypoint, "."); name != "" {
+		out.WaypointName = name
+	}
+	if wp := cfgs.proxies[waypointProxy(out.WaypointName)]; wp != nil {
 		if out.Waypoint, err = wp.ConfigDump(); err != nil {
 			return out, fmt.Errorf("rendering the expected waypoint config_dump of %s: %w", b.Scenario.ID, err)
 		}

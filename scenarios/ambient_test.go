@@ -81,6 +81,12 @@ func TestAmbientLoaderErrors(t *testing.T) {
 		{"external without its ServiceEntry port", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "    serverPort: {portName: tcp}\n", "", 1), []string{
 			`f.yaml:7: serverPort: missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection`,
 		}},
+		{"server waypoint without a waypoint for services", strings.Replace(ambientGood, "waypoint: all", "waypoint: workload\n    serverWaypoint: none", 1), []string{
+			`f.yaml:6: serverWaypoint: overrides the binding of the server's Service (or ServiceEntry) to the scenario's waypoint, which serves no services here: set waypoint: service or all`,
+		}},
+		{"unknown server waypoint", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    serverWaypoint: other", 1), []string{
+			`f.yaml:6: serverWaypoint: "other": want one of [none own]`,
+		}},
 		{"wrong family", strings.Replace(ambientGood, "mode: ambient", "mode: ambient\n    family: inbound", 1), []string{
 			`f.yaml:5: family: mode: ambient scenarios are family ambient, not inbound: remove family or set it to ambient`,
 		}},

@@ -152,7 +152,7 @@ var dnsRules = []rule{
 // ambient mode is reached through an egress ServiceEntry whose port
 // serverPort declares.
 var ambientRules = slices.Concat(
-	each([]string{"waypoint", "client"}, func(key string) rule {
+	each([]string{"waypoint", "client", "serverWaypoint"}, func(key string) rule {
 		return rule{field: key, applies: sidecarMode, check: not(given(key)), message: says("is an ambient dimension: add mode: ambient")}
 	}),
 	[]rule{
@@ -176,6 +176,9 @@ var ambientRules = slices.Concat(
 	[]rule{
 		{field: "serverPort", at: "placement", applies: both(ambientMode, placed(External)), check: given("serverPort"),
 			message: says("missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection")},
+		{field: "serverWaypoint", applies: both(ambientMode, given("serverWaypoint")), check: func(r row) bool {
+			return r.Ambient.Waypoint == WaypointService || r.Ambient.Waypoint == WaypointAll
+		}, message: says("overrides the binding of the server's Service (or ServiceEntry) to the scenario's waypoint, which serves no services here: set waypoint: service or all")},
 		{field: "waypoint", applies: both(ambientMode, placed(External)), check: func(r row) bool { return r.Ambient.Waypoint != WaypointWorkload },
 			message: says("a ServiceEntry binds only to a waypoint that serves services: want none, service or all")},
 	},

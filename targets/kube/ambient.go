@@ -64,6 +64,9 @@ type AmbientWant struct {
 	// WaypointDump is the waypoint's expected config_dump; nil when the
 	// scenario has no waypoint.
 	WaypointDump []byte
+	// WaypointName is the Gateway the dump is of: the scenario's waypoint,
+	// or the server's own (serverWaypoint: own).
+	WaypointName string
 	// Inspect says what a waypoint config_dump's main_internal does on a
 	// port (predict.WaypointInspection): live and expected must agree.
 	Inspect func(dump []byte, source string, port int) (string, error)
@@ -245,6 +248,15 @@ func waypointKey(b *fixtures.Bundle) types.NamespacedName {
 	return deploymentKey(b.Topology.ServerNamespace, fixtures.WaypointName)
 }
 
+// destinationWaypoint is the Deployment of the waypoint the destination
+// is bound to: the scenario's, or the server's own.
+func (w AmbientWant) destinationWaypoint(b *fixtures.Bundle) types.NamespacedName {
+	if w.WaypointName == "" {
+		return waypointKey(b)
+	}
+	return deploymentKey(b.Topology.ServerNamespace, w.WaypointName)
+}
+
 // syncAmbient waits until the waypoint and ztunnel carry what Istio's
 // generator builds for the scenario.
 func (t *Target) syncAmbient(ctx context.Context, b *fixtures.Bundle) error {
@@ -260,7 +272,7 @@ func (t *Target) syncAmbient(ctx context.Context, b *fixtures.Bundle) error {
 		return fmt.Errorf("%s: Istio's generator: %w", b.Scenario.ID, err)
 	}
 	if want.WaypointDump != nil {
-		if err := t.waitRollout(ctx, waypointKey(b)); err != nil {
+		if err := t.waitRollout(ctx, want.destinationWaypoint(b)); err != nil {
 			return err
 		}
 		if err := t.waitWaypoint(ctx, b, want); err != nil {
@@ -278,11 +290,12 @@ func (t *Target) waitWaypoint(ctx context.Context, b *fixtures.Bundle, want Ambi
 		return err
 	}
 	return t.pollConfig(ctx, b, "waypoint "+wantText, func(ctx context.Context) (bool, string, error) {
-		raw, err := t.rawConfigDump(ctx, waypointKey(b), ConfigDumpCommand())
+		key := want.destinationWaypoint(b)
+		raw, err := t.rawConfigDump(ctx, key, ConfigDumpCommand())
 		if err != nil {
 			return false, err.Error(), nil
 		}
-		got, err := want.Inspect(raw, "waypoint "+waypointKey(b).String(), b.Scenario.Port)
+		got, err := want.Inspect(raw, "waypoint "+key.String(), b.Scenario.Port)
 		if err != nil {
 			return false, err.Error(), nil
 		}
@@ -443,8 +456,9 @@ func (t *Target) planAmbient(b *fixtures.Bundle) []string {
 		if err != nil {
 			text = "(" + err.Error() + ")"
 		}
+		key := want.destinationWaypoint(b)
 		lines = append(lines,
-			fmt.Sprintf("wait: rollout of Deployment %s (istiod's gateway controller creates the waypoint for Gateway %s)", waypointKey(b), waypointKey(b)),
+			fmt.Sprintf("wait: rollout of Deployment %s (istiod's gateway controller creates the waypoint for Gateway %s)", key, key),
 			fmt.Sprintf("wait: the waypoint's config_dump (%s in %s) shows what Istio's generator builds: %s", strings.Join(ConfigDumpCommand(), " "), proxyContainer, text))
 	}
 	for i, bd := range want.bindings() {
