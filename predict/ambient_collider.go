@@ -2,7 +2,6 @@ package predict
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -21,7 +20,7 @@ import (
 // matcher or route picks for the collider's host.
 func (p *Predictor) ambientColliderCheck(b *fixtures.Bundle, dst netip.AddrPort) (ColliderCheck, error) {
 	c := ColliderCheck{Predicted: true, Destination: dst, Host: b.ColliderAddr}
-	host, _, _ := net.SplitHostPort(b.ColliderAddr)
+	_, host := colliderService(b)
 	in, err := inputFor(b)
 	if err != nil {
 		return c, err

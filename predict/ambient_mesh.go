@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/firstbyte/firstbyte/envoy"
-	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/generator"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
@@ -55,7 +54,22 @@ func IsWaypointObject(labels map[string]string) bool {
 
 // WaypointVIPs is where GenerateAmbientMesh puts the waypoints' Services:
 // the world's waypoint /24, one address each.
-var WaypointVIPs = netip.PrefixFrom(fixtures.WorldWaypointVIP, 24).Masked()
+var WaypointVIPs = netip.PrefixFrom(WaypointClusterIP, 24).Masked()
+
+// index is what pod admission and EndpointSlice synthesis read of the
+// mesh's Kubernetes objects: namespace labels, and the Services.
+func (m MeshObjects) index() (nsLabels map[string]map[string]string, services []*corev1.Service) {
+	nsLabels = map[string]map[string]string{}
+	for _, o := range m.Kube {
+		switch v := o.(type) {
+		case *corev1.Namespace:
+			nsLabels[v.Name] = v.Labels
+		case *corev1.Service:
+			services = append(services, v)
+		}
+	}
+	return nsLabels, services
+}
 
 // GenerateAmbientMesh runs Istio's generator with istiod's ambient
 // features over the mesh and its waypoint Gateways. binds is how many
@@ -69,16 +83,7 @@ func GenerateAmbientMesh(m MeshObjects, gateways []*gatewayv1.Gateway, services,
 	}
 	generator.QuietIstio()
 	defer useFeatures(true)()
-	nsLabels := map[string]map[string]string{}
-	var svcs []*corev1.Service
-	for _, o := range m.Kube {
-		switch v := o.(type) {
-		case *corev1.Namespace:
-			nsLabels[v.Name] = v.Labels
-		case *corev1.Service:
-			svcs = append(svcs, v)
-		}
-	}
+	nsLabels, svcs := m.index()
 	deployments := append(m.Deployments[:0:0], m.Deployments...)
 	istio := append([]string(nil), m.Istio...)
 	kube := append([]runtime.Object(nil), m.Kube...)
