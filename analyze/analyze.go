@@ -91,6 +91,8 @@ type Finding struct {
 	scope          *Scope
 	// server is the walked server of an inbound finding.
 	server *inboundServer
+	// waypoint is the walked waypoint of a waypoint-hold finding.
+	waypoint *waypointHold
 	// vipOwner is the Service whose own VIP listener holds (server-port
 	// hazards).
 	vipOwner string
@@ -143,8 +145,8 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(scopes) == 0 {
-		r.Notes = append(r.Notes, "no namespace is meshed (label istio-injection=enabled or istio.io/rev) and no workload gets a sidecar: nothing to analyze")
+	if len(scopes) == 0 && !m.ambientMeshed() {
+		r.Notes = append(r.Notes, "no namespace is meshed (label istio-injection=enabled, istio.io/rev or istio.io/dataplane-mode=ambient) and no workload gets a sidecar: nothing to analyze")
 		return r, nil
 	}
 	in, err := m.generatorInput(0)
@@ -156,7 +158,10 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 		proxies[i] = s.proxy()
 		r.Scopes = append(r.Scopes, s.String())
 	}
-	cfgs, err := predict.GenerateMesh(in, proxies, "the mesh")
+	var cfgs []*envoy.Config
+	if len(proxies) > 0 {
+		cfgs, err = predict.GenerateMesh(in, proxies, "the mesh")
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +212,12 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 			}
 		}
 	}
+	waypoints, err := m.waypointHazards(dests) // ambient.go
+	if err != nil {
+		return nil, err
+	}
+	order = append(order, waypoints...)
+	r.Scopes = append(r.Scopes, m.ambientScopes()...)
 	for i, s := range servers {
 		f, err := m.inboundHazard(s, serverCfgs[i], serverIPs[i])
 		if err != nil {
@@ -235,6 +246,8 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if opt.SkipRemediations {
 		r.Notes = append(r.Notes, "remediations not checked (--check-remediations=false)")
 	} else if err := m.remediate(r.Findings, opt); err != nil {
+		return nil, err
+	} else if err := m.remediateWaypoints(r.Findings); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -30,6 +30,7 @@ var ClusterResources = []schema.GroupVersionResource{
 	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
 	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
 	{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
+	{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}, // waypoints (ambient.go)
 }
 
 // ClusterClient is a dynamic client for KUBECONFIG's current context (or

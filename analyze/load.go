@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // Origin is where an object came from: file and line, or the cluster.
@@ -208,6 +209,7 @@ var usedKinds = map[string]struct{ istio bool }{
 	"networking.istio.io/EnvoyFilter":         {istio: true},
 	"networking.istio.io/Gateway":             {istio: true},
 	"security.istio.io/RequestAuthentication": {istio: true},
+	"gateway.networking.k8s.io/Gateway":       {istio: true}, // waypoints (ambient.go)
 }
 
 // add files a decoded object.
@@ -239,6 +241,10 @@ func (m *Mesh) add(obj runtime.Object, at Origin, doc []byte) {
 		m.ServiceEntries = append(m.ServiceEntries, v)
 	case *networkingv1.Sidecar:
 		m.Sidecars = append(m.Sidecars, v)
+	case *gatewayv1.Gateway:
+		if !m.addWaypoint(v, at) {
+			return
+		}
 	default:
 		m.OtherIstio = append(m.OtherIstio, obj)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -31,6 +32,8 @@ type Mesh struct {
 	Workloads      []*appsv1.Deployment
 	ServiceEntries []*networkingv1.ServiceEntry
 	Sidecars       []*networkingv1.Sidecar
+	// Waypoints are the Gateways of class istio-waypoint (ambient.go).
+	Waypoints []*gatewayv1.Gateway
 	// OtherIstio are Istio configs analyze passes to the generator as they
 	// are (DestinationRules, policies, VirtualServices, ...).
 	OtherIstio []runtime.Object

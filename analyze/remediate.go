@@ -77,7 +77,7 @@ func (m *Mesh) remediate(findings []*Finding, opt Options) error {
 	// the server's own slice (inboundInput) whatever the port.
 	slice := map[*Finding]int{}
 	for _, f := range findings {
-		if f.server != nil {
+		if f.server != nil || f.waypoint != nil {
 			continue
 		}
 		port := f.Port
@@ -185,6 +185,9 @@ func (m *Mesh) check(f *Finding, r remedy, port int) (RemediationResult, error) 
 
 // remedies lists the remediations that fit a finding.
 func (m *Mesh) remedies(f *Finding, opt Options) []remedy {
+	if f.waypoint != nil {
+		return nil // remediateWaypoints (ambient.go)
+	}
 	if f.server != nil {
 		return m.inboundRemedies(f, opt)
 	}

@@ -24,6 +24,10 @@ type scenarioDoc struct {
 	Collider    any            `yaml:"collider"`
 	Remediation any            `yaml:"remediation,omitempty"`
 	Mesh        map[string]any `yaml:"mesh,omitempty"`
+	// The ambient family (ambient.go): mode ambient and its waypoints.
+	Mode           string `yaml:"mode,omitempty"`
+	Waypoint       string `yaml:"waypoint,omitempty"`
+	ServerWaypoint string `yaml:"serverWaypoint,omitempty"`
 	// The inbound family: a server with its own sidecar.
 	ServerSidecar      bool   `yaml:"serverSidecar,omitempty"`
 	ClientSidecar      *bool  `yaml:"clientSidecar,omitempty"`
@@ -119,6 +123,9 @@ func scenariosFor(f *Finding) ([]scenarioDoc, string) {
 	}
 	if f.server != nil {
 		return inboundScenarios(f)
+	}
+	if f.waypoint != nil {
+		return ambientScenarios(f)
 	}
 	var svc *Cause
 	for i, c := range f.Causes {

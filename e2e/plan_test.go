@@ -226,8 +226,22 @@ func TestAmbientPlan(t *testing.T) {
 				t.Errorf("%s: the block lacks %q:\n%s", ps.Scenario.ID, want, block)
 			}
 		}
+		// The collider is an object of the plan (a Service beside the
+		// server, or the egress-collider ServiceEntry) and ztunnel's
+		// binding of it a wait.
+		if c := ps.Scenario; c.Collider.Present {
+			obj := "Service fb-server/collider"
+			if c.Placement == scenarios.External {
+				obj = "ServiceEntry fb-server/egress-collider"
+			}
+			for _, want := range []string{obj, "(the collider) to waypoint"} {
+				if !strings.Contains(block, want) {
+					t.Errorf("%s: the block lacks %q:\n%s", c.ID, want, block)
+				}
+			}
+		}
 		if ps.Scenario.Ambient.Waypoint != scenarios.WaypointNone {
-			for _, want := range []string{"Gateway fb-server/waypoint", "wait: rollout of Deployment fb-server/waypoint", "the waypoint's config_dump", "main_internal port 10000"} {
+			for _, want := range []string{"Gateway fb-server/waypoint", "wait: rollout of Deployment fb-server/", "the waypoint's config_dump", fmt.Sprintf("main_internal port %d", ps.Scenario.Port)} {
 				if !strings.Contains(block, want) {
 					t.Errorf("%s: the block lacks %q:\n%s", ps.Scenario.ID, want, block)
 				}

@@ -67,7 +67,8 @@ func TargetNames() []string {
 func expectAmbient(b *fixtures.Bundle, ips map[string]string) (kube.AmbientWant, error) {
 	e, err := predict.ExpectedAmbient(b, ips)
 	return kube.AmbientWant{
-		WaypointDump: e.Waypoint, Inspect: predict.WaypointInspection,
+		WaypointDump: e.Waypoint, WaypointName: e.WaypointName, Inspect: predict.WaypointInspection,
 		ServiceNamespace: e.ServiceNamespace, ServiceHostname: e.ServiceHostname, ServiceWaypoint: e.ServiceWaypoint,
+		ColliderNamespace: e.ColliderNamespace, ColliderHostname: e.ColliderHostname, ColliderWaypoint: e.ColliderWaypoint,
 	}, err
 }

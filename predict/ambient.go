@@ -41,6 +41,7 @@ import (
 	"github.com/firstbyte/firstbyte/predict/capture"
 	"github.com/firstbyte/firstbyte/predict/generator"
 	"github.com/firstbyte/firstbyte/scenarios"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
@@ -56,9 +57,54 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// waypointPod names the waypoint's configuration among a generation's
-// proxies (client, server, waypoint).
+// waypointPod names the scenario's waypoint's configuration among a
+// generation's proxies (client, server, waypoint); a server's own
+// waypoint is waypointPod+"/"+its name (waypointProxy).
 const waypointPod = "waypoint"
+
+// waypointProxy is the key of a waypoint's configuration among a
+// generation's proxies.
+func waypointProxy(name string) string {
+	if name == fixtures.WaypointName {
+		return waypointPod
+	}
+	return waypointPod + "/" + name
+}
+
+// waypointVIP is the ClusterIP predict gives a waypoint's Service: the
+// world's waypoint VIP for the scenario's waypoint, the next address for
+// the server's own.
+func waypointVIP(name string) netip.Addr {
+	if name == fixtures.WaypointName {
+		return WaypointClusterIP
+	}
+	return WaypointClusterIP.Next()
+}
+
+// scenarioWaypoints are the waypoint pods of a scenario (its waypoint, and
+// the server's own), as admitted.
+func scenarioWaypoints(b *fixtures.Bundle, pods map[string]admittedPod) ([]sidecarPod, error) {
+	var out []sidecarPod
+	for _, name := range []string{fixtures.WaypointName, scenarios.ServerWaypointName} {
+		p, ok := pods[b.Topology.ServerNamespace+"/"+name]
+		if !ok {
+			continue
+		}
+		ip, err := netip.ParseAddr(p.pod.Status.PodIP)
+		if err != nil {
+			return nil, fmt.Errorf("rendering %s: waypoint pod %s has no IP: %w", b.Scenario.ID, name, err)
+		}
+		out = append(out, sidecarPod{Name: name, Namespace: p.pod.Namespace, Labels: p.pod.Labels, IP: ip, ServiceAccount: p.pod.Spec.ServiceAccountName})
+	}
+	return out, nil
+}
+
+// waypointOf is the generated configuration of the waypoint a WDS
+// gateway address names (<name>.<namespace>.svc...).
+func (g generatedProxies) waypointOf(via *workloadapi.GatewayAddress) *envoy.Config {
+	name, _, _ := strings.Cut(via.GetHostname().GetHostname(), ".")
+	return g.proxies[waypointProxy(name)]
+}
 
 // WaypointClusterIP is the ClusterIP predict gives the waypoint's Service
 // (istiod's gateway controller creates it on a cluster): the one world's
@@ -75,7 +121,7 @@ const (
 // runningGateway is what a cluster runs for a waypoint Gateway: the
 // Gateway with the status address istiod writes, and the Service and
 // Deployment istiod's gateway controller creates for it.
-func runningGateway(gw *gatewayv1.Gateway) (doc string, svc *corev1.Service, d *appsv1.Deployment, err error) {
+func runningGateway(gw *gatewayv1.Gateway, vip netip.Addr) (doc string, svc *corev1.Service, d *appsv1.Deployment, err error) {
 	if gw.Spec.GatewayClassName != fixtures.WaypointClass {
 		return "", nil, nil, fmt.Errorf("predict knows only waypoints (gatewayClassName %s), not class %q", fixtures.WaypointClass, gw.Spec.GatewayClassName)
 	}
@@ -93,7 +139,7 @@ func runningGateway(gw *gatewayv1.Gateway) (doc string, svc *corev1.Service, d *
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
 		ObjectMeta: metav1.ObjectMeta{Name: gw.Name, Namespace: gw.Namespace, Labels: labels},
 		Spec: corev1.ServiceSpec{
-			ClusterIP: WaypointClusterIP.String(),
+			ClusterIP: vip.String(),
 			Selector:  map[string]string{labelGatewayName: gw.Name},
 			Ports: []corev1.ServicePort{{
 				Name: "mesh", Port: 15008, TargetPort: intstr.FromInt32(15008), AppProtocol: &hbone, Protocol: corev1.ProtocolTCP,
@@ -197,6 +243,12 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 	if b.Scenario.Placement == scenarios.External {
 		where = "the external server is registered by ServiceEntry " + b.Topology.ServerNamespace + "/" + fixtures.EgressServiceEntry
 	}
+	switch a.ServerWaypoint {
+	case scenarios.ServerWaypointNone:
+		where += "; the server's own istio.io/use-waypoint is none"
+	case scenarios.ServerWaypointOwn:
+		where += "; the server's own istio.io/use-waypoint names its own waypoint " + scenarios.ServerWaypointName + " (for services)"
+	}
 	pr.add("mode", "ambient: %s; waypoint %s; client %s", where, a.Waypoint, a.Client)
 	if a.Client == scenarios.ClientSidecar {
 		// The sidecar's walk names the connection itself.
@@ -237,11 +289,11 @@ func (p *Predictor) walkAmbient(b *fixtures.Bundle, in generatorInput, conn Conn
 		pr.Direct = "ztunnel L4, no waypoint"
 		return ambientDelivered(b, pr, "ztunnel relays the bytes without reading them (L4 only)", 0), nil
 	}
-	wp := cfgs.proxies[waypointPod]
+	wp := cfgs.waypointOf(via)
 	if wp == nil {
 		return pr, fmt.Errorf("scenario %s: WDS names waypoint %s but predict generated no waypoint proxy: the fixtures render no waypoint Gateway", b.Scenario.ID, gatewayText(via))
 	}
-	return evaluateWaypoint(b, wp, conn, pr)
+	return evaluateWaypoint("scenario "+b.Scenario.ID, wp, conn, pr)
 }
 
 // ambientDelivered finishes a connection that reaches the server without
@@ -311,15 +363,15 @@ func trimOutcome(t []envoy.Step) []envoy.Step {
 // connect_terminate, the inner stream to main_internal, its listener
 // filters, its filter_chain_matcher, the chain's network filter and
 // cluster.
-func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr Prediction) (Prediction, error) {
+func evaluateWaypoint(what string, cfg *envoy.Config, conn Connection, pr Prediction) (Prediction, error) {
 	pr.addConfig(cfg)
 	if cfg.Listener(connectTerminate) == nil {
-		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, connectTerminate)
+		return pr, fmt.Errorf("%s: the waypoint's configuration has no %s listener", what, connectTerminate)
 	}
 	pr.add("waypoint", "listener %s (port 15008) terminates the HBONE CONNECT for %s and hands the inner stream to the internal listener %s; the CONNECT succeeds before any application byte", connectTerminate, conn.Destination, mainInternal)
 	l := cfg.Listener(mainInternal)
 	if l == nil {
-		return pr, fmt.Errorf("scenario %s: the waypoint's configuration has no %s listener", b.Scenario.ID, mainInternal)
+		return pr, fmt.Errorf("%s: the waypoint's configuration has no %s listener", what, mainInternal)
 	}
 	pr.Listener = "ztunnel → waypoint " + mainInternal
 	in, err := envoy.Inspect(l, int(conn.Destination.Port()))
@@ -355,12 +407,12 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 		pr.add("filter chain", "%s", s)
 	}
 	if err != nil {
-		return pr, fmt.Errorf("scenario %s: %w", b.Scenario.ID, err)
+		return pr, fmt.Errorf("%s: %w", what, err)
 	}
 	pr.FilterChain = chain
 	fc := envoy.ChainByName(l, chain)
 	if fc == nil {
-		return pr, fmt.Errorf("scenario %s: main_internal's matcher names chain %q, which the listener does not hold", b.Scenario.ID, chain)
+		return pr, fmt.Errorf("%s: main_internal's matcher names chain %q, which the listener does not hold", what, chain)
 	}
 	for _, f := range fc.GetFilters() {
 		switch envoy.NetworkFilterName(f) {
@@ -372,7 +424,7 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 				pr.add("outcome", "hung")
 				return pr, nil
 			case envoy.HCMRoutes:
-				return pr, fmt.Errorf("scenario %s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", b.Scenario.ID, chain)
+				return pr, fmt.Errorf("%s: an HTTP request into the waypoint's HTTP connection manager on %s: the waypoint walk does not route HTTP", what, chain)
 			}
 			pr.Outcome = scenarios.ProtocolError
 			pr.add("network filter", "HTTP connection manager on %s: the client's bytes are not HTTP; Envoy answers 400 and closes", chain)
@@ -390,7 +442,7 @@ func evaluateWaypoint(b *fixtures.Bundle, cfg *envoy.Config, conn Connection, pr
 			return pr, nil
 		}
 	}
-	return pr, fmt.Errorf("scenario %s: waypoint chain %s has neither tcp_proxy nor an HTTP connection manager", b.Scenario.ID, chain)
+	return pr, fmt.Errorf("%s: waypoint chain %s has neither tcp_proxy nor an HTTP connection manager", what, chain)
 }
 
 // Waypoint listener names (pilot/pkg/networking/core: ConnectTerminate,
@@ -415,19 +467,54 @@ func ambientConfigs(t test.Failer, f *xds.FakeDiscoveryServer, in generatorInput
 		t.Fatalf("%v", err)
 	}
 	out.ztunnel = &ztunnelConfig{workloads: z, source: fmt.Sprintf("ztunnel's workload addresses (WDS, %d) from the ambient index of %s", len(z), build)}
-	wp := in.waypoint
-	if wp == nil {
-		return
+	for _, wp := range in.waypoints {
+		// A waypoint connects like a sidecar, with its own proxy type and
+		// no iptables interception.
+		p := sidecarProxy(wp, build)
+		p.Type, p.Metadata.InterceptionMode = model.Waypoint, ""
+		out.proxies[waypointProxy(wp.Name)] = generatedConfig(f, p, fmt.Sprintf("waypoint %s/%s (pod %s) generated by %s from the scenario's rendered fixtures", wp.Namespace, wp.Name, wp.IP, build))
 	}
-	// A waypoint connects like a sidecar, with its own proxy type and no
-	// iptables interception.
-	p := sidecarProxy(*wp, build)
-	p.Type, p.Metadata.InterceptionMode = model.Waypoint, ""
-	out.proxies[waypointPod] = generatedConfig(f, p, fmt.Sprintf("waypoint %s/%s (pod %s) generated by %s from the scenario's rendered fixtures", wp.Namespace, wp.Name, wp.IP, build))
 }
 
-// waypointBinds is what must be bound to a scenario's waypoint.
-type waypointBinds struct{ services, workloads bool }
+// waypointBinds is what must be bound to a scenario's waypoint: how many
+// Services (and ServiceEntries), how many workloads.
+type waypointBinds struct{ services, workloads int }
+
+// ambientBinds counts what the scenario's objects bind to its waypoint:
+// with a waypoint for services (or all), every Service of the server's
+// namespace but the waypoint's own (the server's and an in-mesh
+// collider's, bound by the namespace label) and every ServiceEntry
+// labelled istio.io/use-waypoint; with one for workloads (or all) and an
+// in-mesh server, every pod of the namespace but the waypoint's. An object
+// whose own istio.io/use-waypoint is "none" is not counted; one that names
+// the server's own waypoint is (it is bound, to that one).
+func ambientBinds(b *fixtures.Bundle) waypointBinds {
+	w, ns := b.Scenario.Ambient.Waypoint, b.Topology.ServerNamespace
+	services := w == scenarios.WaypointService || w == scenarios.WaypointAll
+	workloads := (w == scenarios.WaypointWorkload || w == scenarios.WaypointAll) && b.Scenario.Placement == scenarios.InMesh
+	var out waypointBinds
+	ours := func(labels map[string]string) bool {
+		v, ok := labels[fixtures.LabelUseWaypoint]
+		return !ok || v != "none"
+	}
+	for _, o := range b.Final {
+		switch v := o.Decoded.(type) {
+		case *corev1.Service:
+			if services && v.Namespace == ns && v.Name != fixtures.WaypointName && b.Scenario.Placement == scenarios.InMesh && ours(v.Labels) {
+				out.services++
+			}
+		case *appsv1.Deployment:
+			if workloads && v.Namespace == ns && v.Name != fixtures.WaypointName && ours(v.Spec.Template.Labels) {
+				out.workloads++
+			}
+		case *networkingv1.ServiceEntry:
+			if services && v.Labels[fixtures.LabelUseWaypoint] != "" && v.Labels[fixtures.LabelUseWaypoint] != "none" {
+				out.services++
+			}
+		}
+	}
+	return out
+}
 
 // waypointBound waits until ztunnel's view (the ambient index's WDS
 // addresses) shows the waypoint binding the scenario's objects declare, and
@@ -435,10 +522,11 @@ type waypointBinds struct{ services, workloads bool }
 // asynchronously (krt collections), and istiod builds the waypoint's
 // listeners from those bindings: generated before a workload is bound, a
 // waypoint "for all" looks like one that serves services only and keeps
-// http_inspector off its TCP ports. On Istio's April master line this race
-// flipped three ambient rows from run to run; the fake discovery server's
-// own sync does not cover it. Bounded: a binding that never appears is an
-// error, not a verdict.
+// http_inspector off its TCP ports; generated before a collider Service
+// is bound, it looks like one whose port only the server declares. On
+// Istio's April master line this race flipped three ambient rows from run
+// to run; the fake discovery server's own sync does not cover it. Bounded:
+// a binding that never appears is an error, not a verdict.
 func waypointBound(f *xds.FakeDiscoveryServer, want waypointBinds) (ztunnelView, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -448,23 +536,27 @@ func waypointBound(f *xds.FakeDiscoveryServer, want waypointBinds) (ztunnelView,
 			z = append(z, a.Address)
 		}
 		got := z.binds()
-		if (!want.services || got.services) && (!want.workloads || got.workloads) {
+		if got.services >= want.services && got.workloads >= want.workloads {
 			return z, nil
 		}
 		if time.Now().After(deadline) {
-			return z, fmt.Errorf("the ambient index did not bind the scenario's server to its waypoint within 10s (want services bound %v, workloads bound %v; got %v, %v)", want.services, want.workloads, got.services, got.workloads)
+			return z, fmt.Errorf("the ambient index did not bind the scenario's objects to their waypoint within 10s (want %d services and %d workloads bound, got %d and %d)", want.services, want.workloads, got.services, got.workloads)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
-// binds says whether the view binds any service, and any workload, to a
+// binds counts the services and the workloads the view binds to a
 // waypoint.
 func (z ztunnelView) binds() waypointBinds {
 	var b waypointBinds
 	for _, a := range z {
-		b.services = b.services || a.GetService().GetWaypoint() != nil
-		b.workloads = b.workloads || a.GetWorkload().GetWaypoint() != nil
+		if a.GetService().GetWaypoint() != nil {
+			b.services++
+		}
+		if a.GetWorkload().GetWaypoint() != nil {
+			b.workloads++
+		}
 	}
 	return b
 }

@@ -15,9 +15,14 @@ import (
 // destination Service as istiod sends it to ztunnel (WDS).
 type AmbientExpectation struct {
 	Waypoint []byte
+	// WaypointName names the Gateway (and Deployment) Waypoint is of.
+	WaypointName string
 	// ServiceNamespace and ServiceHostname name the destination's WDS
 	// Service; ServiceWaypoint is its waypoint's hostname, "" for none.
 	ServiceNamespace, ServiceHostname, ServiceWaypoint string
+	// ColliderNamespace, ColliderHostname and ColliderWaypoint are the
+	// collider's WDS Service and its waypoint, empty without a collider.
+	ColliderNamespace, ColliderHostname, ColliderWaypoint string
 }
 
 // ExpectedAmbient renders an ambient scenario's expectation (the waits of
@@ -38,13 +43,23 @@ func ExpectedAmbient(b *fixtures.Bundle, clusterIPs map[string]string) (AmbientE
 		return out, err
 	}
 	out.ServiceNamespace, out.ServiceHostname = destinationService(b)
+	out.ColliderNamespace, out.ColliderHostname = colliderService(b)
 	for _, a := range cfgs.ztunnel.workloads {
 		s := a.GetService()
-		if s.GetNamespace() == out.ServiceNamespace && s.GetHostname() == out.ServiceHostname {
+		switch {
+		case s.GetNamespace() == out.ServiceNamespace && s.GetHostname() == out.ServiceHostname:
 			out.ServiceWaypoint = s.GetWaypoint().GetHostname().GetHostname()
+		case s.GetNamespace() == out.ColliderNamespace && s.GetHostname() == out.ColliderHostname:
+			out.ColliderWaypoint = s.GetWaypoint().GetHostname().GetHostname()
 		}
 	}
-	if wp := cfgs.proxies[waypointPod]; wp != nil {
+	// The waypoint the destination is bound to (the scenario's, or the
+	// server's own); a server that opted out is checked on the scenario's.
+	out.WaypointName = fixtures.WaypointName
+	if name, _, _ := strings.Cut(out.ServiceWaypoint, "."); name != "" {
+		out.WaypointName = name
+	}
+	if wp := cfgs.proxies[waypointProxy(out.WaypointName)]; wp != nil {
 		if out.Waypoint, err = wp.ConfigDump(); err != nil {
 			return out, fmt.Errorf("rendering the expected waypoint config_dump of %s: %w", b.Scenario.ID, err)
 		}
@@ -59,6 +74,19 @@ func destinationService(b *fixtures.Bundle) (namespace, hostname string) {
 		return b.Topology.ServerNamespace, string(b.Scenario.Protocol) + ".external.firstbyte.test"
 	}
 	return b.Topology.ServerNamespace, "server." + b.Topology.ServerNamespace + ".svc.cluster.local"
+}
+
+// colliderService is the collider's WDS Service: the collider Service in
+// the server's namespace, or the egress-collider ServiceEntry's host; ""
+// without a collider.
+func colliderService(b *fixtures.Bundle) (namespace, hostname string) {
+	switch {
+	case !b.Scenario.Collider.Present:
+		return "", ""
+	case b.Scenario.Placement == scenarios.External:
+		return b.Topology.ServerNamespace, fixtures.EgressColliderHost
+	}
+	return b.Topology.ServerNamespace, "collider." + b.Topology.ServerNamespace + ".svc.cluster.local"
 }
 
 // WaypointInspection says what a waypoint's main_internal listener does

@@ -91,8 +91,6 @@ func colliderUnpredictable(b *fixtures.Bundle) string {
 	switch {
 	case b.ColliderAddr == "":
 		return "the scenario has no collider to check"
-	case b.Scenario.Ambient != nil:
-		return "ambient mode: the check's path through ztunnel is not walked"
 	}
 	for _, a := range []string{b.Topology.ColliderClusterIP, b.Topology.ColliderPodIP, b.Topology.ClientPodIP} {
 		if _, err := netip.ParseAddr(a); err != nil {
@@ -134,6 +132,9 @@ func (p *Predictor) ColliderCheck(b *fixtures.Bundle) (ColliderCheck, error) {
 	dst, err := ColliderCheckDestination(b)
 	if err != nil {
 		return ColliderCheck{}, err
+	}
+	if b.Scenario.Ambient != nil {
+		return p.ambientColliderCheck(b, dst)
 	}
 	c := ColliderCheck{Predicted: true, Destination: dst, Host: b.ColliderAddr}
 	in, err := inputFor(b)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/firstbyte/firstbyte/fixtures"
 	"github.com/firstbyte/firstbyte/predict/capture"
-	"github.com/firstbyte/firstbyte/scenarios"
 	"google.golang.org/protobuf/proto"
 	"istio.io/api/annotation"
 	meshconfig "istio.io/api/mesh/v1alpha1"
@@ -47,10 +46,10 @@ type generatorInput struct {
 	// ambient is set for an ambient-mode scenario: the generator runs with
 	// istiod's ambient features (ambient.go), the Istio configs are also
 	// fed as Kubernetes objects (the ambient index reads ServiceEntries and
-	// Gateways from there, as Istio's waypoint tests do), and waypoint is
-	// the waypoint pod whose configuration predict generates, if any.
-	ambient  bool
-	waypoint *sidecarPod
+	// Gateways from there, as Istio's waypoint tests do), and waypoints are
+	// the waypoint pods whose configuration predict generates, if any.
+	ambient   bool
+	waypoints []sidecarPod
 	// waypointBinds is what ztunnel's view must show bound to the waypoint
 	// before the waypoint is generated (ambientConfigs): the server's
 	// Service or ServiceEntry for a waypoint for services (or all), the
@@ -119,7 +118,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			// first.
 			serviceEntries = append(serviceEntries, v)
 		case *gatewayv1.Gateway:
-			doc, svc, d, err := runningGateway(v)
+			doc, svc, d, err := runningGateway(v, waypointVIP(v.Name))
 			if err != nil {
 				return in, fmt.Errorf("feeding %s to Istio's generator: %w", o.Key(), err)
 			}
@@ -180,17 +179,9 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if b.Scenario.Ambient != nil {
 		in.ambient = true
-		w := b.Scenario.Ambient.Waypoint
-		in.waypointBinds = waypointBinds{
-			services:  w == scenarios.WaypointService || w == scenarios.WaypointAll,
-			workloads: (w == scenarios.WaypointWorkload || w == scenarios.WaypointAll) && b.Scenario.Placement == scenarios.InMesh,
-		}
-		if p, ok := pods[b.Topology.ServerNamespace+"/"+fixtures.WaypointName]; ok {
-			ip, err := netip.ParseAddr(p.pod.Status.PodIP)
-			if err != nil {
-				return in, fmt.Errorf("rendering %s: the waypoint pod has no IP: %w", b.Scenario.ID, err)
-			}
-			in.waypoint = &sidecarPod{Name: fixtures.WaypointName, Namespace: p.pod.Namespace, Labels: p.pod.Labels, IP: ip, ServiceAccount: p.pod.Spec.ServiceAccountName}
+		in.waypointBinds = ambientBinds(b)
+		if in.waypoints, err = scenarioWaypoints(b, pods); err != nil {
+			return in, err
 		}
 	}
 	in.kube = append(in.kube, runningPods(pods, services, deployments)...)
@@ -374,9 +365,9 @@ func (in generatorInput) hash() (string, error) {
 	c, _ := json.Marshal(in.sidecars)
 	h.Write(c)
 	w, _ := json.Marshal(struct {
-		Ambient  bool
-		Waypoint *sidecarPod
-	}{in.ambient, in.waypoint})
+		Ambient   bool
+		Waypoints []sidecarPod
+	}{in.ambient, in.waypoints})
 	h.Write(w)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

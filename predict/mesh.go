@@ -13,7 +13,6 @@ import (
 	"istio.io/istio/pilot/test/xds"
 	"istio.io/istio/pkg/test"
 	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
@@ -86,16 +85,7 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy
 		return nil, err
 	}
 	generator.QuietIstio()
-	nsLabels := map[string]map[string]string{}
-	var services []*corev1.Service
-	for _, o := range m.Kube {
-		switch v := o.(type) {
-		case *corev1.Namespace:
-			nsLabels[v.Name] = v.Labels
-		case *corev1.Service:
-			services = append(services, v)
-		}
-	}
+	nsLabels, services := m.index()
 	pods, err := admitPods(map[string]netip.Addr{}, nsLabels, m.Deployments)
 	if err != nil {
 		return nil, fmt.Errorf("admitting %s's pods: %w", describe, err)

@@ -65,11 +65,11 @@ func TestAmbientLoaderErrors(t *testing.T) {
 		{"unknown client", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    client: vm", 1), []string{
 			`f.yaml:6: client: "vm": want one of [ambient sidecar outside]`,
 		}},
-		{"collider", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: http", 1), []string{
-			`f.yaml:9: collider: ambient scenarios take no collider (ztunnel does not sniff; a waypoint builds listeners only for what it serves): write collider: none`,
+		{"collider type", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    collider: {portName: http, type: Headless}", 1), []string{
+			`f.yaml:9: collider.type: an ambient collider is a ClusterIP Service in the server's namespace (in-mesh) or a ServiceEntry bound to the egress waypoint (external): remove type`,
 		}},
 		{"remediation", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    remediation: exclude-ports", 1), []string{
-			`f.yaml:9: remediation: the remediations act on a client sidecar and do not apply in mode: ambient: remove it`,
+			`f.yaml:9: remediation: exclude-ports acts on a client sidecar and does not apply in mode: ambient: use one of [none collider-port-tcp port-separation], or another waypoint binding (waypoint: none|service|workload|all)`,
 		}},
 		{"sidecar setting", strings.Replace(ambientGood, "port: 10000", "port: 10000\n    peerAuthentication: STRICT", 1), []string{
 			`f.yaml:9: peerAuthentication: is enforced by the server's sidecar: add serverSidecar: true`,
@@ -80,6 +80,12 @@ func TestAmbientLoaderErrors(t *testing.T) {
 		}},
 		{"external without its ServiceEntry port", strings.Replace(strings.Replace(ambientGood, "in-mesh", "external", 1), "    serverPort: {portName: tcp}\n", "", 1), []string{
 			`f.yaml:7: serverPort: missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection`,
+		}},
+		{"server waypoint without a waypoint for services", strings.Replace(ambientGood, "waypoint: all", "waypoint: workload\n    serverWaypoint: none", 1), []string{
+			`f.yaml:6: serverWaypoint: overrides the binding of the server's Service (or ServiceEntry) to the scenario's waypoint, which serves no services here: set waypoint: service or all`,
+		}},
+		{"unknown server waypoint", strings.Replace(ambientGood, "waypoint: all", "waypoint: all\n    serverWaypoint: other", 1), []string{
+			`f.yaml:6: serverWaypoint: "other": want one of [none own]`,
 		}},
 		{"wrong family", strings.Replace(ambientGood, "mode: ambient", "mode: ambient\n    family: inbound", 1), []string{
 			`f.yaml:5: family: mode: ambient scenarios are family ambient, not inbound: remove family or set it to ambient`,

@@ -45,6 +45,7 @@ type scenarioDoc struct {
 	Mode                choice         `yaml:"mode"`
 	Waypoint            choice         `yaml:"waypoint"`
 	Client              choice         `yaml:"client"`
+	ServerWaypoint      choice         `yaml:"serverWaypoint"`
 	Expect              expectation    `yaml:"expect"`
 }
 
@@ -57,6 +58,7 @@ var choices = map[string][]string{
 	"mode":                   {string(ModeSidecar), string(ModeAmbient)},
 	"waypoint":               Waypoints,
 	"client":                 AmbientClients,
+	"serverWaypoint":         ServerWaypoints,
 	"collider.type":          ColliderTypes,
 	"remediation.resolution": Resolutions,
 	"remediation.addresses":  {AddressServer, AddressCIDR},
@@ -416,6 +418,7 @@ func (d *scenarioDoc) scenario(source string) Scenario {
 		if d.Client.given() {
 			s.Ambient.Client = d.Client.v
 		}
+		s.Ambient.ServerWaypoint = d.ServerWaypoint.v
 	}
 	if !d.Family.ok {
 		s.Family = defaultFamily(s)

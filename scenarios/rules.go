@@ -146,11 +146,13 @@ var dnsRules = []rule{
 
 // ambientRules: the ambient dimensions (mode, waypoint, client) need mode:
 // ambient; ambient scenarios run without the sidecar-only settings
-// (collider, remediation, inbound security), and an external server in
+// (remediations that act on a client sidecar, inbound security), their
+// collider is a Service behind the server's waypoint or a ServiceEntry
+// bound to the egress waypoint (no other type), and an external server in
 // ambient mode is reached through an egress ServiceEntry whose port
 // serverPort declares.
 var ambientRules = slices.Concat(
-	each([]string{"waypoint", "client"}, func(key string) rule {
+	each([]string{"waypoint", "client", "serverWaypoint"}, func(key string) rule {
 		return rule{field: key, applies: sidecarMode, check: not(given(key)), message: says("is an ambient dimension: add mode: ambient")}
 	}),
 	[]rule{
@@ -160,10 +162,12 @@ var ambientRules = slices.Concat(
 			message: func(r row) string {
 				return fmt.Sprintf("mode: ambient scenarios are family %s, not %s: remove family or set it to %s", AmbientFamily, r.Family, AmbientFamily)
 			}},
-		{field: "collider", applies: ambientMode, check: func(r row) bool { return !r.Collider.Present },
-			message: says("ambient scenarios take no collider (ztunnel does not sniff; a waypoint builds listeners only for what it serves): write collider: none")},
-		{field: "remediation", applies: ambientMode, check: is(NoRemediation),
-			message: says("the remediations act on a client sidecar and do not apply in mode: ambient: remove it")},
+		{field: "collider.type", applies: both(ambientMode, given("collider.type")), check: func(r row) bool { return r.Collider.Type == "" },
+			message: says("an ambient collider is a ClusterIP Service in the server's namespace (in-mesh) or a ServiceEntry bound to the egress waypoint (external): remove type")},
+		{field: "remediation", applies: ambientMode, check: func(r row) bool { return slices.Contains(AmbientRemediations, r.Remediation.Kind) },
+			message: func(r row) string {
+				return fmt.Sprintf("%s acts on a client sidecar and does not apply in mode: ambient: use one of %v, or another waypoint binding (waypoint: none|service|workload|all)", r.Remediation.Kind, AmbientRemediations)
+			}},
 	},
 	each([]string{"serverSidecar", "clientSidecar", "peerAuthentication", "destinationRuleTLS", "authorizationPolicy", "mesh", "dial", "dnsCapture"}, func(key string) rule {
 		return rule{field: key, applies: ambientMode, check: not(given(key)),
@@ -172,6 +176,9 @@ var ambientRules = slices.Concat(
 	[]rule{
 		{field: "serverPort", at: "placement", applies: both(ambientMode, placed(External)), check: given("serverPort"),
 			message: says("missing: an external server in mode: ambient is reached through an egress ServiceEntry; declare its port, e.g. {portName: tcp, appProtocol: TCP}, or {portName: db} to leave the protocol to detection")},
+		{field: "serverWaypoint", applies: both(ambientMode, given("serverWaypoint")), check: func(r row) bool {
+			return r.Ambient.Waypoint == WaypointService || r.Ambient.Waypoint == WaypointAll
+		}, message: says("overrides the binding of the server's Service (or ServiceEntry) to the scenario's waypoint, which serves no services here: set waypoint: service or all")},
 		{field: "waypoint", applies: both(ambientMode, placed(External)), check: func(r row) bool { return r.Ambient.Waypoint != WaypointWorkload },
 			message: says("a ServiceEntry binds only to a waypoint that serves services: want none, service or all")},
 	},

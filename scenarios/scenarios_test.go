@@ -165,7 +165,7 @@ func TestLoaderErrors(t *testing.T) {
 		}},
 		{"unknown field", "scenarios:\n" + strings.Replace(good, "port: 10000", "prot: 10000", 1), []string{
 			`f.yaml:2: port: missing: want the port number the client dials`,
-			`f.yaml:6: prot: unknown field (known: authorizationPolicy, client, clientSidecar, collider, destinationRuleTLS, dial, dnsCapture, expect, family, id, mesh, mode, peerAuthentication, placement, port, protocol, remediation, serverPort, serverSidecar, waypoint, why)`,
+			`f.yaml:6: prot: unknown field (known: authorizationPolicy, client, clientSidecar, collider, destinationRuleTLS, dial, dnsCapture, expect, family, id, mesh, mode, peerAuthentication, placement, port, protocol, remediation, serverPort, serverSidecar, serverWaypoint, waypoint, why)`,
 		}},
 		{"bad expectation", "scenarios:\n" + strings.Replace(good, "expect: hangs", "expect: works", 1), []string{
 			`f.yaml:8: expect: unknown expectation "works": want "connects", "hangs", "connects-after <duration>", "fails <reset|refused|protocol-error>" or "fails <reset|protocol-error> after <duration>"`,

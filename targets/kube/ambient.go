@@ -64,12 +64,29 @@ type AmbientWant struct {
 	// WaypointDump is the waypoint's expected config_dump; nil when the
 	// scenario has no waypoint.
 	WaypointDump []byte
+	// WaypointName is the Gateway the dump is of: the scenario's waypoint,
+	// or the server's own (serverWaypoint: own).
+	WaypointName string
 	// Inspect says what a waypoint config_dump's main_internal does on a
 	// port (predict.WaypointInspection): live and expected must agree.
 	Inspect func(dump []byte, source string, port int) (string, error)
 	// ServiceNamespace/ServiceHostname is the destination as ztunnel
 	// knows it; ServiceWaypoint its waypoint's hostname, "" for none.
 	ServiceNamespace, ServiceHostname, ServiceWaypoint string
+	// ColliderNamespace/ColliderHostname is the collider as ztunnel
+	// knows it (empty without one); ColliderWaypoint its waypoint.
+	ColliderNamespace, ColliderHostname, ColliderWaypoint string
+}
+
+// bindings are the WDS Services the ztunnel wait checks: the
+// destination, then the collider (behind the same waypoint, it is what
+// keeps the waypoint's http_inspector on).
+func (w AmbientWant) bindings() [][3]string {
+	out := [][3]string{{w.ServiceNamespace, w.ServiceHostname, w.ServiceWaypoint}}
+	if w.ColliderHostname != "" {
+		out = append(out, [3]string{w.ColliderNamespace, w.ColliderHostname, w.ColliderWaypoint})
+	}
+	return out
 }
 
 // AmbientExpecter renders AmbientWant for the cluster's ClusterIPs.
@@ -231,6 +248,15 @@ func waypointKey(b *fixtures.Bundle) types.NamespacedName {
 	return deploymentKey(b.Topology.ServerNamespace, fixtures.WaypointName)
 }
 
+// destinationWaypoint is the Deployment of the waypoint the destination
+// is bound to: the scenario's, or the server's own.
+func (w AmbientWant) destinationWaypoint(b *fixtures.Bundle) types.NamespacedName {
+	if w.WaypointName == "" {
+		return waypointKey(b)
+	}
+	return deploymentKey(b.Topology.ServerNamespace, w.WaypointName)
+}
+
 // syncAmbient waits until the waypoint and ztunnel carry what Istio's
 // generator builds for the scenario.
 func (t *Target) syncAmbient(ctx context.Context, b *fixtures.Bundle) error {
@@ -246,7 +272,7 @@ func (t *Target) syncAmbient(ctx context.Context, b *fixtures.Bundle) error {
 		return fmt.Errorf("%s: Istio's generator: %w", b.Scenario.ID, err)
 	}
 	if want.WaypointDump != nil {
-		if err := t.waitRollout(ctx, waypointKey(b)); err != nil {
+		if err := t.waitRollout(ctx, want.destinationWaypoint(b)); err != nil {
 			return err
 		}
 		if err := t.waitWaypoint(ctx, b, want); err != nil {
@@ -264,11 +290,12 @@ func (t *Target) waitWaypoint(ctx context.Context, b *fixtures.Bundle, want Ambi
 		return err
 	}
 	return t.pollConfig(ctx, b, "waypoint "+wantText, func(ctx context.Context) (bool, string, error) {
-		raw, err := t.rawConfigDump(ctx, waypointKey(b), ConfigDumpCommand())
+		key := want.destinationWaypoint(b)
+		raw, err := t.rawConfigDump(ctx, key, ConfigDumpCommand())
 		if err != nil {
 			return false, err.Error(), nil
 		}
-		got, err := want.Inspect(raw, "waypoint "+waypointKey(b).String(), b.Scenario.Port)
+		got, err := want.Inspect(raw, "waypoint "+key.String(), b.Scenario.Port)
 		if err != nil {
 			return false, err.Error(), nil
 		}
@@ -276,21 +303,27 @@ func (t *Target) waitWaypoint(ctx context.Context, b *fixtures.Bundle, want Ambi
 	})
 }
 
-// waitZtunnel polls ztunnel's config until the destination Service is
-// bound to the expected waypoint (or to none).
+// waitZtunnel polls ztunnel's config until the destination Service (and
+// the collider, if any) is bound to the expected waypoint (or to none).
 func (t *Target) waitZtunnel(ctx context.Context, b *fixtures.Bundle, want AmbientWant) error {
-	what := fmt.Sprintf("ztunnel: Service %s/%s with waypoint %q", want.ServiceNamespace, want.ServiceHostname, want.ServiceWaypoint)
-	return t.pollConfig(ctx, b, what, func(ctx context.Context) (bool, string, error) {
-		raw, err := t.ztunnelConfig(ctx)
+	for _, bd := range want.bindings() {
+		what := fmt.Sprintf("ztunnel: Service %s/%s with waypoint %q", bd[0], bd[1], bd[2])
+		err := t.pollConfig(ctx, b, what, func(ctx context.Context) (bool, string, error) {
+			raw, err := t.ztunnelConfig(ctx)
+			if err != nil {
+				return false, err.Error(), nil
+			}
+			got, found, err := ZtunnelServiceWaypoint(raw, bd[0], bd[1])
+			if err != nil || !found {
+				return false, fmt.Sprintf("service not in ztunnel's config (%v)", err), nil
+			}
+			return got == bd[2], fmt.Sprintf("waypoint %q", got), nil
+		})
 		if err != nil {
-			return false, err.Error(), nil
+			return err
 		}
-		got, found, err := ZtunnelServiceWaypoint(raw, want.ServiceNamespace, want.ServiceHostname)
-		if err != nil || !found {
-			return false, fmt.Sprintf("service not in ztunnel's config (%v)", err), nil
-		}
-		return got == want.ServiceWaypoint, fmt.Sprintf("waypoint %q", got), nil
-	})
+	}
+	return nil
 }
 
 func (t *Target) pollConfig(ctx context.Context, b *fixtures.Bundle, what string, check func(context.Context) (bool, string, error)) error {
@@ -423,15 +456,47 @@ func (t *Target) planAmbient(b *fixtures.Bundle) []string {
 		if err != nil {
 			text = "(" + err.Error() + ")"
 		}
+		key := want.destinationWaypoint(b)
 		lines = append(lines,
-			fmt.Sprintf("wait: rollout of Deployment %s (istiod's gateway controller creates the waypoint for Gateway %s)", waypointKey(b), waypointKey(b)),
+			fmt.Sprintf("wait: rollout of Deployment %s (istiod's gateway controller creates the waypoint for Gateway %s)", key, key),
 			fmt.Sprintf("wait: the waypoint's config_dump (%s in %s) shows what Istio's generator builds: %s", strings.Join(ConfigDumpCommand(), " "), proxyContainer, text))
 	}
-	wp := want.ServiceWaypoint
-	if wp == "" {
-		wp = "none"
+	for i, bd := range want.bindings() {
+		wp, role := bd[2], "the destination"
+		if wp == "" {
+			wp = "none"
+		}
+		if i > 0 {
+			role = "the collider"
+		}
+		lines = append(lines, fmt.Sprintf("wait: ztunnel's config_dump (istioctl ztunnel-config all -o json) binds Service %s/%s (%s) to waypoint %s, as istiod's WDS does", bd[0], bd[1], role, wp))
 	}
-	return append(lines, fmt.Sprintf("wait: ztunnel's config_dump (istioctl ztunnel-config all -o json) binds Service %s/%s to waypoint %s, as istiod's WDS does", want.ServiceNamespace, want.ServiceHostname, wp))
+	return lines
+}
+
+// ambientColliderPath says how an ambient collider check travels: the
+// client's ztunnel sends the service-addressed request to the collider's
+// waypoint when WDS binds one (the same waypoint as the server's).
+func ambientColliderPath(b *fixtures.Bundle) string {
+	switch a := b.Scenario.Ambient; {
+	case a.Client == scenarios.ClientSidecar:
+		return "the client sidecar sends it to the collider's endpoint (a sidecar never uses a waypoint)"
+	case a.Client == scenarios.ClientOutside:
+		return "from outside the mesh, in plaintext to the collider's ztunnel"
+	case a.Waypoint == scenarios.WaypointService || a.Waypoint == scenarios.WaypointAll:
+		return fmt.Sprintf("through the client's ztunnel and waypoint %s/%s, whose main_internal detects HTTP and routes it to the collider", b.Topology.ServerNamespace, fixtures.WaypointName)
+	}
+	return "through the client's ztunnel at L4 (no waypoint serves the collider Service)"
+}
+
+// ambientColliderUnchecked says why an ambient collider gets no HTTP
+// check: an external server's collider is a ServiceEntry for a name that
+// resolves nowhere.
+func ambientColliderUnchecked(b *fixtures.Bundle) string {
+	if b.Scenario.Ambient == nil || !b.Scenario.Collider.Present || b.Scenario.Placement != scenarios.External {
+		return ""
+	}
+	return fmt.Sprintf("none: the collider is ServiceEntry %s/%s (host %s, bound to the egress waypoint), an external name that resolves nowhere; it is there for its port declaration and gets no traffic", b.Topology.ServerNamespace, fixtures.EgressColliderServiceEntry, fixtures.EgressColliderHost)
 }
 
 // PlanAmbientProfile describes the ambient profile's own run, for the

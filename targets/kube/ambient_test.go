@@ -151,3 +151,41 @@ func TestControlPodOptsOutOfAmbient(t *testing.T) {
 		t.Errorf("control pod labels %v", d.Spec.Template.Labels)
 	}
 }
+
+// The ambient plan shows the collider: its object (a Service beside the
+// server, or the egress-collider ServiceEntry), its HTTP check through the
+// waypoint, or why an external one gets none.
+func TestAmbientColliderPlan(t *testing.T) {
+	tg, err := New(config(t, Kind, map[string]string{ProfileEnv: ProfileAmbient}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string][]string{
+		"ambient-mysql-10000-waypoint-service-tcp-http-collider": {
+			"Service/fb-server/collider", "http://collider.fb-server.svc.cluster.local:10000/", "waypoint fb-server/waypoint, whose main_internal detects HTTP",
+		},
+		"ambient-mysql-10000-waypoint-http-collider-client-sidecar": {"Service/fb-server/collider", "a sidecar never uses a waypoint"},
+		"ambient-mysql-10000-egress-waypoint-service-tcp-http-collider": {
+			"ServiceEntry/fb-server/egress-collider", "none: the collider is ServiceEntry fb-server/egress-collider",
+		},
+	} {
+		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
+		if !ok {
+			t.Fatalf("no scenario %s", id)
+		}
+		b, err := fixtures.Render(s, fixtures.CheckTopology())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, o := range b.Final {
+			keys = append(keys, o.Key())
+		}
+		text := strings.Join(append(keys, tg.PlanCollider(b)...), "\n")
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s: plan lacks %q:\n%s", id, w, text)
+			}
+		}
+	}
+}

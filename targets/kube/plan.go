@@ -249,9 +249,16 @@ func (t *Target) PlanControl(b *fixtures.Bundle, budget time.Duration) []string 
 // PlanCollider describes ColliderHTTP.
 func (t *Target) PlanCollider(b *fixtures.Bundle) []string {
 	if b.ColliderAddr == "" {
+		if why := ambientColliderUnchecked(b); why != "" {
+			return []string{why}
+		}
 		return []string{"none (no collider)"}
 	}
-	return []string{fmt.Sprintf("exec in %s/%s container %s: %s (must answer 2xx)", b.Topology.ClientNamespace, clientDeployment, clientContainer, strings.Join(GetCommand(ColliderURL(b)), " "))}
+	line := fmt.Sprintf("exec in %s/%s container %s: %s (must answer 2xx)", b.Topology.ClientNamespace, clientDeployment, clientContainer, strings.Join(GetCommand(ColliderURL(b)), " "))
+	if b.Scenario.Ambient != nil {
+		line += "; " + ambientColliderPath(b)
+	}
+	return []string{line}
 }
 
 // PlanRevert describes Revert.

@@ -225,7 +225,13 @@ func (l *Local) requirement(b *fixtures.Bundle) string {
 		// istiod's certificates), and relaying it as plaintext would claim
 		// a path that does not exist; so even rows whose client is outside
 		// the mesh are skipped rather than half emulated.
-		return "needs ztunnel/HBONE (ambient mode: ztunnel and the waypoint tunnel every mesh hop in mTLS with istiod's workload certificates), which the local emulator does not provide: run it on kind (the ambient job) or cluster; predict covers it offline"
+		why := "needs ztunnel/HBONE (ambient mode: ztunnel and the waypoint tunnel every mesh hop in mTLS with istiod's workload certificates)"
+		if b.Scenario.Collider.Present {
+			// The collision lives inside the waypoint's Envoy (its
+			// main_internal listener), which the emulator does not run.
+			why += " and a waypoint (the collider " + b.Scenario.Collider.String() + " is bound to the server's waypoint, where the collision happens)"
+		}
+		return why + ", which the local emulator does not provide: run it on kind (the ambient job) or cluster; predict covers it offline"
 	}
 	sec := b.Scenario.Security
 	if sec.IsZero() {

@@ -155,15 +155,17 @@ func TestRequirement(t *testing.T) {
 	l := New()
 	top, _ := l.Topology(context.Background(), scenarios.Scenario{})
 	for id, want := range map[string]string{
-		"mysql-10000-http":                                    "",
-		"mysql-inbound-tcp-pa-permissive-dr-disable":          "",
-		"mysql-inbound-unnamed-pa-permissive":                 "", // held by the client sidecar: never leaves it
-		"smtp-inbound-tcp-pa-disable-no-client-sidecar":       "",
-		"mysql-inbound-tcp-pa-permissive":                     "needs Istio mTLS",
-		"smtp-inbound-tcp-pa-disable-dr-mtls":                 "needs Istio mTLS",
-		"mysql-inbound-tcp-pa-strict-authz-deny":              "needs the server sidecar's RBAC filter",
-		"ambient-mysql-10000-waypoint-all-tcp":                "needs ztunnel/HBONE",
-		"ambient-mysql-10000-waypoint-all-tcp-client-outside": "needs ztunnel/HBONE",
+		"mysql-10000-http":                                              "",
+		"mysql-inbound-tcp-pa-permissive-dr-disable":                    "",
+		"mysql-inbound-unnamed-pa-permissive":                           "", // held by the client sidecar: never leaves it
+		"smtp-inbound-tcp-pa-disable-no-client-sidecar":                 "",
+		"mysql-inbound-tcp-pa-permissive":                               "needs Istio mTLS",
+		"smtp-inbound-tcp-pa-disable-dr-mtls":                           "needs Istio mTLS",
+		"mysql-inbound-tcp-pa-strict-authz-deny":                        "needs the server sidecar's RBAC filter",
+		"ambient-mysql-10000-waypoint-all-tcp":                          "needs ztunnel/HBONE",
+		"ambient-mysql-10000-waypoint-all-tcp-client-outside":           "needs ztunnel/HBONE",
+		"ambient-mysql-10000-waypoint-service-tcp-http-collider":        "needs ztunnel/HBONE (ambient mode: ztunnel and the waypoint tunnel every mesh hop in mTLS with istiod's workload certificates) and a waypoint (the collider http is bound",
+		"ambient-mysql-10000-egress-waypoint-service-tcp-http-collider": "needs ztunnel/HBONE (ambient mode: ztunnel and the waypoint tunnel every mesh hop in mTLS with istiod's workload certificates) and a waypoint (the collider http/appProtocol:HTTP is bound",
 	} {
 		s, ok := scenarios.Lookup(scenarios.Catalogue(), id)
 		if !ok {
