@@ -129,7 +129,9 @@ func (l Line) sourceStamp(root string) (string, error) {
 		}
 		name := d.Name()
 		if d.IsDir() {
-			if path != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "artifacts" || name == "testdata") {
+			// hack and docs hold no Go package (the line's go.mod and
+			// go.sum are hashed below); a change there rebuilds nothing.
+			if path != root && (strings.HasPrefix(name, ".") || name == "bin" || name == "artifacts" || name == "testdata" || name == "hack" || name == "docs") {
 				return filepath.SkipDir
 			}
 			return nil
