@@ -65,7 +65,7 @@ func TestPredictAndExplain(t *testing.T) {
 		{"explain", []string{"explain", "t-mysql-10000-http", "-f", hangs}, 0, "http_inspector"},
 		{"explain differs", []string{"explain", "t-mysql-10000-http-wrong", "-f", wrong}, 1, "differs from the expectation"},
 		{"explain unknown id", []string{"explain", "nope"}, 2, `no scenario "nope"`},
-		{"unknown subcommand", []string{"predcit"}, 2, "want one of analyze, explain, predict"},
+		{"unknown subcommand", []string{"predcit"}, 2, "want one of analyze, explain, gate, predict"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out, errs bytes.Buffer
