@@ -1,11 +1,9 @@
 package analyze
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -258,64 +256,25 @@ type scopeScan struct {
 }
 
 // scanScopes generates every scope's sidecar with one run of Istio's
-// generator and walks each configuration as soon as it is built, on as
-// many goroutines as there are cores, while the generator builds the
-// next; it hands the scans to merge in scope order. No configuration is
-// kept past its walk: a large mesh's scopes' configurations do not fit
-// in memory together.
+// generator and walks each configuration as soon as it is built, handing
+// the scans to merge in scope order. Only one configuration is alive at a
+// time: at 10,000 Services the default scope's holds about 150 MiB, and
+// walking one while the generator builds the next (measured) took the
+// live heap past 550 MiB, and the process past 1 GiB, for 3 s saved.
 func (m *Mesh) scanScopes(in predict.MeshObjects, scopes []*Scope, dests []Destination, merge func(s *Scope, scan scopeScan)) error {
 	proxies := make([]predict.MeshProxy, len(scopes))
 	for i, s := range scopes {
 		proxies[i] = s.proxy()
 	}
-	scans := make([]chan scopeScan, len(scopes))
-	for i := range scans {
-		scans[i] = make(chan scopeScan, 1)
-	}
-	// walking bounds the configurations alive at once.
-	walking := make(chan struct{}, runtime.GOMAXPROCS(0))
-	stop := make(chan struct{})
-	generated := make(chan error, 1)
-	go func() {
-		generated <- predict.GenerateMeshEach(in, proxies, "the mesh", func(i int, cfg *envoy.Config) error {
-			select {
-			case walking <- struct{}{}:
-			case <-stop:
-				return errStopped
-			}
-			go func() {
-				defer func() { <-walking }()
-				scans[i] <- m.scanScope(scopes[i], cfg, dests)
-			}()
-			return nil
-		})
-	}()
-	defer close(stop)
-	done := false
-	for i, s := range scopes {
-		var scan scopeScan
-		select {
-		case scan = <-scans[i]:
-		case err := <-generated:
-			if err != nil {
-				return err
-			}
-			done = true
-			scan = <-scans[i] // every scope's walk was started
-		}
+	return predict.GenerateMeshEach(in, proxies, "the mesh", func(i int, cfg *envoy.Config) error {
+		scan := m.scanScope(scopes[i], cfg, dests)
 		if scan.err != nil {
-			return fmt.Errorf("scope %s: %w", s, scan.err)
+			return fmt.Errorf("scope %s: %w", scopes[i], scan.err)
 		}
-		merge(s, scan)
-	}
-	if !done {
-		return <-generated
-	}
-	return nil
+		merge(scopes[i], scan)
+		return nil
+	})
 }
-
-// errStopped ends a generator run whose walks failed.
-var errStopped = errors.New("analyze: stopped after an error")
 
 // scanScope finds one scope's hazards and walks each destination to each.
 // A hazard's hits depend only on what identifies it across scopes (class,
