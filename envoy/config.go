@@ -43,6 +43,10 @@ type Config struct {
 	// listenerIx, clusterIx and endpointIx find Listener, Cluster and
 	// LoadAssignment by name (index.go).
 	listenerIx, clusterIx, endpointIx nameIndex
+	// portSims and simListenerIx serve outbound calls and Chain from
+	// the simulation's listeners without scanning them all (index.go).
+	portSims      portSimulations
+	simListenerIx nameIndex
 }
 
 // Simulation returns Istio's traffic simulation over this configuration.
@@ -109,10 +113,7 @@ func (c *Config) Listener(name string) *listener.Listener {
 // simulation's copy of the listener.
 func (c *Config) Chain(listenerName, simChain string) *listener.FilterChain {
 	sim, _ := c.Simulation()
-	for _, l := range sim.Listeners {
-		if l.GetName() != listenerName {
-			continue
-		}
+	if l, ok := findNamed(&c.simListenerIx, sim.Listeners, listenerName, (*listener.Listener).GetName); ok {
 		for _, fc := range l.FilterChains {
 			if fc.GetName() == simChain {
 				return fc

@@ -1,6 +1,13 @@
 package envoy
 
-import "sync/atomic"
+import (
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"istio.io/istio/pilot/pkg/simulation"
+)
 
 // nameIndex finds a resource by name in one of a Config's slices without
 // scanning it: a mesh's sidecar holds tens of thousands of clusters, and
@@ -40,4 +47,52 @@ func findNamed[T any](ix *nameIndex, s []T, name string, nameOf func(T) string) 
 	}
 	var zero T
 	return zero, false
+}
+
+// portSimulations are Istio's traffic simulation over the listeners an
+// outbound call to each port can match. The simulation matches a call's
+// listener by scanning every listener (pilot/pkg/simulation/traffic.go,
+// matchListener: the exact address and port, then 0.0.0.0 on the port,
+// then virtualOutbound by name), so on a sidecar with a listener per
+// Service port each call cost a scan of thousands. Only listeners bound
+// to the call's port, and those bound to no port of a destination
+// (virtualOutbound, which use_original_dst hands on, virtualInbound,
+// internal listeners), can match; each port's simulation holds those, in
+// the configuration's order, and the same clusters and routes.
+type portSimulations struct {
+	once   sync.Once
+	byPort map[uint32]*simulation.Simulation
+	// shared holds the listeners every port's simulation keeps.
+	shared *simulation.Simulation
+}
+
+// outboundSimulation is the simulation an outbound call to port runs on.
+func (c *Config) outboundSimulation(port uint32) *simulation.Simulation {
+	sim, _ := c.Simulation()
+	ps := &c.portSims
+	ps.once.Do(func() {
+		ps.byPort = map[uint32]*simulation.Simulation{}
+		var shared []*listener.Listener
+		for _, l := range sim.Listeners {
+			sa := l.GetAddress().GetSocketAddress()
+			if sa == nil || l.GetUseOriginalDst().GetValue() || l.GetName() == "virtualOutbound" || l.GetName() == "virtualInbound" {
+				shared = append(shared, l)
+				for _, s := range ps.byPort {
+					s.Listeners = append(s.Listeners, l)
+				}
+				continue
+			}
+			s, ok := ps.byPort[sa.GetPortValue()]
+			if !ok {
+				s = &simulation.Simulation{Listeners: slices.Clone(shared), Clusters: sim.Clusters, Routes: sim.Routes}
+				ps.byPort[sa.GetPortValue()] = s
+			}
+			s.Listeners = append(s.Listeners, l)
+		}
+		ps.shared = &simulation.Simulation{Listeners: shared, Clusters: sim.Clusters, Routes: sim.Routes}
+	})
+	if s, ok := ps.byPort[port]; ok {
+		return s
+	}
+	return ps.shared
 }
