@@ -2,15 +2,13 @@ package analyze
 
 import (
 	"bytes"
-	"compress/gzip"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/firstbyte/firstbyte/analyze/meshgen"
+	"github.com/firstbyte/firstbyte/internal/golden"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite analyze/testdata/meshgen/*.json.gz from this build")
@@ -53,51 +51,9 @@ func TestGeneratedMeshReports(t *testing.T) {
 				if err := r.WriteJSON(&got); err != nil {
 					t.Fatal(err)
 				}
-				golden := filepath.Join("testdata", "meshgen", name+v.suffix+".json.gz")
-				if *updateGolden {
-					writeGzip(t, golden, got.Bytes())
-				}
-				want := readGzip(t, golden)
-				if !bytes.Equal(got.Bytes(), want) {
-					i := 0
-					for i < min(got.Len(), len(want)) && got.Bytes()[i] == want[i] {
-						i++
-					}
-					t.Fatalf("the report differs from %s (%d bytes, want %d) from byte %d:\ngot  %.300q\nwant %.300q\n(an intended change of the findings: go test ./analyze -run GeneratedMeshReports -update)",
-						golden, got.Len(), len(want), i, got.Bytes()[max(0, i-100):], want[max(0, i-100):])
-				}
+				golden.Compare(t, filepath.Join("testdata", "meshgen", name+v.suffix+".json.gz"), got.Bytes(), *updateGolden,
+					"go test ./analyze -run GeneratedMeshReports -update", nil)
 			})
 		}
-	}
-}
-
-func readGzip(t *testing.T, path string) []byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("reading the golden report: %v (write it with -update)", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return b
-}
-
-func writeGzip(t *testing.T, path string, data []byte) {
-	t.Helper()
-	var b bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-	zw.Write(data)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

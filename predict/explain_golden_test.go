@@ -2,14 +2,12 @@ package predict
 
 import (
 	"bytes"
-	"compress/gzip"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/firstbyte/firstbyte/internal/golden"
 	"github.com/firstbyte/firstbyte/scenarios"
 )
 
@@ -32,40 +30,8 @@ func TestCatalogueExplainUnchanged(t *testing.T) {
 			got.WriteString(r.Prediction.String())
 		}
 	}
-	golden := filepath.Join("testdata", "catalogue-explain.txt.gz")
-	if *updateExplain {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
-		zw.Write(got.Bytes())
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f, err := os.Open(golden)
-	if err != nil {
-		t.Fatalf("reading the golden traces: %v (write them with -update-explain)", err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", golden, err)
-	}
-	want, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatalf("%s: %v", golden, err)
-	}
-	if g, w := protojsonSpacing(got.Bytes()), protojsonSpacing(want); !bytes.Equal(g, w) {
-		gl, wl := bytes.Split(g, []byte("\n")), bytes.Split(w, []byte("\n"))
-		for i := range min(len(gl), len(wl)) {
-			if !bytes.Equal(gl[i], wl[i]) {
-				t.Fatalf("explain traces differ from %s at line %d:\ngot  %s\nwant %s\n(an intended change: go test ./predict -run CatalogueExplainUnchanged -update-explain)", golden, i+1, gl[i], wl[i])
-			}
-		}
-		t.Fatalf("explain traces differ from %s: %d lines, want %d", golden, len(gl), len(wl))
-	}
+	golden.Compare(t, filepath.Join("testdata", "catalogue-explain.txt.gz"), got.Bytes(), *updateExplain,
+		"go test ./predict -run CatalogueExplainUnchanged -update-explain", protojsonSpacing)
 }
 
 // protojsonSpacing drops the space protojson puts, at random per build,
