@@ -89,7 +89,12 @@ func AdmitMesh(namespaceLabels map[string]map[string]string, deployments []*apps
 	if err != nil {
 		return nil, err
 	}
-	return &Admission{nsLabels: namespaceLabels, deployments: deployments, pods: pods}, nil
+	// A copy, so that labels changed after admission fail admits.
+	labels := make(map[string]map[string]string, len(namespaceLabels))
+	for n, l := range namespaceLabels {
+		labels[n] = maps.Clone(l)
+	}
+	return &Admission{nsLabels: labels, deployments: slices.Clone(deployments), pods: pods}, nil
 }
 
 // Workloads are the admitted pods, in the Deployments' order.
