@@ -53,12 +53,10 @@ func writeFindingsJSON(w *bufio.Writer, fs []*Finding) error {
 	w.WriteString("[\n")
 	names := scopeNamesJSON{}
 	for i, f := range fs {
-		b, err := names.finding(f)
-		if err != nil {
+		w.WriteString("    ")
+		if err := names.writeFinding(w, f); err != nil {
 			return fmt.Errorf("writing finding %s as JSON: %w", f.ID, err)
 		}
-		w.WriteString("    ")
-		w.Write(b)
 		if i < len(fs)-1 {
 			w.WriteByte(',')
 		}
@@ -79,41 +77,42 @@ type scopeNamesJSON map[string][]byte
 // cannot hold it, since it escapes its newlines.
 const scopesNull = "\n      \"scopes\": null"
 
-// finding marshals f as json.MarshalIndent(f, "    ", "  ") does, with
-// its scope names from the cache.
-func (c scopeNamesJSON) finding(f *Finding) ([]byte, error) {
-	if len(f.Scopes) == 0 {
-		return json.MarshalIndent(f, "    ", "  ")
-	}
+// writeFinding writes f as json.MarshalIndent(f, "    ", "  ") does,
+// with its scope names from the cache, straight to w: a finding of a
+// large mesh runs to megabytes, mostly its scope names.
+func (c scopeNamesJSON) writeFinding(w *bufio.Writer, f *Finding) error {
 	bare := *f
 	bare.Scopes = nil
 	b, err := json.MarshalIndent(&bare, "    ", "  ")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	i := bytes.Index(b, []byte(scopesNull))
-	if i < 0 {
-		return json.MarshalIndent(f, "    ", "  ")
+	if len(f.Scopes) == 0 || i < 0 {
+		if b, err = json.MarshalIndent(f, "    ", "  "); err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
 	}
-	var out bytes.Buffer
-	out.Write(b[:i+len(scopesNull)-len("null")])
-	out.WriteString("[\n")
+	w.Write(b[:i+len(scopesNull)-len("null")])
+	w.WriteString("[\n")
 	for j, name := range f.Scopes {
 		enc, ok := c[name]
 		if !ok {
 			if enc, err = json.Marshal(name); err != nil {
-				return nil, err
+				return err
 			}
 			c[name] = enc
 		}
-		out.WriteString("        ")
-		out.Write(enc)
+		w.WriteString("        ")
+		w.Write(enc)
 		if j < len(f.Scopes)-1 {
-			out.WriteByte(',')
+			w.WriteByte(',')
 		}
-		out.WriteByte('\n')
+		w.WriteByte('\n')
 	}
-	out.WriteString("      ]")
-	out.Write(b[i+len(scopesNull):])
-	return out.Bytes(), nil
+	w.WriteString("      ]")
+	_, err = w.Write(b[i+len(scopesNull):])
+	return err
 }
