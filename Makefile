@@ -144,8 +144,10 @@ tidy-check:
 pins:
 	@hack/pins.sh
 
-# bench: probe verdict timings and false verdicts, the predict catalogue,
-# firstbyte analyze on a generated 2,000-Service mesh, the bug-report loop
+# bench: probe verdict timings and false verdicts, the predict catalogue
+# (in package predict, and through the runner as firstbyte predict runs it),
+# firstbyte analyze on generated 2,000- and 10,000-Service meshes with wall
+# and peak RSS (hack/scale-bench.sh; SCALE_50K=1 adds 50,000), the bug-report loop
 # (one scenario file on predict and local, warm; hack/loop-bench.sh),
 # a 30 s fuzz run of the scenario-file loader (findings land in
 # scenarios/testdata/fuzz/FuzzLoad: commit them with the fix), and (root)
@@ -155,7 +157,9 @@ bench:
 	$(GO) run ./cmd/probebench
 	$(GO) test ./predict/ -run '^$$' -bench Catalogue -benchtime 3x -count=1
 	$(GO) test ./scenarios/ -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
-	$(GO) test ./analyze/ -run '^$$' -bench AnalyzeGeneratedMesh -benchtime 1x -count=1
+	$(GO) test ./analyze/ -run '^$$' -bench 'AnalyzeGeneratedMesh/2k' -benchtime 1x -count=1
+	$(GO) test ./targets/predict/ -run '^$$' -bench CatalogueTable -benchtime 3x -count=1
+	@hack/scale-bench.sh
 	@hack/loop-bench.sh
 	@if [ "$$(id -u)" -eq 0 ]; then $(GO) run ./cmd/localbench -runs 20; \
 	else echo "bench: skipping the local catalogue: it needs root (sudo make bench)"; fi

@@ -153,14 +153,30 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	proxies := make([]predict.MeshProxy, len(scopes))
-	for i, s := range scopes {
-		proxies[i] = s.proxy()
+	for _, s := range scopes {
 		r.Scopes = append(r.Scopes, s.String())
 	}
-	var cfgs []*envoy.Config
-	if len(proxies) > 0 {
-		cfgs, err = predict.GenerateMesh(in, proxies, "the mesh")
+	found := map[string]*Finding{}
+	var order []*Finding
+	// An ambient-only mesh has no sidecar scope: generate no sidecars.
+	if len(scopes) > 0 {
+		err = m.scanScopes(in, scopes, dests, func(s *Scope, scan scopeScan) {
+			for j, h := range scan.hazards {
+				key := h.Class + "|" + h.Listener + "|" + h.Verdict + "|" + h.captureCluster
+				f, ok := found[key]
+				if !ok {
+					f = h
+					found[key] = f
+					order = append(order, f)
+				}
+				f.Scopes = append(f.Scopes, s.String())
+				for _, hit := range scan.hits[j] {
+					if hit != nil {
+						f.Hits = append(f.Hits, *hit)
+					}
+				}
+			}
+		})
 	}
 	if err != nil {
 		return nil, err
@@ -184,33 +200,6 @@ func Analyze(m *Mesh, opt Options) (*Report, error) {
 			return nil, err
 		}
 		serverIPs = ips
-	}
-	found := map[string]*Finding{}
-	var order []*Finding
-	for i, s := range scopes {
-		hz, err := m.scopeHazards(s, cfgs[i])
-		if err != nil {
-			return nil, fmt.Errorf("scope %s: %w", s, err)
-		}
-		for _, h := range hz {
-			key := h.Class + "|" + h.Listener + "|" + h.Verdict + "|" + h.captureCluster
-			f, ok := found[key]
-			if !ok {
-				f = h
-				found[key] = f
-				order = append(order, f)
-			}
-			f.Scopes = append(f.Scopes, s.String())
-			for _, d := range dests {
-				hit, err := hits(s, cfgs[i], f, d)
-				if err != nil {
-					return nil, err
-				}
-				if hit != nil {
-					f.Hits = append(f.Hits, *hit)
-				}
-			}
-		}
 	}
 	waypoints, err := m.waypointHazards(dests) // ambient.go
 	if err != nil {
@@ -397,8 +386,12 @@ func (m *Mesh) inspectorCauses(cfg *envoy.Config, listener string, dst netip.Add
 	for _, d := range cfg.RouteDomains(fmt.Sprint(port)) {
 		domains[d] = true
 	}
-	for _, s := range m.Services {
-		if !any && s.Spec.ClusterIP != dst.Addr().String() {
+	ip := ""
+	if !any {
+		ip = dst.Addr().String()
+	}
+	for _, s := range m.servicesOnPort(port, ip) {
+		if !any && s.Spec.ClusterIP != ip {
 			continue
 		}
 		for _, p := range s.Spec.Ports {

@@ -1,7 +1,8 @@
 // Package analyze finds server-first hazards in a real mesh before they
 // bite: it reads the mesh (YAML, a live cluster, or a sidecar's config
 // dump), builds each client scope's sidecar configuration with Istio's own
-// generator (predict.GenerateMesh), walks every outbound listener with
+// generator (predict.GenerateMeshEach, one run for every scope, each
+// configuration walked as it is built), walks every outbound listener with
 // predict's Envoy model, and reports each listener that holds or misroutes
 // a server-first connection, with its cause, the server-first destinations
 // it meets, and the remediations that fix it, each checked by running the

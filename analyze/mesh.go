@@ -52,6 +52,11 @@ type Mesh struct {
 	AllocatedIPs []string
 
 	origins map[string]Origin
+	// servicePorts indexes Services by port once Finish has run.
+	servicePorts *servicePortIndex
+	// admission is the workloads' admission through Istio's injection,
+	// once scopes has run it.
+	admission *predict.Admission
 }
 
 // Skip counts skipped documents of one reason, with the first one's place.
@@ -101,7 +106,54 @@ func (m *Mesh) Finish() error {
 		need(w.Namespace)
 	}
 	m.allocateClusterIPs()
+	m.servicePorts = indexServicePorts(m.Services)
 	return nil
+}
+
+// servicePortIndex lists the Services that declare each port, in
+// m.Services order: analyze names the causes of every hazardous listener
+// in every scope, and a scan of all Services for each made that walk
+// quadratic in the mesh.
+type servicePortIndex struct {
+	// of is the slice indexed, to tell a stale index.
+	of     []*corev1.Service
+	byPort map[int][]*corev1.Service
+	// byAddrPort is keyed by cluster IP and port ("10.96.0.1|80").
+	byAddrPort map[string][]*corev1.Service
+}
+
+func indexServicePorts(svcs []*corev1.Service) *servicePortIndex {
+	ix := &servicePortIndex{of: svcs, byPort: map[int][]*corev1.Service{}, byAddrPort: map[string][]*corev1.Service{}}
+	for _, s := range svcs {
+		seen := map[int]bool{}
+		for _, p := range s.Spec.Ports {
+			port := int(p.Port)
+			if seen[port] {
+				continue
+			}
+			seen[port] = true
+			ix.byPort[port] = append(ix.byPort[port], s)
+			k := s.Spec.ClusterIP + "|" + fmt.Sprint(port)
+			ix.byAddrPort[k] = append(ix.byAddrPort[k], s)
+		}
+	}
+	return ix
+}
+
+// servicesOnPort lists, in m.Services order, the Services that declare
+// port and, when clusterIP is not empty, have that cluster IP; every
+// Service they leave out declares neither. Without a current index (a
+// mesh Finish has not completed, or one whose Services were replaced) it
+// is every Service.
+func (m *Mesh) servicesOnPort(port int, clusterIP string) []*corev1.Service {
+	ix := m.servicePorts
+	if ix == nil || len(ix.of) != len(m.Services) || (len(ix.of) > 0 && &ix.of[0] != &m.Services[0]) {
+		return m.Services
+	}
+	if clusterIP != "" {
+		return ix.byAddrPort[clusterIP+"|"+fmt.Sprint(port)]
+	}
+	return ix.byPort[port]
 }
 
 // serviceIPs is where allocateClusterIPs takes addresses from: the upper
@@ -145,6 +197,7 @@ func (m *Mesh) clone() *Mesh {
 	for i, s := range m.ServiceEntries {
 		c.ServiceEntries[i] = s.DeepCopy()
 	}
+	c.servicePorts = nil
 	c.Sidecars = slices.Clone(m.Sidecars)
 	c.MeshConfig = proto.Clone(m.MeshConfig).(*meshconfig.MeshConfig)
 	return &c
@@ -155,8 +208,7 @@ func (m *Mesh) clone() *Mesh {
 // ServiceEntries with the port (only that port), and the pods behind
 // them; Sidecars, policies and namespaces stay.
 func (m *Mesh) generatorInput(port int) (predict.MeshObjects, error) {
-	var out predict.MeshObjects
-	out.Mesh = m.MeshConfig
+	out := predict.MeshObjects{Mesh: m.MeshConfig, Admission: m.admission}
 	nss := make([]string, 0, len(m.Namespaces))
 	for n := range m.Namespaces {
 		nss = append(nss, n)

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -22,9 +21,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	if r.Exposed == nil {
 		r.Exposed = []*Finding{}
 	}
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(r)
+	return writeReportJSON(w, r)
 }
 
 // WriteTable writes the terminal report: a table of findings, then each

@@ -1,13 +1,16 @@
 package analyze
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
+	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/predict"
 	"github.com/firstbyte/firstbyte/predict/capture"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -31,9 +34,21 @@ type Scope struct {
 	// IP is the representative proxy's address.
 	IP  netip.Addr
 	key string
+	// name is String(), fixed once the members are: every finding lists
+	// its scopes by name, and the default scope of a large mesh names
+	// thousands of workloads, so each finding shares one string.
+	name string
 }
 
 func (s *Scope) String() string {
+	if s.name != "" {
+		return s.name
+	}
+	return s.describe()
+}
+
+// describe names the scope by its members, Sidecar and annotations.
+func (s *Scope) describe() string {
 	var b strings.Builder
 	b.WriteString(strings.Join(s.Members, ", "))
 	if s.Sidecar != "" {
@@ -70,6 +85,9 @@ func (m *Mesh) scopes() ([]*Scope, error) {
 	}
 	restricted := m.visibilityRestricted()
 	byKey := map[string]*Scope{}
+	// listed holds scope key + member: a scope may stand for thousands
+	// of workloads, and a scan of its members per member is quadratic.
+	listed := map[string]bool{}
 	var out []*Scope
 	addMember := func(ns string, labels, annotations map[string]string, member string) {
 		sc := m.sidecarFor(ns, labels)
@@ -84,7 +102,8 @@ func (m *Mesh) scopes() ([]*Scope, error) {
 			byKey[key] = s
 			out = append(out, s)
 		}
-		if !slices.Contains(s.Members, member) {
+		if !listed[key+"\x00"+member] {
+			listed[key+"\x00"+member] = true
 			s.Members = append(s.Members, member)
 		}
 	}
@@ -121,6 +140,7 @@ func (m *Mesh) scopes() ([]*Scope, error) {
 	ip := proxyIPs.Addr().Next()
 	for _, s := range out {
 		s.IP, ip = ip, ip.Next()
+		s.name = s.describe()
 	}
 	return out, nil
 }
@@ -219,9 +239,96 @@ func (m *Mesh) admitted() ([]predict.Workload, error) {
 	for n, ns := range m.Namespaces {
 		nsLabels[n] = ns.Labels
 	}
-	workloads, err := predict.AdmitWorkloads(nsLabels, m.Workloads)
+	a, err := predict.AdmitMesh(nsLabels, m.Workloads)
 	if err != nil {
 		return nil, fmt.Errorf("running the mesh's workloads through Istio's injection: %w", err)
 	}
-	return workloads, nil
+	// generatorInput hands it to the generator, which would admit the
+	// same pods again.
+	m.admission = a
+	return a.Workloads(), nil
+}
+
+// scopeScan is one scope's hazards, and for each the hits of every
+// destination (nil where the hazard does not meet it).
+type scopeScan struct {
+	hazards []*Finding
+	hits    [][]*Hit
+	err     error
+}
+
+// scanScopes generates every scope's sidecar with one run of Istio's
+// generator and walks each configuration as soon as it is built, on
+// another goroutine while the generator builds the next, handing the
+// scans to merge in scope order. At most two configurations are alive:
+// the one walked and the one built; the generator waits for the walk
+// before it builds a third. At 10,000 Services the default scope's
+// configuration holds about 150 MiB, so walking more at once (measured)
+// took the process past 1 GiB.
+func (m *Mesh) scanScopes(in predict.MeshObjects, scopes []*Scope, dests []Destination, merge func(s *Scope, scan scopeScan)) error {
+	proxies := make([]predict.MeshProxy, len(scopes))
+	for i, s := range scopes {
+		proxies[i] = s.proxy()
+	}
+	type walk struct {
+		i   int
+		cfg *envoy.Config
+	}
+	walks := make(chan walk)
+	walked := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for w := range walks {
+			if err != nil {
+				continue // drain: the generator stops at its next hand-off
+			}
+			scan := m.scanScope(scopes[w.i], w.cfg, dests)
+			if scan.err != nil {
+				err = fmt.Errorf("scope %s: %w", scopes[w.i], scan.err)
+				failed.Store(true)
+				continue
+			}
+			merge(scopes[w.i], scan)
+		}
+		walked <- err
+	}()
+	genErr := predict.GenerateMeshEach(in, proxies, "the mesh", func(i int, cfg *envoy.Config) error {
+		if failed.Load() {
+			return errWalkFailed
+		}
+		walks <- walk{i, cfg}
+		return nil
+	})
+	close(walks)
+	if err := <-walked; err != nil {
+		return err
+	}
+	return genErr
+}
+
+// errWalkFailed stops the generator once a walk failed; the walk's own
+// error is the one returned.
+var errWalkFailed = errors.New("analyze: a scope's walk failed")
+
+// scanScope finds one scope's hazards and walks each destination to each.
+// A hazard's hits depend only on what identifies it across scopes (class,
+// listener, port, capture cluster), so they are the same as the merged
+// finding's.
+func (m *Mesh) scanScope(s *Scope, cfg *envoy.Config, dests []Destination) scopeScan {
+	hz, err := m.scopeHazards(s, cfg)
+	if err != nil {
+		return scopeScan{err: err}
+	}
+	out := scopeScan{hazards: hz, hits: make([][]*Hit, len(hz))}
+	for j, h := range hz {
+		for _, d := range dests {
+			hit, err := hits(s, cfg, h, d)
+			if err != nil {
+				return scopeScan{err: err}
+			}
+			out.hits[j] = append(out.hits[j], hit)
+		}
+	}
+	return out
 }

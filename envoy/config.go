@@ -40,6 +40,13 @@ type Config struct {
 	// chainNames maps the names the simulation sees back to the names in
 	// the configuration (see simulation()).
 	chainNames map[string]string
+	// listenerIx, clusterIx and endpointIx find Listener, Cluster and
+	// LoadAssignment by name (index.go).
+	listenerIx, clusterIx, endpointIx nameIndex
+	// portSims and simListenerIx serve outbound calls and Chain from
+	// the simulation's listeners without scanning them all (index.go).
+	portSims      portSimulations
+	simListenerIx nameIndex
 }
 
 // Simulation returns Istio's traffic simulation over this configuration.
@@ -98,22 +105,15 @@ func ChainLabel(simName string, names map[string]string, l *listener.Listener) s
 
 // Listener returns the listener with the given name.
 func (c *Config) Listener(name string) *listener.Listener {
-	for _, l := range c.Listeners {
-		if l.GetName() == name {
-			return l
-		}
-	}
-	return nil
+	l, _ := findNamed(&c.listenerIx, c.Listeners, name, (*listener.Listener).GetName)
+	return l
 }
 
 // Chain returns the filter chain the simulation matched, from the
 // simulation's copy of the listener.
 func (c *Config) Chain(listenerName, simChain string) *listener.FilterChain {
 	sim, _ := c.Simulation()
-	for _, l := range sim.Listeners {
-		if l.GetName() != listenerName {
-			continue
-		}
+	if l, ok := findNamed(&c.simListenerIx, sim.Listeners, listenerName, (*listener.Listener).GetName); ok {
 		for _, fc := range l.FilterChains {
 			if fc.GetName() == simChain {
 				return fc
@@ -127,12 +127,8 @@ func (c *Config) Chain(listenerName, simChain string) *listener.FilterChain {
 }
 
 func (c *Config) Cluster(name string) *cluster.Cluster {
-	for _, cl := range c.Clusters {
-		if cl.GetName() == name {
-			return cl
-		}
-	}
-	return nil
+	cl, _ := findNamed(&c.clusterIx, c.Clusters, name, (*cluster.Cluster).GetName)
+	return cl
 }
 
 // LoadAssignment returns the EDS assignment for an EDS cluster.
@@ -141,10 +137,6 @@ func (c *Config) LoadAssignment(cl *cluster.Cluster) *endpoint.ClusterLoadAssign
 	if name == "" {
 		name = cl.GetName()
 	}
-	for _, a := range c.Endpoints {
-		if a.GetClusterName() == name {
-			return a
-		}
-	}
-	return nil
+	a, _ := findNamed(&c.endpointIx, c.Endpoints, name, (*endpoint.ClusterLoadAssignment).GetClusterName)
+	return a
 }

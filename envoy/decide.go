@@ -346,6 +346,9 @@ func SimulationRuns() int64 { return simulationRuns.Load() }
 func (c *Config) runSimulation(call simulation.Call) (res simulation.Result, err error) {
 	simulationRuns.Add(1)
 	sim, _ := c.Simulation()
+	if call.CallMode == simulation.CallModeOutbound && call.Port > 0 {
+		sim = c.outboundSimulation(uint32(call.Port))
+	}
 	defer func() {
 		if r := recover(); r != nil { // the simulation fails its *testing.T on malformed config
 			err = fmt.Errorf("Istio's traffic simulation failed on %s:%d, malformed configuration? %v", call.Address, call.Port, r)

@@ -283,14 +283,20 @@ func admitPods(podIPs map[string]netip.Addr, nsLabels map[string]map[string]stri
 func runningPods(pods map[string]admittedPod, services []*corev1.Service, deployments []*appsv1.Deployment) []runtime.Object {
 	var out []runtime.Object
 	emitted := map[string]bool{}
+	// A Service selects only its own namespace's pods: grouping them
+	// keeps a large mesh from matching every Service against every pod.
+	inNamespace := map[string][]*appsv1.Deployment{}
+	for _, d := range deployments {
+		inNamespace[d.Namespace] = append(inNamespace[d.Namespace], d)
+	}
 	for _, svc := range services {
 		if len(svc.Spec.Selector) == 0 {
 			continue
 		}
 		sel := labels.SelectorFromSet(svc.Spec.Selector)
 		var eps []discoveryv1.Endpoint
-		for _, d := range deployments {
-			if d.Namespace != svc.Namespace || !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
+		for _, d := range inNamespace[svc.Namespace] {
+			if !sel.Matches(labels.Set(d.Spec.Template.Labels)) {
 				continue
 			}
 			key := d.Namespace + "/" + d.Name

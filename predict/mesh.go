@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/firstbyte/firstbyte/envoy"
@@ -35,6 +36,11 @@ type MeshObjects struct {
 	Istio []string
 	// Mesh is the mesh config with Istio's defaults applied.
 	Mesh *meshconfig.MeshConfig
+	// Admission, when set, is the Deployments' admission already run
+	// (AdmitMesh): GenerateMesh uses it if it admitted exactly these
+	// Deployments under these namespace labels, and admits them again
+	// otherwise. Istio's injection of a large mesh's pods costs seconds.
+	Admission *Admission
 }
 
 // MeshProxy is a sidecar to generate configuration for: a pod as istiod
@@ -60,38 +66,94 @@ type Workload struct {
 // AdmitWorkloads admits one pod per Deployment as GenerateMesh does (the
 // same addresses, in the same order), through Istio's sidecar injection.
 func AdmitWorkloads(namespaceLabels map[string]map[string]string, deployments []*appsv1.Deployment) ([]Workload, error) {
+	a, err := AdmitMesh(namespaceLabels, deployments)
+	if err != nil {
+		return nil, err
+	}
+	return a.Workloads(), nil
+}
+
+// Admission is Deployments admitted through Istio's sidecar injection,
+// one pod each, as GenerateMesh admits them.
+type Admission struct {
+	nsLabels    map[string]map[string]string
+	deployments []*appsv1.Deployment
+	pods        map[string]admittedPod
+}
+
+// AdmitMesh admits one pod per Deployment as GenerateMesh does (the same
+// addresses, in the same order), through Istio's sidecar injection.
+func AdmitMesh(namespaceLabels map[string]map[string]string, deployments []*appsv1.Deployment) (*Admission, error) {
 	pods, err := admitPods(map[string]netip.Addr{}, namespaceLabels, deployments)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Workload, 0, len(pods))
-	for _, d := range deployments {
-		p := pods[d.Namespace+"/"+d.Name]
+	// A copy, so that labels changed after admission fail admits.
+	labels := make(map[string]map[string]string, len(namespaceLabels))
+	for n, l := range namespaceLabels {
+		labels[n] = maps.Clone(l)
+	}
+	return &Admission{nsLabels: labels, deployments: slices.Clone(deployments), pods: pods}, nil
+}
+
+// Workloads are the admitted pods, in the Deployments' order.
+func (a *Admission) Workloads() []Workload {
+	out := make([]Workload, 0, len(a.deployments))
+	for _, d := range a.deployments {
+		p := a.pods[d.Namespace+"/"+d.Name]
 		out = append(out, Workload{
 			Deployment: d, Pod: p.pod.Name, Namespace: d.Namespace,
 			IP: netip.MustParseAddr(p.pod.Status.PodIP), Labels: maps.Clone(p.pod.Labels),
 			Annotations: p.annotations, Injection: p.injection,
 		})
 	}
-	return out, nil
+	return out
+}
+
+// admits reports whether the admission is of exactly these Deployments
+// (the same objects, in the same order, since order gives addresses)
+// under the same namespace labels.
+func (a *Admission) admits(nsLabels map[string]map[string]string, deployments []*appsv1.Deployment) bool {
+	return a != nil && slices.Equal(a.deployments, deployments) &&
+		maps.EqualFunc(a.nsLabels, nsLabels, func(x, y map[string]string) bool { return maps.Equal(x, y) })
 }
 
 // GenerateMesh runs Istio's config generator once over the mesh and
 // returns each proxy's sidecar configuration, in the order asked.
 // describe names the input in errors.
 func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy.Config, error) {
-	build, err := generator.Istio()
+	out := make([]*envoy.Config, len(proxies))
+	err := GenerateMeshEach(m, proxies, describe, func(i int, cfg *envoy.Config) error {
+		out[i] = cfg
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
+	return out, nil
+}
+
+// GenerateMeshEach runs Istio's config generator once over the mesh and
+// hands each proxy's sidecar configuration to each, in the order asked,
+// as soon as it is built, keeping none: the configurations of a large
+// mesh's proxies do not fit in memory together (each holds a listener
+// and cluster per Service port it sees). An error from each stops the
+// run and is returned.
+func GenerateMeshEach(m MeshObjects, proxies []MeshProxy, describe string, each func(i int, cfg *envoy.Config) error) error {
+	build, err := generator.Istio()
+	if err != nil {
+		return err
+	}
 	generator.QuietIstio()
 	nsLabels, services := m.index()
-	pods, err := admitPods(map[string]netip.Addr{}, nsLabels, m.Deployments)
-	if err != nil {
-		return nil, fmt.Errorf("admitting %s's pods: %w", describe, err)
+	var pods map[string]admittedPod
+	if m.Admission.admits(nsLabels, m.Deployments) {
+		pods = m.Admission.pods
+	} else if pods, err = admitPods(map[string]netip.Addr{}, nsLabels, m.Deployments); err != nil {
+		return fmt.Errorf("admitting %s's pods: %w", describe, err)
 	}
 	kube := append(append([]runtime.Object(nil), m.Kube...), runningPods(pods, services, m.Deployments)...)
-	out := make([]*envoy.Config, len(proxies))
+	var eachErr error
 	err = test.Wrap(func(t test.Failer) {
 		f := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{
 			KubernetesObjects: kube,
@@ -100,12 +162,15 @@ func GenerateMesh(m MeshObjects, proxies []MeshProxy, describe string) ([]*envoy
 			MeshConfig:        m.Mesh,
 		})
 		for i, p := range proxies {
-			out[i] = generatedConfig(f, sidecarProxy(sidecarPod{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, IP: p.IP}, build),
+			cfg := generatedConfig(f, sidecarProxy(sidecarPod{Name: p.Name, Namespace: p.Namespace, Labels: p.Labels, IP: p.IP}, build),
 				fmt.Sprintf("sidecar of %s/%s (%s) generated by %s from %s", p.Namespace, p.Name, p.IP, build, describe))
+			if eachErr = each(i, cfg); eachErr != nil {
+				return
+			}
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Istio's config generator rejected %s: %w", describe, err)
+		return fmt.Errorf("Istio's config generator rejected %s: %w", describe, err)
 	}
-	return out, nil
+	return eachErr
 }

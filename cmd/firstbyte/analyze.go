@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -132,6 +134,7 @@ func runAnalyze(args []string, stdout, stderr io.Writer) int {
 			c.Head.Notes = append(notes, c.Head.Notes...)
 			return writeChange(c, *output, stdout, stderr)
 		}
+		limitAnalyzeMemory()
 		r, err := analyze.Analyze(m, opt)
 		if code := failed(stderr, err); code != 0 {
 			return code
@@ -322,4 +325,18 @@ func writeReport(r analyzeOutput, output string, w io.Writer) error {
 		return r.WriteMarkdown(w)
 	}
 	return r.WriteTable(w)
+}
+
+// analyzeMemoryLimit is the soft heap limit of an analysis. A 10,000-
+// Service mesh keeps up to about 700 MiB live while Istio's generator
+// builds its widest scopes, and Go's default GOGC lets garbage double
+// that; near the limit the collector runs more often instead, measured
+// (docs/benchmarks.md) at 0.9 GiB peak RSS instead of 1.6 GiB for about
+// 10% more CPU. GOMEMLIMIT in the environment overrides it.
+const analyzeMemoryLimit = 800 << 20
+
+func limitAnalyzeMemory() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(analyzeMemoryLimit)
+	}
 }

@@ -54,8 +54,12 @@ type outcome struct {
 // New returns the predict target. It shares the process's predictor
 // (predict.Shared) with the runner's collider-check expectation, so each
 // distinct set of objects is generated once per process.
-func New() *Target {
-	return &Target{predictor: pr.Shared(), predictions: map[string]outcome{}}
+func New() *Target { return withPredictor(pr.Shared()) }
+
+// withPredictor returns the predict target on its own predictor (the
+// benchmark's fresh cache per run).
+func withPredictor(p *pr.Predictor) *Target {
+	return &Target{predictor: p, predictions: map[string]outcome{}}
 }
 
 // Name implements targets.Target.
