@@ -16,8 +16,10 @@ var updateGolden = flag.Bool("update", false, "rewrite analyze/testdata/meshgen/
 // TestGeneratedMeshReports compares analyze's JSON report on meshgen's
 // meshes, with and without a server-first destination (so with and
 // without remediation checks), byte for byte with the reports the code
-// before the scale work (f56d4be) wrote with `firstbyte analyze -f
-// meshgen-N.yaml -o json`: the pipeline may get faster, never different.
+// before the scale work wrote (1757aa8: main with the gate's and ambient's
+// findings, just before the scale branch merged; the scale branch itself
+// was checked against f56d4be): the pipeline may get faster, never
+// different.
 // The meshes carry a default scope, a Sidecar scope and a capture
 // annotation scope each. (The 2k and 10k meshes' reports were compared
 // the same way, by hand: docs/benchmarks.md.)

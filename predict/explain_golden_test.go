@@ -15,7 +15,7 @@ var updateExplain = flag.Bool("update-explain", false, "rewrite testdata/catalog
 
 // TestCatalogueExplainUnchanged compares every catalogue row's explain
 // trace (Prediction.String, what firstbyte explain prints) with the
-// traces the code before the scale work (f56d4be) printed: making the
+// traces the code before the scale work (1757aa8, main just before the scale branch merged) printed: making the
 // generator runs cheaper must not change a single decision or step.
 func TestCatalogueExplainUnchanged(t *testing.T) {
 	var got bytes.Buffer
