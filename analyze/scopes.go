@@ -47,10 +47,28 @@ func (s *Scope) String() string {
 	return s.describe()
 }
 
-// describe names the scope by its members, Sidecar and annotations.
+// describe names the scope by its members, Sidecar and annotations. A
+// workload whose namespace is a member too is left out of the name: the
+// namespace already stands for it (its default workloads share the
+// namespace's scope), and listing them made a large mesh's default scope
+// name every workload, so each finding's scope list ran to megabytes
+// (issue "Scale": a 411 MB report at 10,000 Services). Members keeps them.
 func (s *Scope) describe() string {
 	var b strings.Builder
-	b.WriteString(strings.Join(s.Members, ", "))
+	namespaces := map[string]bool{}
+	for _, m := range s.Members {
+		if !strings.Contains(m, "/") {
+			namespaces[m] = true
+		}
+	}
+	named := make([]string, 0, len(s.Members))
+	for _, m := range s.Members {
+		if ns, _, ok := strings.Cut(m, "/"); ok && namespaces[ns] {
+			continue
+		}
+		named = append(named, m)
+	}
+	b.WriteString(strings.Join(named, ", "))
 	if s.Sidecar != "" {
 		fmt.Fprintf(&b, " (Sidecar %s)", s.Sidecar)
 	}
