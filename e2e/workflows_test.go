@@ -15,6 +15,7 @@ import (
 
 	"github.com/firstbyte/firstbyte/targets/kube/pins"
 	"github.com/rhysd/actionlint"
+	yamlv3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 )
 
@@ -160,15 +161,21 @@ func TestE2EWorkflowPathFilterIsComplete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// YAML 1.2 (yaml/v3): under sigs.k8s.io/yaml's YAML 1.1 the key "on"
+	// is the boolean true, the struct below stayed empty and this test
+	// returned before checking anything.
 	var wf struct {
 		On struct {
-			PullRequest struct {
-				Paths []string `json:"paths"`
-			} `json:"pull_request"`
-		} `json:"on"`
+			PullRequest *struct {
+				Paths []string `yaml:"paths"`
+			} `yaml:"pull_request"`
+		} `yaml:"on"`
 	}
-	if err := yaml.Unmarshal(data, &wf); err != nil {
+	if err := yamlv3.Unmarshal(data, &wf); err != nil {
 		t.Fatal(err)
+	}
+	if wf.On.PullRequest == nil {
+		t.Fatal("e2e.yml has no pull_request trigger (or this test no longer reads its \"on\" key)")
 	}
 	paths := wf.On.PullRequest.Paths
 	if len(paths) == 0 {
