@@ -151,7 +151,7 @@ func GenerateAmbientMesh(m MeshObjects, gateways []*gatewayv1.Gateway, services,
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Istio's config generator rejected %s: %w", describe, err)
+		return nil, generatorFailed(describe, err)
 	}
 	return out, nil
 }
