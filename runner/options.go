@@ -1,14 +1,13 @@
 package runner
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	ginkgotypes "github.com/onsi/ginkgo/v2/types"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/firstbyte/firstbyte/istioline"
 	"github.com/firstbyte/firstbyte/scenarios"
 	"github.com/firstbyte/firstbyte/servers/probe"
 )
@@ -119,23 +118,12 @@ func (o Options) Selected() ([]scenarios.Scenario, string, error) {
 	return all, scenarios.CatalogueFile + " + " + o.Scenarios, nil
 }
 
-// RepoRoot finds the repository root: the nearest directory up from the
-// working directory that holds go.mod.
+// RepoRoot finds the firstbyte checkout the working directory is in
+// (istioline.FindRoot: the nearest go.mod above it that is firstbyte's),
+// so an installed firstbyte run inside another Go module is outside a
+// checkout, as OptionsFromEnv expects.
 func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: run the suite from the repository")
-		}
-		dir = parent
-	}
+	return istioline.FindRoot(".")
 }
 
 // FilterByLabels applies a Ginkgo label filter (LABELS) to scenarios, as
