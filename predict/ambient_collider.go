@@ -21,7 +21,7 @@ import (
 func (p *Predictor) ambientColliderCheck(b *fixtures.Bundle, dst netip.AddrPort) (ColliderCheck, error) {
 	c := ColliderCheck{Predicted: true, Destination: dst, Host: b.ColliderAddr}
 	_, host := colliderService(b)
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return c, err
 	}

@@ -137,7 +137,7 @@ func (p *Predictor) ColliderCheck(b *fixtures.Bundle) (ColliderCheck, error) {
 		return p.ambientColliderCheck(b, dst)
 	}
 	c := ColliderCheck{Predicted: true, Destination: dst, Host: b.ColliderAddr}
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return c, err
 	}

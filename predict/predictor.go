@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 
 	"github.com/firstbyte/firstbyte/envoy"
 	"github.com/firstbyte/firstbyte/fixtures"
@@ -33,6 +34,43 @@ type Predictor struct {
 	// rejection says why this Istio's validation refuses a rendered
 	// scenario, or "" (generator.Rejection; tests swap in their own).
 	rejection func(*fixtures.Bundle) string
+	// inputs remembers each bundle's generator input while the bundle
+	// lives: a row's phases (deploy, probe, collider check) each ask for
+	// it, and deriving it (deep copies, pod admission, Istio's IP
+	// allocator) was a tenth of the catalogue's CPU.
+	inputMu sync.Mutex
+	inputs  map[weak.Pointer[fixtures.Bundle]]*derivedInput
+}
+
+// derivedInput is one bundle's generator input, derived once.
+type derivedInput struct {
+	once sync.Once
+	in   generatorInput
+	err  error
+}
+
+// inputOf returns inputFor(b), derived once per bundle. A Bundle is not
+// changed after Render, so its input cannot go stale; the entry goes when
+// the bundle is collected.
+func (p *Predictor) inputOf(b *fixtures.Bundle) (generatorInput, error) {
+	k := weak.Make(b)
+	p.inputMu.Lock()
+	if p.inputs == nil {
+		p.inputs = map[weak.Pointer[fixtures.Bundle]]*derivedInput{}
+	}
+	d, ok := p.inputs[k]
+	if !ok {
+		d = &derivedInput{}
+		p.inputs[k] = d
+		runtime.AddCleanup(b, func(k weak.Pointer[fixtures.Bundle]) {
+			p.inputMu.Lock()
+			delete(p.inputs, k)
+			p.inputMu.Unlock()
+		}, k)
+	}
+	p.inputMu.Unlock()
+	d.once.Do(func() { d.in, d.err = inputFor(b) })
+	return d.in, d.err
 }
 
 type generation struct {
@@ -72,7 +110,7 @@ func (p *Predictor) ServerSidecar(b *fixtures.Bundle) (*envoy.Config, error) {
 // SidecarOf returns the configuration of the named pod's sidecar ("client"
 // or "server"). One generator run builds every sidecar of the bundle.
 func (p *Predictor) SidecarOf(b *fixtures.Bundle, pod string) (*envoy.Config, error) {
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +207,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 	if err != nil {
 		return Prediction{}, err
 	}
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return Prediction{}, err
 	}
@@ -202,7 +240,7 @@ func (p *Predictor) PredictBundle(b *fixtures.Bundle) (Prediction, error) {
 // scenario dials (the ServiceEntry's host) through the client pod's
 // capture rules and, when captured, its sidecar's name table.
 func (p *Predictor) ResolveServer(b *fixtures.Bundle) (Resolution, error) {
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return Resolution{}, err
 	}
@@ -282,7 +320,7 @@ func (p *Predictor) predictAll(list []scenarios.Scenario) []Result {
 // Generate runs Istio's generator for a bundle's objects, once per distinct
 // set of objects, and returns every proxy's configuration by pod name.
 func (p *Predictor) Generate(b *fixtures.Bundle) (map[string]*envoy.Config, error) {
-	in, err := inputFor(b)
+	in, err := p.inputOf(b)
 	if err != nil {
 		return nil, err
 	}
