@@ -382,15 +382,25 @@ func (m *Mesh) inspectorCauses(cfg *envoy.Config, listener string, dst netip.Add
 	port := int(dst.Port())
 	var out []Cause
 	vipOwner := ""
+	// Only a wildcard listener's causes are filtered by its route's
+	// domains; an address-specific one's owner is the Service at the address.
 	domains := map[string]bool{}
-	for _, d := range cfg.RouteDomains(fmt.Sprint(port)) {
-		domains[d] = true
+	if any {
+		for _, d := range cfg.RouteDomains(fmt.Sprint(port)) {
+			domains[d] = true
+		}
 	}
 	ip := ""
 	if !any {
 		ip = dst.Addr().String()
 	}
-	for _, s := range m.servicesOnPort(port, ip) {
+	candidates := m.servicesOnPort(port, ip)
+	if any && len(domains) > 0 {
+		if routed, ok := m.servicesRouted(port, domains); ok {
+			candidates = routed
+		}
+	}
+	for _, s := range candidates {
 		if !any && s.Spec.ClusterIP != ip {
 			continue
 		}

@@ -120,10 +120,13 @@ type servicePortIndex struct {
 	byPort map[int][]*corev1.Service
 	// byAddrPort is keyed by cluster IP and port ("10.96.0.1|80").
 	byAddrPort map[string][]*corev1.Service
+	// byHost gives, for each port, the positions in byPort[port] of the
+	// Services with each fully qualified name.
+	byHost map[int]map[string][]int
 }
 
 func indexServicePorts(svcs []*corev1.Service) *servicePortIndex {
-	ix := &servicePortIndex{of: svcs, byPort: map[int][]*corev1.Service{}, byAddrPort: map[string][]*corev1.Service{}}
+	ix := &servicePortIndex{of: svcs, byPort: map[int][]*corev1.Service{}, byAddrPort: map[string][]*corev1.Service{}, byHost: map[int]map[string][]int{}}
 	for _, s := range svcs {
 		seen := map[int]bool{}
 		for _, p := range s.Spec.Ports {
@@ -132,6 +135,10 @@ func indexServicePorts(svcs []*corev1.Service) *servicePortIndex {
 				continue
 			}
 			seen[port] = true
+			if ix.byHost[port] == nil {
+				ix.byHost[port] = map[string][]int{}
+			}
+			ix.byHost[port][fqdn(s)] = append(ix.byHost[port][fqdn(s)], len(ix.byPort[port]))
 			ix.byPort[port] = append(ix.byPort[port], s)
 			k := s.Spec.ClusterIP + "|" + fmt.Sprint(port)
 			ix.byAddrPort[k] = append(ix.byAddrPort[k], s)
@@ -154,6 +161,33 @@ func (m *Mesh) servicesOnPort(port int, clusterIP string) []*corev1.Service {
 		return ix.byAddrPort[clusterIP+"|"+fmt.Sprint(port)]
 	}
 	return ix.byPort[port]
+}
+
+// servicesRouted lists, in m.Services order, the Services that declare
+// port and whose name (or name:port) is one of a route's domains. It is
+// servicesOnPort(port, "") filtered by the domains, looked up by name: a
+// scope governed by a Sidecar routes to a few Services, and filtering
+// every Service on the port for each of its listeners made the walk grow
+// as scopes × Services. ok is false without a current index.
+func (m *Mesh) servicesRouted(port int, domains map[string]bool) (out []*corev1.Service, ok bool) {
+	ix := m.servicePorts
+	if ix == nil || len(ix.of) != len(m.Services) || (len(ix.of) > 0 && &ix.of[0] != &m.Services[0]) {
+		return nil, false
+	}
+	suffix := ":" + fmt.Sprint(port)
+	var at []int
+	for d := range domains {
+		at = append(at, ix.byHost[port][d]...)
+		if host, cut := strings.CutSuffix(d, suffix); cut {
+			at = append(at, ix.byHost[port][host]...)
+		}
+	}
+	slices.Sort(at)
+	at = slices.Compact(at)
+	for _, i := range at {
+		out = append(out, ix.byPort[port][i])
+	}
+	return out, true
 }
 
 // serviceIPs is where allocateClusterIPs takes addresses from: the upper
