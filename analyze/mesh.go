@@ -153,14 +153,25 @@ func indexServicePorts(svcs []*corev1.Service) *servicePortIndex {
 // mesh Finish has not completed, or one whose Services were replaced) it
 // is every Service.
 func (m *Mesh) servicesOnPort(port int, clusterIP string) []*corev1.Service {
-	ix := m.servicePorts
-	if ix == nil || len(ix.of) != len(m.Services) || (len(ix.of) > 0 && &ix.of[0] != &m.Services[0]) {
+	ix := m.currentServicePorts()
+	if ix == nil {
 		return m.Services
 	}
 	if clusterIP != "" {
 		return ix.byAddrPort[clusterIP+"|"+fmt.Sprint(port)]
 	}
 	return ix.byPort[port]
+}
+
+// currentServicePorts is the Service port index, or nil when there is
+// none or it indexes another slice than m.Services (a mesh Finish has not
+// completed, or one whose Services were replaced).
+func (m *Mesh) currentServicePorts() *servicePortIndex {
+	ix := m.servicePorts
+	if ix == nil || len(ix.of) != len(m.Services) || (len(ix.of) > 0 && &ix.of[0] != &m.Services[0]) {
+		return nil
+	}
+	return ix
 }
 
 // servicesRouted lists, in m.Services order, the Services that declare
@@ -170,8 +181,8 @@ func (m *Mesh) servicesOnPort(port int, clusterIP string) []*corev1.Service {
 // every Service on the port for each of its listeners made the walk grow
 // as scopes × Services. ok is false without a current index.
 func (m *Mesh) servicesRouted(port int, domains map[string]bool) (out []*corev1.Service, ok bool) {
-	ix := m.servicePorts
-	if ix == nil || len(ix.of) != len(m.Services) || (len(ix.of) > 0 && &ix.of[0] != &m.Services[0]) {
+	ix := m.currentServicePorts()
+	if ix == nil {
 		return nil, false
 	}
 	suffix := ":" + fmt.Sprint(port)
