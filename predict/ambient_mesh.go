@@ -81,7 +81,7 @@ func GenerateAmbientMesh(m MeshObjects, gateways []*gatewayv1.Gateway, services,
 	if err != nil {
 		return nil, err
 	}
-	generator.QuietIstio()
+	generator.PrepareIstio()
 	defer useFeatures(true)()
 	nsLabels, svcs := m.index()
 	deployments := append(m.Deployments[:0:0], m.Deployments...)

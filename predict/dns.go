@@ -106,7 +106,7 @@ func allocatedServiceEntries(ses []*networkingv1.ServiceEntry) ([]*networkingv1.
 }
 
 func runIPAllocator(ses []*networkingv1.ServiceEntry) ([]*networkingv1.ServiceEntry, error) {
-	generator.QuietIstio()
+	generator.PrepareIstio()
 	var out []*networkingv1.ServiceEntry
 	err := test.Wrap(func(t test.Failer) {
 		stop := test.NewStop(t)

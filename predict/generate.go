@@ -74,7 +74,7 @@ func generate(in generatorInput, what string) (generatedProxies, error) {
 	if err != nil {
 		return generatedProxies{}, err
 	}
-	generator.QuietIstio()
+	generator.PrepareIstio()
 	defer useFeatures(in.ambient)()
 	out := generatedProxies{proxies: map[string]*envoy.Config{}}
 	names := make([]string, 0, len(in.sidecars))

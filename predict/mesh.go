@@ -144,7 +144,7 @@ func GenerateMeshEach(m MeshObjects, proxies []MeshProxy, describe string, each 
 	if err != nil {
 		return err
 	}
-	generator.QuietIstio()
+	generator.PrepareIstio()
 	nsLabels, services := m.index()
 	var pods map[string]admittedPod
 	if m.Admission.admits(nsLabels, m.Deployments) {

@@ -38,7 +38,7 @@ type sidecarInjector struct {
 var installFlags = []string{"profile=empty", "components.pilot.enabled=true"}
 
 var installedInjector = sync.OnceValues(func() (*sidecarInjector, error) {
-	generator.QuietIstio()
+	generator.PrepareIstio()
 	sets, _, err := render.GenerateManifest(nil, installFlags, false, nil, nil)
 	if err != nil {
 		return nil, fmt.Errorf("rendering Istio's charts (%v) for the sidecar injector: %w", installFlags, err)
