@@ -87,14 +87,6 @@ func (m *Mesh) ambientScopes() []string {
 	return []string{"ambient namespaces (ztunnel): " + strings.Join(ns, ", ")}
 }
 
-// waypointFor is the Gateway's istio.io/waypoint-for (service when unset).
-func waypointFor(gw *gatewayv1.Gateway) string {
-	if v := gw.Labels[fixtures.LabelWaypointFor]; v != "" {
-		return v
-	}
-	return scenarios.WaypointService
-}
-
 func (m *Mesh) waypoint(key string) *gatewayv1.Gateway {
 	for _, gw := range m.Waypoints {
 		if gw.Namespace+"/"+gw.Name == key {
@@ -104,48 +96,14 @@ func (m *Mesh) waypoint(key string) *gatewayv1.Gateway {
 	return nil
 }
 
-// usedWaypoint is the waypoint an object's labels, or else its
-// namespace's, ask for ("" for none), if the mesh has it.
-func (m *Mesh) usedWaypoint(ns string, labels map[string]string) *gatewayv1.Gateway {
-	v, ok := labels[fixtures.LabelUseWaypoint]
-	if !ok && m.Namespaces[ns] != nil {
-		v = m.Namespaces[ns].Labels[fixtures.LabelUseWaypoint]
+// bindingObjects is what binds the mesh's Services and workloads to its
+// waypoints, for predict.BindingObjects.WaypointBinds.
+func (m *Mesh) bindingObjects() predict.BindingObjects {
+	labels := make(map[string]map[string]string, len(m.Namespaces))
+	for n, ns := range m.Namespaces {
+		labels[n] = ns.Labels
 	}
-	if v == "" || v == "none" {
-		return nil
-	}
-	return m.waypoint(ns + "/" + v)
-}
-
-// expectedBinds is how many Services (and ServiceEntries) and workloads
-// the labels bind to a waypoint: predict.GenerateAmbientMesh waits for
-// ztunnel's view to show at least that many before it reads it. It is a
-// wait condition, never a verdict: the view decides.
-func (m *Mesh) expectedBinds() (services, workloads int) {
-	ambient := m.ambientNamespaces()
-	serves := func(gw *gatewayv1.Gateway, what string) bool {
-		if gw == nil {
-			return false
-		}
-		f := waypointFor(gw)
-		return f == what || f == scenarios.WaypointAll
-	}
-	for _, s := range m.Services {
-		if !predict.IsWaypointObject(s.Labels) && slices.Contains(ambient, s.Namespace) && serves(m.usedWaypoint(s.Namespace, s.Labels), scenarios.WaypointService) {
-			services++
-		}
-	}
-	for _, se := range m.ServiceEntries {
-		if serves(m.usedWaypoint(se.Namespace, se.Labels), scenarios.WaypointService) {
-			services++
-		}
-	}
-	for _, w := range m.Workloads {
-		if !predict.IsWaypointObject(w.Spec.Template.Labels) && slices.Contains(ambient, w.Namespace) && serves(m.usedWaypoint(w.Namespace, w.Spec.Template.Labels), scenarios.WaypointWorkload) {
-			workloads++
-		}
-	}
-	return services, workloads
+	return predict.BindingObjects{Namespaces: labels, Services: m.Services, ServiceEntries: m.ServiceEntries, Workloads: m.Workloads, Waypoints: m.Waypoints}
 }
 
 // generateAmbient runs Istio's generator over the mesh's ambient part.
@@ -154,7 +112,7 @@ func (m *Mesh) generateAmbient(describe string) (*predict.AmbientMesh, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, w := m.expectedBinds()
+	s, w := m.bindingObjects().WaypointBinds()
 	return predict.GenerateAmbientMesh(in, m.Waypoints, s, w, describe)
 }
 
@@ -310,7 +268,7 @@ func (m *Mesh) waypointCauses(am *predict.AmbientMesh, wp string, port int, owne
 	h.portName, h.appProtocol = c0(m, owner, port)
 	gw := m.waypoint(wp)
 	var out []Cause
-	if f := waypointFor(gw); f == scenarios.WaypointAll || f == scenarios.WaypointWorkload {
+	if f := predict.WaypointFor(gw); f == scenarios.WaypointAll || f == scenarios.WaypointWorkload {
 		h.forWorkloads = true
 		out = append(out, Cause{Object: "Gateway/" + wp, Origin: m.OriginOf("Gateway", gw.Namespace, gw.Name),
 			Text: fmt.Sprintf("the waypoint serves workloads too (Gateway %s, %s: %s): main_internal keeps http_inspector on every port, since any port is accepted for a workload (Envoy #35958)", wp, fixtures.LabelWaypointFor, f)})

@@ -539,40 +539,94 @@ func ambientConfigs(t test.Failer, f *xds.FakeDiscoveryServer, in generatorInput
 // Services (and ServiceEntries), how many workloads.
 type waypointBinds struct{ services, workloads int }
 
-// ambientBinds counts what the scenario's objects bind to its waypoint:
-// with a waypoint for services (or all), every Service of the server's
-// namespace but the waypoint's own (the server's and an in-mesh
-// collider's, bound by the namespace label) and every ServiceEntry
-// labelled istio.io/use-waypoint; with one for workloads (or all) and an
-// in-mesh server, every pod of the namespace but the waypoint's. An object
-// whose own istio.io/use-waypoint is "none" is not counted; one that names
-// the server's own waypoint is (it is bound, to that one).
+// ambientBinds counts what the scenario's objects bind to a waypoint, as
+// WaypointBinds counts it for any mesh.
 func ambientBinds(b *fixtures.Bundle) waypointBinds {
-	w, ns := b.Scenario.Ambient.Waypoint, b.Topology.ServerNamespace
-	services := w == scenarios.WaypointService || w == scenarios.WaypointAll
-	workloads := (w == scenarios.WaypointWorkload || w == scenarios.WaypointAll) && b.Scenario.Placement == scenarios.InMesh
-	var out waypointBinds
-	ours := func(labels map[string]string) bool {
-		v, ok := labels[fixtures.LabelUseWaypoint]
-		return !ok || v != "none"
-	}
+	var in BindingObjects
 	for _, o := range b.Final {
 		switch v := o.Decoded.(type) {
+		case *corev1.Namespace:
+			if in.Namespaces == nil {
+				in.Namespaces = map[string]map[string]string{}
+			}
+			in.Namespaces[v.Name] = v.Labels
 		case *corev1.Service:
-			if services && v.Namespace == ns && v.Name != fixtures.WaypointName && b.Scenario.Placement == scenarios.InMesh && ours(v.Labels) {
-				out.services++
-			}
-		case *appsv1.Deployment:
-			if workloads && v.Namespace == ns && v.Name != fixtures.WaypointName && ours(v.Spec.Template.Labels) {
-				out.workloads++
-			}
+			in.Services = append(in.Services, v)
 		case *networkingv1.ServiceEntry:
-			if services && v.Labels[fixtures.LabelUseWaypoint] != "" && v.Labels[fixtures.LabelUseWaypoint] != "none" {
-				out.services++
-			}
+			in.ServiceEntries = append(in.ServiceEntries, v)
+		case *appsv1.Deployment:
+			in.Workloads = append(in.Workloads, v)
+		case *gatewayv1.Gateway:
+			in.Waypoints = append(in.Waypoints, v)
 		}
 	}
-	return out
+	s, w := in.WaypointBinds()
+	return waypointBinds{services: s, workloads: w}
+}
+
+// BindingObjects are the objects whose labels bind Services,
+// ServiceEntries and workloads to waypoints: namespace labels by name, and
+// the waypoints (Gateways of class istio-waypoint).
+type BindingObjects struct {
+	Namespaces     map[string]map[string]string
+	Services       []*corev1.Service
+	ServiceEntries []*networkingv1.ServiceEntry
+	Workloads      []*appsv1.Deployment
+	Waypoints      []*gatewayv1.Gateway
+}
+
+// WaypointBinds is how many Services (and ServiceEntries) and workloads
+// the labels bind to a waypoint: an object's istio.io/use-waypoint, else
+// its namespace's, names a waypoint of its namespace ("none" opts out)
+// whose istio.io/waypoint-for serves its kind (service by default, or
+// all); Services and workloads count only in ambient namespaces, and a
+// waypoint's own Service and Deployment never. The generator waits for
+// ztunnel's view to show at least that many bound before it reads it
+// (waypointBound): a wait condition, never a verdict; the view decides.
+// predict counts a scenario's objects with it, analyze a mesh's.
+func (in BindingObjects) WaypointBinds() (services, workloads int) {
+	ambient := func(ns string) bool { return in.Namespaces[ns][fixtures.LabelDataplaneMode] == "ambient" }
+	serves := func(ns string, labels map[string]string, what string) bool {
+		v, ok := labels[fixtures.LabelUseWaypoint]
+		if !ok {
+			v = in.Namespaces[ns][fixtures.LabelUseWaypoint]
+		}
+		if v == "" || v == "none" {
+			return false
+		}
+		for _, gw := range in.Waypoints {
+			if gw.Namespace == ns && gw.Name == v {
+				f := WaypointFor(gw)
+				return f == what || f == scenarios.WaypointAll
+			}
+		}
+		return false
+	}
+	for _, s := range in.Services {
+		if !IsWaypointObject(s.Labels) && ambient(s.Namespace) && serves(s.Namespace, s.Labels, scenarios.WaypointService) {
+			services++
+		}
+	}
+	for _, se := range in.ServiceEntries {
+		if serves(se.Namespace, se.Labels, scenarios.WaypointService) {
+			services++
+		}
+	}
+	for _, w := range in.Workloads {
+		if !IsWaypointObject(w.Spec.Template.Labels) && ambient(w.Namespace) && serves(w.Namespace, w.Spec.Template.Labels, scenarios.WaypointWorkload) {
+			workloads++
+		}
+	}
+	return services, workloads
+}
+
+// WaypointFor is what a waypoint serves, from its istio.io/waypoint-for
+// label: service (the default), workload, all or none.
+func WaypointFor(gw *gatewayv1.Gateway) string {
+	if v := gw.Labels[fixtures.LabelWaypointFor]; v != "" {
+		return v
+	}
+	return scenarios.WaypointService
 }
 
 // waypointBound waits until ztunnel's view (the ambient index's WDS
