@@ -36,7 +36,7 @@ GOTEST_FLAGS ?= -count=1
 export TARGET SCENARIOS LABELS ARTIFACTS DRY_RUN ISTIO_VERSION KEEP_CLUSTER KIND_CLUSTER ISTIO_LINES SERVERS \
        FIRSTBYTE_DISPOSABLE_MESH REINSTALL_ISTIO GINKGO_TIMEOUT_MINUTES PROFILE
 
-.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check pins gate
+.PHONY: all e2e test unit vet predict local bench soak explain fmt-check clean help tools tidy-check shellcheck pins gate
 
 all: test
 
@@ -127,13 +127,21 @@ unit:
 # local target needs (installed as root), gofmt, go mod tidy, vet, unit
 # tests (which include the predict table), then the local target. Without
 # root it runs the rest, and says what it skipped and how to run it.
-test: tools fmt-check tidy-check vet unit
+test: tools fmt-check tidy-check shellcheck vet unit
 	@if [ "$$(id -u)" -eq 0 ]; then $(MAKE) --no-print-directory local; \
 	else echo "make test: skipped, because they need root (network namespaces, iptables rules): the local target (make e2e TARGET=local) and the Go tests of targets/local, targets/local/netlab and targets/local/dataplane (they skip themselves). Everything else passed. Run the rest: sudo make test"; fi
 
-# tools: as root, install the missing Debian packages (iproute2, iptables).
+# tools: as root, install the missing Debian packages (iproute2, iptables,
+# shellcheck).
 tools:
 	@hack/ensure-tools.sh
+
+# shellcheck: the shell scripts (hack/*.sh, .ci/run) pass shellcheck at
+# warning level. make tools installs shellcheck as root; without it (not
+# root) this says it skipped.
+shellcheck:
+	@if command -v shellcheck >/dev/null 2>&1; then shellcheck -S warning hack/*.sh .ci/run; \
+	else echo "make shellcheck: skipped: shellcheck is not installed (make tools installs it as root; apt-get install shellcheck)"; fi
 
 # tidy-check: go.mod and go.sum are what go mod tidy makes them.
 tidy-check:

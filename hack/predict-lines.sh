@@ -29,7 +29,7 @@
 # Exit status: non-zero when a line fails to build or predict, or a cell
 # of the matrix fails.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 GO=${GO:-go}
 ARTIFACTS=${ARTIFACTS:-$PWD/artifacts}
 want=${ISTIO_LINES:-all}
