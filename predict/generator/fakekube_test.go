@@ -6,6 +6,7 @@ import (
 
 	"istio.io/istio/pkg/config/schema/gvr"
 	kubelib "istio.io/istio/pkg/kube"
+	"istio.io/istio/pkg/kube/kclient/clienttest"
 	"istio.io/istio/pkg/kube/krt"
 	"istio.io/istio/pkg/kube/mcs"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,8 +38,11 @@ func TestFakeAPISchemeServesIstiosReaders(t *testing.T) {
 			t.Errorf("listing %s through the fake dynamic client: %v", gvr, err)
 		}
 	}
-	if _, err := c.Metadata().Resource(gvr.CustomResourceDefinition).List(ctx, metav1.ListOptions{}); err != nil {
-		t.Errorf("listing CRDs through the fake metadata client: %v", err)
+	// The fake discovery server declares its CRDs as clienttest.MakeCRD
+	// does, into the fake metadata client, where the CRD watcher lists them.
+	clienttest.MakeCRD(t, c, gvr.ServiceEntry)
+	if l, err := c.Metadata().Resource(gvr.CustomResourceDefinition).List(ctx, metav1.ListOptions{}); err != nil || len(l.Items) != 1 {
+		t.Errorf("listing CRDs through the fake metadata client after declaring one: %v, %v", l, err)
 	}
 	defer func() {
 		if recover() == nil {
