@@ -2,10 +2,10 @@
 # hack/ensure-tools.sh — the first step of make test: the Debian packages the
 # local target needs (iproute2 for ip, iptables for iptables-restore and
 # iptables-save) and shellcheck, which lints the scripts under hack/ and
-# .ci/run (make shellcheck). As root it installs the missing ones with apt-get, so a
-# fresh machine with only Go passes make test. Without root it installs
-# nothing and says so: make test then skips what needs root anyway (the
-# local target and the netns tests) and names it at the end.
+# .ci/run (make shellcheck). As root it installs the missing ones with
+# apt-get, so a fresh machine with only Go passes make test. Without root it
+# installs nothing and says so: make test then skips what needs them (the
+# local target and the netns tests need root anyway) and names it.
 set -euo pipefail
 
 declare -A package_of=([ip]=iproute2 [iptables-restore]=iptables [iptables-save]=iptables [shellcheck]=shellcheck)
