@@ -539,31 +539,6 @@ func ambientConfigs(t test.Failer, f *xds.FakeDiscoveryServer, in generatorInput
 // Services (and ServiceEntries), how many workloads.
 type waypointBinds struct{ services, workloads int }
 
-// ambientBinds counts what the scenario's objects bind to a waypoint, as
-// WaypointBinds counts it for any mesh.
-func ambientBinds(b *fixtures.Bundle) waypointBinds {
-	var in BindingObjects
-	for _, o := range b.Final {
-		switch v := o.Decoded.(type) {
-		case *corev1.Namespace:
-			if in.Namespaces == nil {
-				in.Namespaces = map[string]map[string]string{}
-			}
-			in.Namespaces[v.Name] = v.Labels
-		case *corev1.Service:
-			in.Services = append(in.Services, v)
-		case *networkingv1.ServiceEntry:
-			in.ServiceEntries = append(in.ServiceEntries, v)
-		case *appsv1.Deployment:
-			in.Workloads = append(in.Workloads, v)
-		case *gatewayv1.Gateway:
-			in.Waypoints = append(in.Waypoints, v)
-		}
-	}
-	s, w := in.WaypointBinds()
-	return waypointBinds{services: s, workloads: w}
-}
-
 // BindingObjects are the objects whose labels bind Services,
 // ServiceEntries and workloads to waypoints: namespace labels by name, and
 // the waypoints (Gateways of class istio-waypoint).

@@ -100,6 +100,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	var services []*corev1.Service
 	var deployments []*appsv1.Deployment
 	var serviceEntries []*networkingv1.ServiceEntry
+	var gateways []*gatewayv1.Gateway
 	nsLabels := map[string]map[string]string{}
 	for _, o := range b.Final {
 		obj := o.Decoded.DeepCopyObject()
@@ -118,6 +119,7 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 			// first.
 			serviceEntries = append(serviceEntries, v)
 		case *gatewayv1.Gateway:
+			gateways = append(gateways, v)
 			doc, svc, d, err := runningGateway(v, waypointVIP(v.Name))
 			if err != nil {
 				return in, fmt.Errorf("feeding %s to Istio's generator: %w", o.Key(), err)
@@ -179,7 +181,10 @@ func inputFor(b *fixtures.Bundle) (generatorInput, error) {
 	}
 	if b.Scenario.Ambient != nil {
 		in.ambient = true
-		in.waypointBinds = ambientBinds(b)
+		// The running waypoints' own Service and Deployment, added above,
+		// are never bound (IsWaypointObject).
+		s, w := BindingObjects{Namespaces: nsLabels, Services: services, ServiceEntries: serviceEntries, Workloads: deployments, Waypoints: gateways}.WaypointBinds()
+		in.waypointBinds = waypointBinds{services: s, workloads: w}
 		if in.waypoints, err = scenarioWaypoints(b, pods); err != nil {
 			return in, err
 		}
